@@ -147,7 +147,12 @@ class ConfigError(ValueError):
 def _merge(base: dict, update: dict) -> dict:
     out = dict(base)
     for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "params" and key != "options":
+        if (
+            isinstance(value, dict)
+            and isinstance(out.get(key), dict)
+            and key != "params"
+            and key != "options"
+        ):
             out[key] = _merge(out[key], value)
         else:
             out[key] = value
@@ -204,7 +209,9 @@ def _build(cls, data: dict, where: str):
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise ConfigError(f"unknown config key(s) {', '.join(where + k for k in unknown)}; known: {sorted(names)}")
+        raise ConfigError(
+            f"unknown config key(s) {', '.join(where + k for k in unknown)}; known: {sorted(names)}"
+        )
     kwargs = {}
     for name, value in data.items():
         hint = hints[name]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +79,9 @@ class Schema:
         if len(set(used[: 2 * len(self.flip_pairs)])) != 2 * len(self.flip_pairs):
             problems.append("a point appears in more than one flip pair")
         if self.default_normaliser not in self.normalisers:
-            problems.append(f"default_normaliser {self.default_normaliser!r} is not among {list(self.normalisers)}")
+            problems.append(
+                f"default_normaliser {self.default_normaliser!r} is not among {list(self.normalisers)}"
+            )
         for line_name, line in self.boundary_lines.items():
             if len(line) < 2:
                 problems.append(f"boundary line {line_name!r} needs at least 2 points")
@@ -137,7 +139,9 @@ class Schema:
             num_points=n,
             point_names=names,
             flip_pairs=tuple(tuple(int(i) for i in p) for p in data.get("flip_pairs", [])),
-            boundary_lines={k: tuple(int(i) for i in v) for k, v in (data.get("boundary_lines") or {}).items()},
+            boundary_lines={
+                k: tuple(int(i) for i in v) for k, v in (data.get("boundary_lines") or {}).items()
+            },
             normalisers=normalisers,
             default_normaliser=str(data["default_normaliser"]),
             subsets=dict(data.get("subsets") or {}),
@@ -150,7 +154,7 @@ def available_schemas() -> list[str]:
     return sorted(p.stem for p in SCHEMA_DIR.glob("*.yaml"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load_builtin(name: str) -> Schema:
     path = SCHEMA_DIR / f"{name}.yaml"
     return Schema.from_dict(yaml.safe_load(path.read_text()), source=str(path))
@@ -168,7 +172,9 @@ def load_schema(name_or_path: str | Path | Schema | dict) -> Schema:
     path = Path(text)
     if path.suffix in (".yaml", ".yml") and path.is_file():
         return Schema.from_dict(yaml.safe_load(path.read_text()), source=str(path))
-    raise ValueError(f"unknown schema {text!r}: not a built-in ({', '.join(available_schemas())}) nor a YAML file")
+    raise ValueError(
+        f"unknown schema {text!r}: not a built-in ({', '.join(available_schemas())}) nor a YAML file"
+    )
 
 
 def normaliser_distance(

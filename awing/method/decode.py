@@ -1,0 +1,62 @@
+"""From heatmaps back to points: argmax with the quarter-pixel shift, and coordinate frames.
+
+Frames (docs/ARCHITECTURE.md): heatmap pixels -> crop pixels by the stride, crop -> original image by
+the inverse of the crop's affine matrix.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def decode_heatmaps(heatmaps: torch.Tensor, shift: float = 0.25) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel argmax, moved ``shift`` pixels toward the larger neighbour on each axis (Sec. 7.3).
+
+    The shift applies on an axis only where the peak has neighbours on both sides.
+
+    Args:
+        heatmaps: (B, N, H, W).
+    Returns:
+        points: (B, N, 2) float32 ``x, y`` in heatmap pixels.
+        confidence: (B, N) float32, the peak value.
+    """
+    b, n, h, w = heatmaps.shape
+    flat = heatmaps.detach().float().reshape(b, n, h * w)
+    confidence, index = flat.max(dim=-1)
+    x, y = index % w, torch.div(index, w, rounding_mode="floor")
+
+    def value_at(xx: torch.Tensor, yy: torch.Tensor) -> torch.Tensor:
+        return flat.gather(-1, (yy.clamp(0, h - 1) * w + xx.clamp(0, w - 1)).unsqueeze(-1)).squeeze(-1)
+
+    dx = torch.sign(value_at(x + 1, y) - value_at(x - 1, y)) * ((x > 0) & (x < w - 1))
+    dy = torch.sign(value_at(x, y + 1) - value_at(x, y - 1)) * ((y > 0) & (y < h - 1))
+    points = torch.stack([x.float() + shift * dx, y.float() + shift * dy], dim=-1)
+    return points, confidence
+
+
+def heatmap_to_crop(points: torch.Tensor, stride: float) -> torch.Tensor:
+    """Heatmap pixels -> crop (input) pixels: ``c = (h + 0.5) * stride - 0.5``."""
+    return (points + 0.5) * stride - 0.5
+
+
+def crop_to_heatmap(points: torch.Tensor, stride: float) -> torch.Tensor:
+    """Crop (input) pixels -> heatmap pixels: ``h = (c + 0.5) / stride - 0.5``."""
+    return (points + 0.5) / stride - 0.5
+
+
+def invert_affine(matrix: torch.Tensor) -> torch.Tensor:
+    """(..., 2, 3) affine -> its inverse, also (..., 2, 3)."""
+    linear, offset = matrix[..., :2], matrix[..., 2:]
+    inv = torch.linalg.inv(linear)
+    return torch.cat([inv, -inv @ offset], dim=-1)
+
+
+def apply_affine(points: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+    """Apply (B, 2, 3) affines to (B, N, 2) points (NaN stays NaN)."""
+    return points @ matrix[..., :2].transpose(-1, -2) + matrix[..., None, :, 2]
+
+
+def heatmap_to_image(points: torch.Tensor, stride: float, crop_matrix: torch.Tensor) -> torch.Tensor:
+    """Heatmap pixels -> original-image pixels through the inverse of the (B, 2, 3) crop matrix."""
+    crop_points = heatmap_to_crop(points.to(crop_matrix.dtype), stride)
+    return apply_affine(crop_points, invert_affine(crop_matrix))

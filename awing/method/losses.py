@@ -1,0 +1,182 @@
+"""Heatmap regression losses: Adaptive Wing (Eq. 3), Wing (Eq. 2), MSE and L1.
+
+Every loss is a pure function ``loss(pred, target, weight=None, reduction="mean", **params)`` on
+tensors of any shape (typically ``(B, C, H, W)`` heatmaps with pixel values in [0, 1]); ``weight``
+broadcasts against them (a Weighted Loss Map, a channel mask, or both multiplied). Losses are always
+computed in float32 (float64 inputs stay float64), also under bf16/fp16 autocast.
+:func:`build_loss` makes an ``nn.Module`` by name.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn as nn
+
+Reduction = str  # "mean" | "sum" | "none"
+
+
+def _reduce(loss: torch.Tensor, weight: torch.Tensor | None, reduction: Reduction) -> torch.Tensor:
+    if weight is not None:
+        loss = loss * weight.to(loss.dtype)
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _fp32(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    if pred.shape != target.shape:
+        raise ValueError(
+            f"prediction shape {tuple(pred.shape)} does not match target shape {tuple(target.shape)}"
+        )
+    dtype = torch.promote_types(torch.promote_types(pred.dtype, target.dtype), torch.float32)
+    return pred.to(dtype), target.to(dtype)  # fp16/bf16 -> fp32; float64 stays (gradcheck)
+
+
+def adaptive_wing_loss(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    reduction: Reduction = "mean",
+    alpha: float = 2.1,
+    omega: float = 14.0,
+    epsilon: float = 1.0,
+    theta: float = 0.5,
+    check_target: bool = True,
+) -> torch.Tensor:
+    """Adaptive Wing loss, Eq. 3 of Wang et al. (ICCV 2019).
+
+    With ``delta = |y - y_hat|`` and ``p = alpha - y``::
+
+        AWing = omega * ln(1 + (delta / epsilon) ** p)        if delta < theta
+                A * delta - C                                 otherwise
+        A = omega / (1 + (theta/epsilon) ** p) * p * (theta/epsilon) ** (p - 1) / epsilon
+        C = theta * A - omega * ln(1 + (theta/epsilon) ** p)
+
+    A and C make the loss continuous and smooth at ``delta = theta``.
+
+    Args:
+        pred: predicted heatmaps, any shape.
+        target: ground-truth heatmaps, same shape, values in [0, 1] (so ``alpha - y > 1``).
+        weight: optional per-element weight broadcast against ``pred``.
+        check_target: raise ValueError for a target outside [0, 1] (one device sync per call).
+    Returns:
+        The reduced loss (float32 scalar) or, with ``reduction="none"``, per-element losses.
+    """
+    if alpha <= 2.0:
+        raise ValueError(f"alpha must be > 2 so that alpha - y > 1 for every target in [0, 1], got {alpha}")
+    with torch.autocast(device_type=pred.device.type, enabled=False):
+        pred, target = _fp32(pred, target)
+        if check_target and target.numel() and bool((target.min() < 0) | (target.max() > 1)):
+            raise ValueError(
+                "Adaptive Wing loss needs targets in [0, 1] (alpha - y must stay > 1); got values in "
+                f"[{target.min().item():.4g}, {target.max().item():.4g}]"
+            )
+        delta = (target - pred).abs()
+        power = alpha - target
+        ratio = theta / epsilon
+        a = omega / (1 + ratio**power) * power * ratio ** (power - 1) / epsilon
+        c = theta * a - omega * torch.log1p(ratio**power)
+        # torch.where evaluates both branches (and their gradients): clamp delta in the log branch so
+        # a huge error cannot overflow there and leak NaN through the masked-out gradient.
+        small = omega * torch.log1p((delta.clamp(max=theta) / epsilon) ** power)
+        large = a * delta - c
+        loss = torch.where(delta < theta, small, large)
+        return _reduce(loss, weight, reduction)
+
+
+def wing_loss(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    reduction: Reduction = "mean",
+    omega: float = 10.0,
+    epsilon: float = 2.0,
+) -> torch.Tensor:
+    """Wing loss, Eq. 2 (Feng et al., CVPR 2018): ``omega ln(1 + |x|/epsilon)`` if ``|x| < omega``
+    else ``|x| - C`` with ``C = omega - omega ln(1 + omega/epsilon)``."""
+    with torch.autocast(device_type=pred.device.type, enabled=False):
+        pred, target = _fp32(pred, target)
+        delta = (target - pred).abs()
+        c = omega - omega * math.log1p(omega / epsilon)
+        small = omega * torch.log1p(delta.clamp(max=omega) / epsilon)
+        loss = torch.where(delta < omega, small, delta - c)
+        return _reduce(loss, weight, reduction)
+
+
+def mse_loss(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    reduction: Reduction = "mean",
+) -> torch.Tensor:
+    """Squared error ``(y - y_hat)^2`` per element."""
+    with torch.autocast(device_type=pred.device.type, enabled=False):
+        pred, target = _fp32(pred, target)
+        return _reduce((target - pred) ** 2, weight, reduction)
+
+
+def l1_loss(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    reduction: Reduction = "mean",
+) -> torch.Tensor:
+    """Absolute error ``|y - y_hat|`` per element."""
+    with torch.autocast(device_type=pred.device.type, enabled=False):
+        pred, target = _fp32(pred, target)
+        return _reduce((target - pred).abs(), weight, reduction)
+
+
+LOSSES: dict[str, Callable[..., torch.Tensor]] = {
+    "awing": adaptive_wing_loss,
+    "wing": wing_loss,
+    "mse": mse_loss,
+    "l1": l1_loss,
+}
+
+
+def loss_parameters(name: str) -> dict[str, float]:
+    """The tunable parameters of a loss and their defaults, e.g. ``{"alpha": 2.1, ...}`` for awing."""
+    fn = _lookup(name)
+    skip = {"pred", "target", "weight", "reduction", "check_target"}
+    return {k: p.default for k, p in inspect.signature(fn).parameters.items() if k not in skip}
+
+
+def _lookup(name: str) -> Callable[..., torch.Tensor]:
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; choose from {', '.join(LOSSES)}")
+    return LOSSES[name]
+
+
+class HeatmapLoss(nn.Module):
+    """A loss from :data:`LOSSES` with its parameters bound: ``HeatmapLoss("awing", theta=0.4)``."""
+
+    def __init__(self, name: str = "awing", reduction: Reduction = "mean", **params: float) -> None:
+        super().__init__()
+        self.fn = _lookup(name)
+        known = loss_parameters(name)
+        unknown = sorted(set(params) - set(known))
+        if unknown:
+            raise ValueError(f"loss {name!r} has no parameter(s) {unknown}; it takes {sorted(known)}")
+        self.name, self.reduction, self.params = name, reduction, {**known, **params}
+
+    def forward(
+        self, pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        return self.fn(pred, target, weight, self.reduction, **self.params)
+
+    def extra_repr(self) -> str:
+        return f"{self.name}, " + ", ".join(f"{k}={v}" for k, v in self.params.items())
+
+
+def build_loss(name: str, **params: float) -> HeatmapLoss:
+    """Loss module by name; ``params`` override its defaults and are checked against its signature."""
+    return HeatmapLoss(name, **params)

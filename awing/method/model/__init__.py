@@ -1,0 +1,60 @@
+"""Models built by name: ``create_model("awing-4hg", num_points=98)``.
+
+One registry of presets (stacks, width, input size); any field of :class:`HourglassSpec` can be
+overridden by keyword.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from awing.method.model.hourglass import HourglassSpec, StackedHourglass
+
+# name -> HourglassSpec fields (without num_points)
+MODEL_PRESETS: dict[str, dict] = {
+    "awing-1hg": dict(stacks=1, width=256, input_size=256),
+    "awing-2hg": dict(stacks=2, width=256, input_size=256),
+    "awing-3hg": dict(stacks=3, width=256, input_size=256),
+    "awing-4hg": dict(stacks=4, width=256, input_size=256),
+    "awing-1hg-small": dict(stacks=1, width=128, input_size=128),
+    "awing-2hg-small": dict(stacks=2, width=128, input_size=128),
+    "awing-1hg-tiny": dict(stacks=1, width=64, input_size=128),
+    "awing-2hg-tiny": dict(stacks=2, width=64, input_size=128),
+}
+
+
+def register_model(name: str, **spec_fields) -> None:
+    """Add a preset; fields are those of :class:`HourglassSpec` except ``num_points``."""
+    HourglassSpec(num_points=1, **spec_fields)  # validate now, not at first use
+    MODEL_PRESETS[name] = spec_fields
+
+
+def available_models() -> list[str]:
+    return sorted(MODEL_PRESETS)
+
+
+def model_spec(name: str, num_points: int, **overrides) -> HourglassSpec:
+    """The spec of a preset with overrides; ``None`` overrides are ignored."""
+    if name not in MODEL_PRESETS:
+        raise ValueError(f"unknown model {name!r}; available: {', '.join(available_models())}")
+    fields = {**MODEL_PRESETS[name], **{k: v for k, v in overrides.items() if v is not None}}
+    known = {f.name for f in dataclasses.fields(HourglassSpec)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise ValueError(f"unknown model option(s) {unknown}; known: {sorted(known - {'num_points'})}")
+    return HourglassSpec(num_points=num_points, **fields)
+
+
+def create_model(name: str, num_points: int, **overrides) -> StackedHourglass:
+    """A freshly initialised model from a preset name."""
+    return StackedHourglass(model_spec(name, num_points, **overrides))
+
+
+__all__ = [
+    "HourglassSpec",
+    "StackedHourglass",
+    "create_model",
+    "model_spec",
+    "register_model",
+    "available_models",
+]

@@ -1,0 +1,55 @@
+"""CoordConv (Liu et al. 2018) with the paper's boundary coordinates (Sec. 6, Eq. 6, supp. 10.1)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+
+def coordinate_channels(batch: int, height: int, width: int, device=None, dtype=None) -> torch.Tensor:
+    """(B, 3, H, W): x and y in [-1, 1] and the radius sqrt(x^2 + y^2) scaled to [0, 1]."""
+    ys = torch.linspace(-1.0, 1.0, height, device=device, dtype=dtype)
+    xs = torch.linspace(-1.0, 1.0, width, device=device, dtype=dtype)
+    yy, xx = torch.meshgrid(ys, xs, indexing="ij")
+    radius = torch.sqrt(xx**2 + yy**2) / (2.0**0.5)
+    return torch.stack([xx, yy, radius]).unsqueeze(0).expand(batch, -1, -1, -1)
+
+
+def boundary_coordinate_channels(coords: torch.Tensor, boundary: torch.Tensor, threshold: float = 0.05):
+    """Eq. 6: B_x, B_y = C_x, C_y where the boundary prediction (clamped to [0, 1]) >= threshold, else 0.
+
+    Args:
+        coords: (B, 3, H, W) from :func:`coordinate_channels`.
+        boundary: (B, 1, H, W) the previous stack's boundary channel.
+    Returns:
+        (B, 2, H, W).
+    """
+    on_boundary = boundary.detach().clamp(0, 1) >= threshold
+    xy = coords[:, :2]
+    return torch.where(on_boundary, xy, torch.zeros_like(xy))
+
+
+class CoordConv(nn.Module):
+    """A convolution whose input is extended with coordinate channels.
+
+    ``with_boundary`` adds the two boundary-coordinate channels; then ``forward`` needs the previous
+    stack's boundary prediction. Shapes: (B, in, H, W) -> (B, out, H', W').
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, with_boundary: bool = False, **conv_kwargs
+    ) -> None:
+        super().__init__()
+        self.with_boundary = with_boundary
+        extra = 3 + (2 if with_boundary else 0)
+        self.conv = nn.Conv2d(in_channels + extra, out_channels, **conv_kwargs)
+
+    def forward(self, x: torch.Tensor, boundary: torch.Tensor | None = None) -> torch.Tensor:
+        b, _, h, w = x.shape
+        coords = coordinate_channels(b, h, w, device=x.device, dtype=x.dtype)
+        parts = [x, coords]
+        if self.with_boundary:
+            if boundary is None:
+                raise ValueError("this CoordConv uses boundary coordinates: pass the previous boundary map")
+            parts.append(boundary_coordinate_channels(coords, boundary.to(x.dtype)))
+        return self.conv(torch.cat(parts, dim=1))

@@ -1,0 +1,122 @@
+"""Ground-truth heatmaps: sub-pixel Gaussian landmark channels and the boundary channel.
+
+All functions are batched tensor functions that run on whatever device the points are on. Points are
+in heatmap pixels (pixel centres at integers); see docs/ARCHITECTURE.md for the crop -> heatmap map.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def inside_mask(points: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(B, N) bool: the point is annotated (finite) and lies on the heatmap grid ``size = (H, W)``."""
+    h, w = size
+    finite = torch.isfinite(points).all(dim=-1)
+    x, y = points[..., 0], points[..., 1]
+    return finite & (x >= -0.5) & (x <= w - 0.5) & (y >= -0.5) & (y <= h - 0.5)
+
+
+def landmark_heatmaps(
+    points: torch.Tensor, size: tuple[int, int], sigma: float = 1.5, radius: int = 3
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One Gaussian per landmark, centred at its sub-pixel position.
+
+    ``exp(-((x - px)^2 + (y - py)^2) / (2 sigma^2))`` on the ``(2 radius + 1)^2`` pixels around the
+    nearest pixel to the point (7x7 at radius 3, the paper's support at 64x64), zero elsewhere.
+
+    Args:
+        points: (B, N, 2) landmark positions in heatmap pixels; NaN for missing.
+        size: (H, W) heatmap size.
+    Returns:
+        heatmaps: (B, N, H, W) float32 in [0, 1]; an all-zero channel for a missing or outside point.
+        mask: (B, N) bool, True where the point is annotated and on the grid.
+    """
+    h, w = size
+    mask = inside_mask(points, size)
+    safe = torch.where(mask[..., None], points, torch.zeros_like(points)).float()
+    xs = torch.arange(w, device=points.device, dtype=torch.float32)
+    ys = torch.arange(h, device=points.device, dtype=torch.float32)
+    dx = xs - safe[..., 0:1]  # (B, N, W)
+    dy = ys - safe[..., 1:2]  # (B, N, H)
+    gx = torch.exp(-(dx**2) / (2 * sigma**2)) * ((xs - safe[..., 0:1].round()).abs() <= radius)
+    gy = torch.exp(-(dy**2) / (2 * sigma**2)) * ((ys - safe[..., 1:2].round()).abs() <= radius)
+    heat = gy[..., :, None] * gx[..., None, :]
+    return heat * mask[..., None, None], mask
+
+
+def segment_distance(pixels: torch.Tensor, start: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
+    """Euclidean distance from pixels to line segments.
+
+    Args:
+        pixels: (P, 2) pixel centres.
+        start, end: (B, S, 2) segment end points (NaN end points give an infinite distance).
+    Returns:
+        (B, P, S) distances.
+    """
+    direction = end - start  # (B, S, 2)
+    length2 = (direction**2).sum(-1).clamp_min(1e-12)  # (B, S)
+    rel = pixels[None, :, None, :] - start[:, None, :, :]  # (B, P, S, 2)
+    t = ((rel * direction[:, None]).sum(-1) / length2[:, None]).clamp(0, 1)
+    closest = rel - t[..., None] * direction[:, None]
+    dist = closest.norm(dim=-1)
+    valid = torch.isfinite(start).all(-1) & torch.isfinite(end).all(-1)  # (B, S)
+    return torch.where(valid[:, None, :], dist, torch.full_like(dist, float("inf")))
+
+
+def boundary_heatmap(
+    points: torch.Tensor,
+    segments: torch.Tensor,
+    size: tuple[int, int],
+    sigma: float = 1.0,
+    cutoff: float = 3.0,
+) -> torch.Tensor:
+    """The boundary channel (Sec. 5, 7.3): all boundary lines in one heatmap.
+
+    Each line is a polyline through its landmarks; with ``d`` the distance of a pixel to the nearest
+    line, the value is ``exp(-d^2 / (2 sigma^2))`` where ``d < cutoff * sigma`` and 0 elsewhere. Taking
+    the nearest line is the per-pixel maximum over lines of the paper.
+
+    Args:
+        points: (B, N, 2) landmarks in heatmap pixels (NaN for missing: segments touching them are dropped).
+        segments: (S, 2) long, landmark index pairs (``awing.schemas.lines_as_segments``).
+        size: (H, W).
+    Returns:
+        (B, 1, H, W) float32 in [0, 1]; all zero if the schema has no lines.
+    """
+    h, w = size
+    b = points.shape[0]
+    if segments.numel() == 0:
+        return points.new_zeros((b, 1, h, w), dtype=torch.float32)
+    segments = segments.to(points.device)
+    pts = points.float()
+    ys, xs = torch.meshgrid(
+        torch.arange(h, device=points.device, dtype=torch.float32),
+        torch.arange(w, device=points.device, dtype=torch.float32),
+        indexing="ij",
+    )
+    pixels = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1)
+    dist = segment_distance(pixels, pts[:, segments[:, 0]], pts[:, segments[:, 1]]).amin(dim=-1)  # (B, P)
+    heat = torch.exp(-(dist**2) / (2 * sigma**2)) * (dist < cutoff * sigma)
+    return heat.reshape(b, 1, h, w)
+
+
+def render_targets(
+    points: torch.Tensor,
+    size: tuple[int, int],
+    segments: torch.Tensor | None,
+    sigma: float = 1.5,
+    radius: int = 3,
+    boundary_sigma: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Landmark heatmaps followed, if ``segments`` is given, by the boundary channel.
+
+    Returns:
+        targets: (B, N [+ 1], H, W).
+        channel_mask: (B, N [+ 1]) bool; the boundary channel is always supervised.
+    """
+    heat, mask = landmark_heatmaps(points, size, sigma, radius)
+    if segments is None:
+        return heat, mask
+    boundary = boundary_heatmap(points, segments, size, boundary_sigma)
+    return torch.cat([heat, boundary], 1), torch.cat([mask, mask.new_ones(mask.shape[0], 1)], 1)

@@ -1,0 +1,91 @@
+import pytest
+import torch
+
+from awing.method.losses import adaptive_wing_loss
+from awing.method.model import available_models, create_model, model_spec
+from awing.method.model.coordconv import boundary_coordinate_channels, coordinate_channels
+from awing.method.targets import render_targets
+from awing.method.weights import weighted_loss_map
+
+
+@pytest.mark.parametrize("stacks", [1, 2, 3, 4])
+@pytest.mark.parametrize(
+    "boundary,coordconv,bcoords",
+    [(True, True, True), (False, False, False), (True, False, False), (False, True, False)],
+)
+def test_output_shapes(stacks, boundary, coordconv, bcoords):
+    model = create_model(
+        "awing-1hg-tiny",
+        14,
+        stacks=stacks,
+        width=32,
+        boundary=boundary,
+        coordconv=coordconv,
+        boundary_coords=bcoords,
+    )
+    out = model(torch.rand(2, 3, 128, 128))
+    assert len(out) == stacks
+    assert all(o.shape == (2, 14 + int(boundary), 32, 32) for o in out)
+
+
+def test_256_to_64():
+    model = create_model("awing-1hg", 5, width=32)
+    assert model(torch.rand(1, 3, 256, 256))[0].shape == (1, 6, 64, 64)
+
+
+def test_parameter_count_matches_fan_1_stack():
+    n = sum(p.numel() for p in create_model("awing-1hg", 98).parameters())
+    assert abs(n - 6.3e6) / 6.3e6 < 0.02
+
+
+def test_invalid_specs_are_clear_errors():
+    with pytest.raises(ValueError, match="unknown model"):
+        create_model("resnet", 5)
+    with pytest.raises(ValueError, match="boundary_coords"):
+        model_spec("awing-1hg", 5, boundary=False)
+    with pytest.raises(ValueError, match="multiple"):
+        model_spec("awing-1hg", 5, input_size=100)
+    assert "awing-4hg" in available_models()
+
+
+def test_coordinate_channels_ranges_and_boundary_mask():
+    c = coordinate_channels(1, 8, 8)
+    assert (
+        c[:, :2].min() == -1
+        and c[:, :2].max() == 1
+        and c[:, 2].min() >= 0
+        and c[:, 2].max() == pytest.approx(1)
+    )
+    boundary = torch.zeros(1, 1, 8, 8)
+    boundary[0, 0, 3, 5] = 0.2
+    boundary[0, 0, 4, 5] = 0.01
+    bc = boundary_coordinate_channels(c, boundary)
+    assert bc[0, 0, 3, 5] == c[0, 0, 3, 5] and bc[0, 1, 3, 5] == c[0, 1, 3, 5]
+    assert bc[0, :, 4, 5].abs().sum() == 0 and (bc != 0).sum() == 2
+
+
+def test_second_stack_sees_the_first_stack_boundary():
+    torch.manual_seed(0)
+    model = create_model("awing-1hg-tiny", 3, stacks=2, width=32).eval()
+    seen = {}
+    model.coord_convs[1].register_forward_pre_hook(lambda m, args: seen.update(boundary=args[1]))
+    out = model(torch.rand(1, 3, 128, 128))
+    assert torch.equal(seen["boundary"], out[0][:, -1:])
+
+
+def test_a_few_steps_reduce_the_loss_on_one_sample():
+    torch.manual_seed(0)
+    model = create_model("awing-1hg-tiny", 4, width=32, stacks=2)
+    images = torch.rand(1, 3, 128, 128)
+    pts = torch.tensor([[[8.0, 10.0], [20.0, 10.0], [14.0, 18.0], [14.0, 25.0]]])
+    target, _ = render_targets(pts, (32, 32), torch.tensor([[0, 1], [2, 3]]))
+    weights = weighted_loss_map(target)
+    opt = torch.optim.RMSprop(model.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(15):
+        loss = sum(adaptive_wing_loss(o, target, weights) for o in model(images))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]

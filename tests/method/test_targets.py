@@ -1,0 +1,104 @@
+import numpy as np
+import pytest
+import torch
+
+from awing.method.decode import (
+    apply_affine,
+    crop_to_heatmap,
+    decode_heatmaps,
+    heatmap_to_crop,
+    heatmap_to_image,
+    invert_affine,
+)
+from awing.method.targets import boundary_heatmap, landmark_heatmaps, render_targets
+from awing.schemas import lines_as_segments, load_schema
+
+
+def test_seven_by_seven_gaussian_is_1_2_percent_foreground():
+    heat, mask = landmark_heatmaps(torch.tensor([[[31.3, 30.8]]]), (64, 64), sigma=1.5, radius=3)
+    frac = (heat > 0).float().mean().item()
+    assert frac == pytest.approx(49 / 4096) and round(100 * frac, 1) == 1.2
+    assert mask.all() and heat.max() <= 1 and heat.min() >= 0
+
+
+def test_gaussian_is_centred_at_the_sub_pixel_point():
+    point = torch.tensor([[[20.3, 11.7]]])
+    heat, _ = landmark_heatmaps(point, (32, 32), sigma=1.5)
+    ys, xs = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    h = heat[0, 0]
+    centre = torch.stack([(h * xs).sum() / h.sum(), (h * ys).sum() / h.sum()])
+    assert torch.allclose(centre, point[0, 0], atol=0.05)  # truncation barely biases the centroid
+    assert h[12, 20] == pytest.approx(float(np.exp(-(0.3**2 + 0.3**2) / (2 * 1.5**2))), rel=1e-5)
+
+
+def test_missing_and_outside_points_give_empty_masked_channels():
+    pts = torch.tensor([[[5.0, 5.0], [float("nan"), 3.0], [70.0, 10.0], [-3.0, 2.0]]])
+    heat, mask = landmark_heatmaps(pts, (64, 64))
+    assert mask.tolist() == [[True, False, False, False]]
+    assert heat[0, 1:].abs().sum() == 0 and heat[0, 0].sum() > 0
+
+
+def test_boundary_is_one_on_the_line_and_cut_at_three_sigma():
+    pts = torch.tensor([[[10.0, 20.0], [40.0, 20.0]]])
+    seg = torch.tensor([[0, 1]])
+    b = boundary_heatmap(pts, seg, (64, 64), sigma=1.0)
+    assert b.shape == (1, 1, 64, 64)
+    assert b[0, 0, 20, 10:41].min().item() == pytest.approx(1.0)
+    assert b[0, 0, 22, 25].item() == pytest.approx(float(np.exp(-2.0)), rel=1e-5)  # d = 2
+    assert b[0, 0, 23, 25].item() == 0.0  # d = 3 is cut
+    assert b[0, 0, 20, 45].item() == 0.0  # past the end point by 5
+
+
+def test_boundary_merges_lines_by_max_and_ignores_missing_points():
+    schema = load_schema("w300_68")
+    segs = torch.as_tensor(lines_as_segments(schema))
+    assert len(schema.boundary_lines) == 13
+    pts = torch.rand(2, 68, 2) * 50 + 7
+    full = boundary_heatmap(pts, segs, (64, 64))
+    pts_missing = pts.clone()
+    pts_missing[:, 36:48] = float("nan")  # the eyes
+    partial = boundary_heatmap(pts_missing, segs, (64, 64))
+    assert torch.isfinite(partial).all() and (partial <= full + 1e-6).all() and partial.sum() < full.sum()
+    targets, mask = render_targets(pts, (64, 64), segs)
+    assert targets.shape == (2, 69, 64, 64) and mask.shape == (2, 69) and torch.equal(targets[:, -1:], full)
+
+
+def test_decoding_recovers_sub_pixel_points_within_quarter_pixel_scheme():
+    torch.manual_seed(0)
+    pts = torch.rand(4, 10, 2) * 50 + 7
+    heat, _ = landmark_heatmaps(pts, (64, 64), sigma=1.5)
+    decoded, conf = decode_heatmaps(heat)
+    err = (decoded - pts).abs()
+    assert err.max() <= 0.25 + 1e-5  # nearest pixel + quarter shift: at most 1/4 px per axis
+    assert (err < (pts - pts.round()).abs() + 1e-6).float().mean() > 0.5  # the shift usually helps
+    assert conf.shape == (4, 10) and (conf > 0.8).all()
+
+
+def test_decode_no_shift_at_the_border():
+    heat = torch.zeros(1, 1, 8, 8)
+    heat[0, 0, 0, 7] = 1.0
+    heat[0, 0, 1, 7] = 0.5
+    pts, _ = decode_heatmaps(heat)
+    assert pts.tolist() == [[[7.0, 0.0]]]
+
+
+def test_crop_heatmap_round_trip_and_inverse_affine_exact():
+    pts = torch.rand(3, 5, 2, dtype=torch.float64) * 100
+    assert torch.allclose(heatmap_to_crop(crop_to_heatmap(pts, 4.0), 4.0), pts)
+    assert heatmap_to_crop(torch.tensor([0.0]), 4.0).item() == 1.5  # heatmap pixel 0 covers crop 0..3
+    angle = 0.3
+    m = torch.tensor(
+        [
+            [
+                [np.cos(angle) * 1.7, -np.sin(angle) * 1.7, 12.0],
+                [np.sin(angle) * 1.7, np.cos(angle) * 1.7, -4.0],
+            ]
+        ]
+        * 3,
+        dtype=torch.float64,
+    )
+    back = apply_affine(apply_affine(pts, m), invert_affine(m))
+    assert torch.allclose(back, pts, atol=1e-10)
+    # heatmap -> image: forward through the crop and the stride lands on the same heatmap point
+    heat_pts = crop_to_heatmap(apply_affine(pts, m), 4.0)
+    assert torch.allclose(heatmap_to_image(heat_pts, 4.0, m), pts, atol=1e-9)
