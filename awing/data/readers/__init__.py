@@ -70,3 +70,16 @@ def read_dataset(name: str, root: str | Path, split: str, **options) -> list[Sam
     if info.splits and split not in info.splits:
         raise ValueError(f"unknown split {split!r} for {name!r}; known: {', '.join(info.splits)}")
     return info.read(root, split, **options)
+
+
+# Built-in schemas that a point count alone identifies (14 is ambiguous: FDD faces or LSP bodies).
+SCHEMA_BY_POINT_COUNT = {98: "wflw98", 68: "w300_68", 29: "cofw29", 19: "aflw19", 5: "mtfl5"}
+
+
+def schema_for_point_count(count: int, where: str = "") -> str:
+    """The built-in schema with ``count`` points, or a ValueError asking for an explicit one."""
+    if count not in SCHEMA_BY_POINT_COUNT:
+        raise ValueError(
+            f"{where}: {count} points match no single built-in schema; set the schema explicitly"
+        )
+    return SCHEMA_BY_POINT_COUNT[count]

@@ -1,0 +1,51 @@
+"""The ``awing`` command: train, eval, compare, predict, export, models, datasets.
+
+Each sub-command lives in its own module exposing ``add_arguments(parser)`` and ``run(args) -> int``;
+this file only wires them together, importing a module when its command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+COMMANDS = {
+    "train": ("awing.engine.train", "train a model from a config (torchrun-ready)"),
+    "eval": ("awing.engine.evaluate", "evaluate a checkpoint on test sets: NME, FR, AUC, CED, subsets"),
+    "compare": ("awing.engine.compare", "put several runs' tables and CED curves side by side"),
+    "predict": ("awing.predict", "landmarks on photos, folders and videos"),
+    "export": ("awing.export", "export a model to ONNX or a small fp16 weights file"),
+    "models": ("awing.models", "list the shipped models"),
+    "datasets": ("awing.data.readers.cli", "list the dataset readers and their splits"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="awing", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_module=module)
+        importlib.import_module(module).add_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not args.command:
+        parser.print_help()
+        return 2
+    return int(importlib.import_module(args._module).run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""MTFL-5 (Zhang et al. 2014) as shipped in ``../shared/data/mtfl5``: its 10,000-face training part.
+
+Layout::
+
+    root/train.txt                   relative/path.jpg x1 x2 x3 x4 x5 y1 y2 y3 y4 y5
+    root/lfw_5590/*.jpg, root/net_7876/*.jpg     80 x 80 face crops
+
+Points (all x first, then all y in the file): left eye centre, right eye centre, nose tip, left mouth
+corner, right mouth corner, in pixels of the 80 x 80 image, used as stored (some lie outside it).
+
+MTFL's test part is not shipped, so the validation split is a fixed hold-out of ``train.txt``, with no
+randomness: counting the faces (non-blank lines) of ``train.txt`` from 1, ``val`` is every 10th face
+(faces 10, 20, ..., 10000: 1,000 faces, from both ``lfw_5590`` and ``net_7876``), ``train`` the other
+9,000 and ``all`` the 10,000.
+
+Box: the images are face-detector crops resized to 80 x 80 (all 10,000 checked), so by default the box
+is the whole image, ``(0, 0, 79, 79)`` (first to last pixel centre) - the box the crop was made from.
+The image size is taken from ``image_size``, not read from the files. ``box="landmarks"`` gives the
+tight box of the five points instead (small: eyes to mouth).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from awing.data.readers import register_reader
+from awing.data.readers._common import (
+    at_line,
+    check_split,
+    image_path,
+    landmark_box,
+    parse_floats,
+    points_planar,
+    require_file,
+    text_lines,
+)
+from awing.data.sample import AnnotationError, Sample
+
+SPLITS = ("train", "val", "all")
+NUM_POINTS = 5
+VAL_EVERY = 10
+
+
+def in_split(face_number: int, split: str) -> bool:
+    """Whether the ``face_number``-th face (1-based) of ``train.txt`` belongs to ``split``."""
+    held_out = face_number % VAL_EVERY == 0
+    return split == "all" or (split == "val") == held_out
+
+
+@register_reader(
+    "mtfl",
+    schema="mtfl5",
+    splits=SPLITS,
+    description="MTFL 5-point 80x80 faces (train.txt; val = every 10th face, fixed)",
+)
+def read(
+    root: Path, split: str, box: str = "image", image_size: int = 80, check_images: bool = True
+) -> list[Sample]:
+    """Read one MTFL split.
+
+    Args:
+        root: folder holding ``train.txt`` and the image folders.
+        split: ``train`` (9,000), ``val`` (every 10th face, 1,000) or ``all``.
+        box: ``image`` (the whole ``image_size`` square) or ``landmarks`` (tight landmark box).
+        image_size: side of the (square) images, in pixels.
+        check_images: raise if an image file is missing.
+    """
+    check_split("mtfl", split, SPLITS)
+    if box not in ("image", "landmarks"):
+        raise ValueError(f"mtfl: box must be 'image' or 'landmarks', not {box!r}")
+    root = Path(root)
+    path = require_file(root / "train.txt", "MTFL train.txt")
+    image_box = np.array([0.0, 0.0, image_size - 1.0, image_size - 1.0])
+    samples = []
+    for face, (number, line) in enumerate(text_lines(path), start=1):
+        if not in_split(face, split):
+            continue
+        where = at_line(path, number)
+        fields = line.split()
+        if len(fields) != 1 + 2 * NUM_POINTS:
+            raise AnnotationError(
+                f"{where}: expected an image path and {2 * NUM_POINTS} coordinates, "
+                f"found {len(fields)} fields"
+            )
+        landmarks = points_planar(parse_floats(fields[1:], where, what="coordinates"))
+        samples.append(
+            Sample(
+                image=image_path(root, fields[0], where, check_images),
+                landmarks=landmarks,
+                box=image_box if box == "image" else landmark_box(landmarks, where),
+                split=split,
+                source=where,
+            )
+        )
+    return samples

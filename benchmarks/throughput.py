@@ -1,0 +1,121 @@
+"""Training throughput: loader images/s next to model-step images/s, fp32 eager vs the fast path.
+
+    python benchmarks/throughput.py [--model awing-1hg-tiny] [--data fdd|synthetic] [--steps 10] [--batch 16]
+
+Prints, in one run (so the ratios are fair on a noisy machine):
+  - loader: images/s of the Dataset + DataLoader alone (augmentation on, the training path),
+  - step fp32: images/s of a training step (targets, forward, AWing + weight map, backward, RMSProp),
+    fp32, contiguous memory,
+  - step fast: the same with bf16 autocast + channels_last,
+  - loader share: loader time per image / (loader + fast step time per image) with workers = 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from awing.data.dataset import LandmarkDataset, build_loader  # noqa: E402
+from awing.engine.config import load_config  # noqa: E402
+from awing.engine.train import build_model, build_optimizer, load_splits, training_step_targets  # noqa: E402
+from awing.method.losses import build_loss  # noqa: E402
+from awing.schemas import lines_as_segments  # noqa: E402
+
+CONFIGS = {
+    "fdd": "configs/cpu/fdd14.yaml",
+    "mtfl": "configs/cpu/mtfl5.yaml",
+    "synthetic": "configs/cpu/synthetic.yaml",
+}
+
+
+def loader_rate(loader, batches: int) -> float:
+    it = iter(loader)
+    next(it)  # warm-up (workers start, caches fill)
+    t0, n = time.perf_counter(), 0
+    for batch in itertools.islice(it, batches):
+        n += batch["image"].shape[0]
+    return n / (time.perf_counter() - t0)
+
+
+def step_rate(cfg, model, batch, steps: int, fast: bool) -> float:
+    memory_format = torch.channels_last if fast else torch.contiguous_format
+    model = model.to(memory_format=memory_format).train()
+    optimizer = build_optimizer(cfg, model)
+    loss_fn = build_loss(cfg.loss.name, **cfg.loss.params)
+    spec = model.spec
+    segments = torch.as_tensor(lines_as_segments_cache[0]) if spec.boundary else None
+    images = batch["image"].float().div(255).contiguous(memory_format=memory_format)
+
+    def one_step():
+        targets, weights, _ = training_step_targets(
+            batch, cfg, spec.input_size / spec.heatmap_size, spec.heatmap_size, segments, torch.device("cpu")
+        )
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast):
+            outputs = model(images)
+        loss = sum(loss_fn(o, targets, weights) for o in outputs)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    one_step()  # warm-up
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        one_step()
+    return steps * images.shape[0] / (time.perf_counter() - t0)
+
+
+lines_as_segments_cache: list = []
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="synthetic", choices=sorted(CONFIGS))
+    parser.add_argument("--model", help="model preset (default: the config's)")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=0)
+    args = parser.parse_args()
+    overrides = [f"optim.batch_size={args.batch}", f"data.workers={args.workers}"]
+    if args.model:
+        overrides.append(f"model.name={args.model}")
+    cfg = load_config(CONFIGS[args.data], overrides)
+    schema, train_samples, _ = load_splits(cfg)
+    lines_as_segments_cache.append(lines_as_segments(schema))
+    model = build_model(cfg, schema.num_points)
+    spec = model.spec
+    dataset = LandmarkDataset(
+        train_samples,
+        schema,
+        spec.input_size,
+        spec.heatmap_size,
+        crop=cfg.data.crop,
+        enlarge=cfg.data.enlarge,
+        augment=cfg.augment,
+        train=True,
+        cache=cfg.data.cache,
+    )
+    loader = build_loader(dataset, args.batch, shuffle=True, workers=args.workers, seed=0, drop_last=True)
+    batch = next(iter(loader))
+    load = loader_rate(loader, max(args.steps, 4))
+    fp32 = step_rate(cfg, model, batch, args.steps, fast=False)
+    fast = step_rate(cfg, model, batch, args.steps, fast=True)
+    share = (1 / load) / (1 / load + 1 / fast)
+    print(
+        f"data={args.data} model={cfg.model.name} input={spec.input_size} batch={args.batch} "
+        f"workers={args.workers} threads={torch.get_num_threads()}"
+    )
+    print(f"{'loader (augmented)':<28}{load:8.1f} img/s")
+    print(f"{'train step fp32 eager':<28}{fp32:8.1f} img/s")
+    print(f"{'train step bf16+chlast':<28}{fast:8.1f} img/s   ({fast / fp32:.2f}x fp32)")
+    print(f"{'loader share of step time':<28}{100 * share:8.1f} %  (fast path, in-process loading)")
+
+
+if __name__ == "__main__":
+    main()
