@@ -22,6 +22,7 @@ class ReaderInfo:
     splits: tuple[str, ...]
     read: Callable[..., list[Sample]]
     description: str = ""
+    creates_root: bool = False  # the reader makes its data (synthetic faces): a missing root is fine
 
 
 READERS: dict[str, ReaderInfo] = {}
@@ -30,11 +31,14 @@ READERS: dict[str, ReaderInfo] = {}
 _READER_MODULES = ("wflw", "w300", "cofw", "aflw", "lsp", "coco", "fdd", "mtfl", "custom", "synthetic")
 
 
-def register_reader(name: str, schema: str, splits: tuple[str, ...], description: str = ""):
+def register_reader(
+    name: str, schema: str, splits: tuple[str, ...], description: str = "", creates_root: bool = False
+):
     """Decorator: register ``read(root, split, **options)`` under ``name``."""
 
     def wrap(fn):
-        READERS[name] = ReaderInfo(name, schema, tuple(splits), fn, description or (fn.__doc__ or "").strip())
+        text = description or (fn.__doc__ or "").strip()
+        READERS[name] = ReaderInfo(name, schema, tuple(splits), fn, text, creates_root)
         return fn
 
     return wrap
@@ -65,7 +69,7 @@ def read_dataset(name: str, root: str | Path, split: str, **options) -> list[Sam
     """
     info = get_reader(name)
     root = Path(root).expanduser()
-    if not root.exists():
+    if not root.exists() and not info.creates_root:
         raise FileNotFoundError(f"data root for {name!r} does not exist: {root}")
     if info.splits and split not in info.splits:
         raise ValueError(f"unknown split {split!r} for {name!r}; known: {', '.join(info.splits)}")

@@ -1,0 +1,111 @@
+"""Reader for the embedded synthetic faces (:mod:`awing.data.synthetic`); generates them on first use.
+
+Files under ``root`` (written by :func:`awing.data.synthetic.generate`):
+
+- ``meta.json``: schema, counts per split, image size, seed, image format, generator version;
+- ``annotations_{split}.json``: a list of records ``{image, landmarks, visible, box, attributes,
+  head_pose}``; ``image`` is relative to ``root``, points are ``(x, y)`` pixels;
+- ``images/{split}/{i:05d}.jpg`` (or ``.png``).
+
+Boxes are detector-like, not tight: the landmark box grown by 8% of its longer side on the left, right
+and bottom and by 20% at the top (where a detector includes the forehead), then each side moved by
+Gaussian jitter with a standard deviation of 3% of that side (see
+:func:`awing.data.synthetic.detector_box`). Attributes are WFLW's six 0/1 flags (``pose``,
+``expression``, ``illumination``, ``make-up``, ``occlusion``, ``blur``).
+
+The registered schema is ``wflw98``; with ``schema="w300_68"`` the set is generated (and read) in the
+300W 68-point layout instead, and ``meta.json`` records which.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from awing.data import synthetic
+from awing.data.readers import register_reader
+from awing.data.sample import AnnotationError, Sample, check_image_exists
+
+
+@register_reader("synthetic", schema="wflw98", splits=synthetic.SPLITS, creates_root=True)
+def read(
+    root: str | Path,
+    split: str,
+    schema: str = "wflw98",
+    n_train: int = 2000,
+    n_val: int = 200,
+    n_test: int = 200,
+    size: int = 256,
+    seed: int = 0,
+    generate: bool = True,
+    progress: bool = True,
+    image_format: str = "jpg",
+) -> list[Sample]:
+    """Procedurally generated faces (no download): written under ``root`` on first use.
+
+    Args:
+        root: dataset folder; created and filled if ``generate`` and its ``meta.json`` does not match.
+        split: ``train``, ``val`` or ``test``.
+        schema: ``wflw98`` (98 points) or ``w300_68`` (68 points).
+        n_train, n_val, n_test, size, seed, image_format: generation parameters (see
+            :func:`awing.data.synthetic.generate`); ignored when ``generate`` is False.
+        generate: make (or remake) the set when ``meta.json`` does not record these parameters;
+            if False, read whatever set is there (its schema must still be ``schema``).
+        progress: show a progress bar while generating.
+    Returns:
+        One :class:`Sample` per image, in index order, with ``visible``, ``box`` and ``attributes``.
+    """
+    if split not in synthetic.SPLITS:
+        raise ValueError(f"unknown split {split!r} for 'synthetic'; known: {', '.join(synthetic.SPLITS)}")
+    root = Path(root).expanduser()
+    if generate:
+        synthetic.generate(
+            root,
+            schema=schema,
+            n_train=n_train,
+            n_val=n_val,
+            n_test=n_test,
+            size=size,
+            seed=seed,
+            progress=progress,
+            image_format=image_format,
+        )
+    meta_path = root / "meta.json"
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"no synthetic set at {root} (no meta.json); read it with generate=True")
+    meta = json.loads(meta_path.read_text())
+    if meta.get("schema") != schema:
+        raise AnnotationError(f"{meta_path}: the set follows {meta.get('schema')!r}, not the requested {schema!r}")
+    ann_path = root / f"annotations_{split}.json"
+    records = json.loads(ann_path.read_text())
+    n_points = 98 if schema == "wflw98" else 68
+    samples = []
+    for k, rec in enumerate(records):
+        source = f"{ann_path}[{k}]"
+        try:
+            landmarks = np.asarray(rec["landmarks"], dtype=np.float32)
+            visible = np.asarray(rec["visible"], dtype=bool)
+            box = np.asarray(rec["box"], dtype=np.float32)
+            attributes = {key: int(rec["attributes"][key]) for key in synthetic.ATTRIBUTE_KEYS}
+            image = rec["image"]
+        except (KeyError, TypeError, ValueError) as err:
+            raise AnnotationError(f"{source}: malformed record ({err})") from err
+        if landmarks.shape != (n_points, 2) or visible.shape != (n_points,) or box.shape != (4,):
+            raise AnnotationError(
+                f"{source}: expected {n_points} points, visibility flags and a 4-number box; "
+                f"got shapes {landmarks.shape}, {visible.shape}, {box.shape}"
+            )
+        samples.append(
+            Sample(
+                image=check_image_exists(root / image, source),
+                landmarks=landmarks,
+                visible=visible,
+                box=box,
+                attributes=attributes,
+                split=split,
+                source=source,
+            )
+        )
+    return samples
