@@ -44,7 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
-    return int(importlib.import_module(args._module).run(args) or 0)
+    try:
+        return int(importlib.import_module(args._module).run(args) or 0)
+    except (FileNotFoundError, ValueError) as err:  # bad paths, configs, schemas, checkpoints
+        if args.verbose:
+            raise
+        print(f"awing: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

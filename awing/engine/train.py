@@ -232,13 +232,13 @@ def train(cfg: Config, resume: str | None = None) -> dict:
         )  # fmt: skip
 
     train_set = dataset(train_samples, True)
-    sampler = None
-    if info.enabled:
-        sampler = torch.utils.data.DistributedSampler(
-            train_set, info.world_size, info.rank, seed=cfg.train.seed
-        )
+    # A seeded (seed, epoch) shuffle on every rank count, so a resumed run sees the same order.
+    sampler = torch.utils.data.DistributedSampler(
+        train_set, info.world_size, info.rank, shuffle=True, seed=cfg.train.seed,
+        drop_last=len(train_set) >= cfg.optim.batch_size * info.world_size,
+    )  # fmt: skip
     loader = build_loader(
-        train_set, cfg.optim.batch_size, shuffle=sampler is None, workers=cfg.data.workers, seed=cfg.train.seed,
+        train_set, cfg.optim.batch_size, shuffle=False, workers=cfg.data.workers, seed=cfg.train.seed,
         sampler=sampler, drop_last=len(train_set) > cfg.optim.batch_size * info.world_size,
     )  # fmt: skip
     val_set = dataset(val_samples, False) if val_samples else None
@@ -284,8 +284,7 @@ def train(cfg: Config, resume: str | None = None) -> dict:
 
     with StopRequest() as stop:
         for epoch in range(start_epoch, cfg.optim.epochs):
-            if sampler is not None:
-                sampler.set_epoch(epoch)
+            sampler.set_epoch(epoch)
             train_set.set_epoch(epoch)
             net.train()
             totals = torch.zeros(4, device=device)  # loss, mse over all pixels, mse over foreground, samples

@@ -1,0 +1,293 @@
+"""``LandmarkDataset``: Samples -> cropped (and augmented) face tensors, plus the loader around it.
+
+Each item is a dict of tensors (see :meth:`LandmarkDataset.__getitem__`). Heatmap targets are NOT
+rendered here: the training loop renders them batched on its device from ``points``.
+
+Robustness: an image that cannot be read (missing, truncated, not an image) does not stop an epoch. The
+item comes back with ``valid=False`` and zeros, a warning is logged once per file (logger
+``awing.data``) and :func:`collate_landmarks` drops it from the batch, reporting ``n_invalid``.
+
+Randomness: each item's augmentation draws from its own generator seeded by ``(seed, distributed rank,
+epoch, index)``. The draws therefore do not depend on which worker serves an item or how many workers
+there are, differ between ranks and epochs, and a resumed run (``set_epoch``) repeats them exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from awing.data.augment import photometric, random_affine_params, warp_sample
+from awing.data.crop import landmark_box, square_box
+from awing.data.sample import Sample
+from awing.engine.config import AugmentConfig, DataConfig
+from awing.schemas import Schema, load_schema
+
+log = logging.getLogger("awing.data")
+
+__all__ = ["LandmarkDataset", "collate_landmarks", "build_loader", "worker_init_fn", "read_image"]
+
+CROP_MODES = ("box", "landmarks")
+
+
+def _rank() -> int:
+    """This process's torch.distributed rank (0 when not distributed): ranks augment differently."""
+    dist = torch.distributed
+    return int(dist.get_rank()) if dist.is_available() and dist.is_initialized() else 0
+
+
+def read_image(path: str) -> np.ndarray | None:
+    """(H, W, 3) uint8 BGR image, or None if the file is missing or cannot be decoded."""
+    try:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    except cv2.error:
+        return None
+    if image is None or image.size == 0:
+        return None
+    return image
+
+
+class LandmarkDataset(Dataset):
+    """Face crops of ``input_size`` pixels with their landmarks in crop coordinates.
+
+    Args:
+        samples: the faces (any reader's output).
+        schema: a Schema or its name; gives N and the flip permutation.
+        input_size: S, the crop side in pixels.
+        heatmap_size: the model's heatmap side (kept for consumers: ``stride = input_size / heatmap_size``).
+        crop: ``box`` crops on ``sample.box`` (falling back to the landmark box when a sample has none);
+            ``landmarks`` on the tight box around the annotated landmarks (the paper's "GT bbox").
+        enlarge: fraction by which both box dimensions grow before cropping (WFLW: 0.1).
+        augment: Sec. 7.3 augmentation; used only if ``train`` and ``augment.enabled``.
+        train: training mode (augmentation on).
+        cache: keep decoded images in memory (per process; faces of one image share it).
+        seed: seed of the augmentation generator.
+    """
+
+    def __init__(
+        self,
+        samples: Sequence[Sample],
+        schema: Schema | str,
+        input_size: int,
+        heatmap_size: int,
+        crop: str = "box",
+        enlarge: float = 0.0,
+        augment: AugmentConfig | None = None,
+        train: bool = False,
+        cache: bool = False,
+        seed: int = 0,
+    ) -> None:
+        if crop not in CROP_MODES:
+            raise ValueError(f"crop must be one of {CROP_MODES}, got {crop!r}")
+        self.samples = list(samples)
+        self.schema = load_schema(schema)
+        n = self.schema.num_points
+        for s in self.samples:
+            if s.num_points != n:
+                where = s.source or s.image
+                raise ValueError(f"{where}: {s.num_points} landmarks, schema {self.schema.name} has {n}")
+        self.input_size = int(input_size)
+        self.heatmap_size = int(heatmap_size)
+        self.crop = crop
+        self.enlarge = float(enlarge)
+        self.augment = augment
+        self.train = bool(train)
+        self.cache = bool(cache)
+        self.seed = int(seed)
+        self.flip_permutation = self.schema.flip_permutation
+        self.invalid_files: set[str] = set()  # this process's unreadable images (warned once each)
+        self.n_invalid = 0  # invalid items served by this process
+        self._images: dict[str, np.ndarray] = {}
+        # Shared memory, so DataLoader workers (also persistent ones) see the epoch the loop sets.
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+
+    @classmethod
+    def from_config(
+        cls,
+        samples: Sequence[Sample],
+        schema: Schema | str,
+        data: DataConfig,
+        augment: AugmentConfig | None,
+        input_size: int,
+        heatmap_size: int,
+        train: bool,
+        seed: int = 0,
+    ) -> LandmarkDataset:
+        """A dataset with the crop and cache settings of ``data`` (``ModelConfig.input_size`` for S)."""
+        return cls(
+            samples,
+            schema,
+            input_size,
+            heatmap_size,
+            crop=data.crop,
+            enlarge=data.enlarge,
+            augment=augment,
+            train=train,
+            cache=data.cache,
+            seed=seed,
+        )
+
+    @property
+    def augmenting(self) -> bool:
+        return self.train and self.augment is not None and self.augment.enabled
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    # ---------------------------------------------------------------------------------------------
+    def set_epoch(self, epoch: int) -> None:
+        """Select the augmentation draws of ``epoch`` (call before iterating the epoch's loader)."""
+        self._epoch.fill_(int(epoch))
+
+    def item_rng(self, index: int) -> np.random.Generator:
+        """The augmentation generator of one item in the current epoch."""
+        return np.random.default_rng([self.seed, _rank(), int(self._epoch), int(index)])
+
+    def face_box(self, sample: Sample) -> np.ndarray:
+        """(4,) float32 box the crop is built from (before squaring and enlarging), original pixels."""
+        if self.crop == "box" and sample.box is not None and np.isfinite(sample.box).all():
+            return np.asarray(sample.box, dtype=np.float32)
+        return landmark_box(sample.landmarks)
+
+    def _image(self, path: str) -> np.ndarray | None:
+        image = self._images.get(path)
+        if image is None:
+            image = read_image(path)
+            if image is not None and self.cache:
+                self._images[path] = image
+        return image
+
+    def _invalid(self, index: int, sample: Sample, reason: str) -> dict:
+        self.n_invalid += 1
+        if sample.image not in self.invalid_files:
+            self.invalid_files.add(sample.image)
+            log.warning("skipping %s (%s): %s", sample.image, sample.source or f"sample {index}", reason)
+        n, s = self.schema.num_points, self.input_size
+        box = sample.box if sample.box is not None else np.zeros(4, np.float32)
+        return {
+            "image": torch.zeros((3, s, s), dtype=torch.uint8),
+            "points": torch.full((n, 2), float("nan"), dtype=torch.float32),
+            "visible": torch.zeros(n, dtype=torch.bool),
+            "affine": torch.zeros((2, 3), dtype=torch.float64),
+            "landmarks": torch.from_numpy(np.array(sample.landmarks, dtype=np.float32)),
+            "box": torch.from_numpy(np.array(box, dtype=np.float32)),
+            "index": index,
+            "valid": torch.tensor(False),
+        }
+
+    def __getitem__(self, index: int) -> dict:
+        """One face.
+
+        Returns a dict:
+            ``image`` uint8 (3, S, S) RGB crop; ``points`` float32 (N, 2) landmarks in crop pixels (NaN
+            where missing; points outside the crop keep their coordinates); ``visible`` bool (N,) (the
+            annotation's flag, True where unknown, False where missing); ``affine`` float64 (2, 3)
+            original -> crop (including augmentation; with a flip, ``points[i]`` is the image of
+            ``landmarks[flip_permutation[i]]``); ``landmarks`` float32 (N, 2) original-image ground
+            truth (un-augmented, original index order); ``box`` float32 (4,) the face box the crop was
+            built from (:meth:`face_box`); ``index`` int; ``valid`` bool scalar.
+        """
+        index = int(index)
+        sample = self.samples[index]
+        try:
+            box = self.face_box(sample)
+            cx, cy, side = square_box(box, self.enlarge)
+        except ValueError as err:
+            return self._invalid(index, sample, f"no usable face box ({err})")
+        image = self._image(sample.image)
+        if image is None:
+            return self._invalid(index, sample, "image missing or unreadable")
+
+        landmarks = sample.landmarks
+        visible = np.ones(len(landmarks), dtype=bool) if sample.visible is None else sample.visible.copy()
+        visible &= ~np.isnan(landmarks).any(axis=1)
+        params = None
+        if self.augmenting:
+            rng = self.item_rng(index)
+            params = random_affine_params(rng, self.augment, self.input_size)
+        crop, points, visible, m = warp_sample(
+            image, landmarks, visible, (cx, cy), side, self.input_size, self.flip_permutation, params
+        )
+        crop = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
+        if self.augmenting:
+            crop = photometric(crop, rng, self.augment)
+        return {
+            "image": torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1))),
+            "points": torch.from_numpy(points.astype(np.float32)),
+            "visible": torch.from_numpy(np.ascontiguousarray(visible)),
+            "affine": torch.from_numpy(m),
+            "landmarks": torch.from_numpy(np.array(landmarks, dtype=np.float32)),
+            "box": torch.from_numpy(np.array(box, dtype=np.float32)),
+            "index": index,
+            "valid": torch.tensor(True),
+        }
+
+
+def collate_landmarks(batch: Sequence[dict]) -> dict:
+    """Stack a list of items into a batch, dropping ``valid=False`` items.
+
+    Returns the item keys stacked over the kept items (``index`` as an int64 tensor, ``valid`` all
+    True) plus ``n_invalid`` (int), the number of items dropped. A batch of only invalid items has
+    zero-length tensors.
+    """
+    keep = torch.tensor([bool(item["valid"]) for item in batch], dtype=torch.bool)
+    out: dict = {}
+    for key in batch[0]:
+        if key == "index":
+            values = torch.tensor([int(item["index"]) for item in batch], dtype=torch.int64)
+        else:
+            values = torch.stack([torch.as_tensor(item[key]) for item in batch])
+        out[key] = values[keep]
+    out["n_invalid"] = int((~keep).sum())
+    return out
+
+
+def worker_init_fn(worker_id: int) -> None:
+    """Distinct, reproducible global seeds (numpy, random) in each DataLoader worker.
+
+    ``torch.initial_seed()`` in a worker is the loader's per-iterator base seed plus the worker id, so
+    seeds differ across workers and epochs and follow the loader's generator.
+    """
+    seed = torch.initial_seed()
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+    # No cv2.setNumThreads() here: reconfiguring OpenCV's inherited thread pool in a forked child can
+    # hang (it joins threads that only existed in the parent). Parallel cv2 calls themselves are safe.
+
+
+def build_loader(
+    dataset: Dataset,
+    batch_size: int,
+    shuffle: bool,
+    workers: int = 0,
+    seed: int = 0,
+    sampler: Sampler | None = None,
+    drop_last: bool = False,
+) -> DataLoader:
+    """A DataLoader with :func:`collate_landmarks`, seeded shuffling and worker seeding.
+
+    Persistent workers when ``workers > 0`` (their generators then advance across epochs); pinned
+    memory only with CUDA. With a ``sampler`` (e.g. DistributedSampler) ``shuffle`` is ignored (the
+    dataset mixes the distributed rank into its augmentation seeds itself).
+    """
+    generator = torch.Generator()
+    generator.manual_seed(int(seed))
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=bool(shuffle) if sampler is None else False,
+        sampler=sampler,
+        num_workers=int(workers),
+        collate_fn=collate_landmarks,
+        worker_init_fn=worker_init_fn if workers > 0 else None,
+        generator=generator,
+        persistent_workers=workers > 0,
+        pin_memory=torch.cuda.is_available(),
+        drop_last=drop_last,
+    )

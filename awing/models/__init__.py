@@ -1,0 +1,137 @@
+"""The shipped models: files ``awing/models/<name>.pt`` (written by
+:func:`awing.engine.checkpoint.export_weights`) each with a model card ``<name>.md`` beside it.
+
+``FaceAligner()`` without a model uses :func:`default_model`; ``awing models`` lists what is shipped.
+The models are trained on research data sets (FDD, MTFL) licensed for non-commercial research use only;
+each card says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from awing.engine.checkpoint import load_checkpoint
+
+MODELS_DIR = Path(__file__).parent
+
+# The default model is the first of these that is shipped, else the first shipped model by name.
+DEFAULT_PREFERENCE = ("fdd14-1hg", "mtfl5-1hg")
+
+
+def _shipped_files() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(MODELS_DIR.glob("*.pt"))}
+
+
+def validation_nme(metrics: dict | None) -> float | None:
+    """The validation NME (a fraction) recorded in a checkpoint's ``metrics``, or None.
+
+    Looks for ``metrics["val"]["nme"]``, then ``metrics["val_nme"]``, then ``metrics["nme"]``.
+    """
+    if not isinstance(metrics, dict):
+        return None
+    val = metrics.get("val")
+    for value in (
+        val.get("nme") if isinstance(val, dict) else None,
+        metrics.get("val_nme"),
+        metrics.get("nme"),
+    ):
+        if isinstance(value, (int, float)):
+            return float(value)
+    return None
+
+
+def model_info(path: str | Path) -> dict:
+    """Name, schema, point count, architecture, file size and validation NME of one model file."""
+    path = Path(path)
+    ckpt = load_checkpoint(path)
+    spec = ckpt["spec"]
+    card = path.with_suffix(".md")
+    return {
+        "name": path.stem,
+        "path": str(path),
+        "schema": ckpt["schema"].get("name"),
+        "points": int(spec["num_points"]),
+        "stacks": int(spec.get("stacks", 0)),
+        "width": int(spec.get("width", 0)),
+        "input_size": int(spec.get("input_size", 0)),
+        "size_mb": path.stat().st_size / 2**20,
+        "val_nme": validation_nme(ckpt.get("metrics")),
+        "card": str(card) if card.is_file() else None,
+    }
+
+
+def available_models() -> list[dict]:
+    """One :func:`model_info` dict per shipped model, sorted by name (empty if none is shipped)."""
+    return [model_info(p) for p in _shipped_files().values()]
+
+
+def default_model() -> Path:
+    """The path of the default shipped model.
+
+    Raises:
+        FileNotFoundError: if no model is shipped in this install.
+    """
+    files = _shipped_files()
+    for name in (*DEFAULT_PREFERENCE, *files):
+        if name in files:
+            return files[name]
+    raise FileNotFoundError(
+        f"no shipped model in {MODELS_DIR} yet: pass model=PATH (a checkpoint written by `awing train`, "
+        "e.g. runs/NAME/best.pt) or a file made by `awing export CKPT --format weights`"
+    )
+
+
+def resolve_model(name_or_path: str | Path | None) -> Path:
+    """A model file from a shipped name (``fdd14-1hg``), a path, or None (the default model).
+
+    Raises:
+        FileNotFoundError: naming the shipped models when it is neither an existing file nor one of them.
+    """
+    if name_or_path is None:
+        return default_model()
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        return path
+    files = _shipped_files()
+    if str(name_or_path) in files:
+        return files[str(name_or_path)]
+    shipped = ", ".join(files) or "none in this install"
+    raise FileNotFoundError(f"model {str(name_or_path)!r} is neither a file nor a shipped model ({shipped})")
+
+
+# ------------------------------------------------------------------------------------------ awing models
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the list as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    models = available_models()
+    if args.json:
+        print(json.dumps(models, indent=2))
+        return 0
+    if not models:
+        print(f"no shipped models in {MODELS_DIR}")
+        return 0
+    default = default_model().stem
+    rows = [("name", "schema", "points", "arch", "size", "val NME", "card")]
+    for m in models:
+        nme = "-" if m["val_nme"] is None else f"{100 * m['val_nme']:.2f}%"
+        arch = f"{m['stacks']}hg w{m['width']} {m['input_size']}px"
+        name = m["name"] + (" (default)" if m["name"] == default else "")
+        rows.append(
+            (
+                name,
+                m["schema"],
+                str(m["points"]),
+                arch,
+                f"{m['size_mb']:.1f} MB",
+                nme,
+                Path(m["card"]).name if m["card"] else "-",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    return 0

@@ -1,0 +1,305 @@
+"""``awing predict PATH...``: landmarks on photos, folders and videos.
+
+Writes into ``--out``:
+
+- ``predictions.json``: ``{"model": {...}, "detector": ..., "files": [{"file", "kind", "frames":
+  [{"frame", "faces": [{"box", "score", "points", "confidence"}]}], "error"}]}``; ``frame`` is 0 for an
+  image and the video frame index for a video. ``error`` is null or why the file gave no landmarks.
+- ``predictions.csv``: one row per face: ``file, frame, face, box_x0, box_y0, box_x1, box_y1, score,
+  x0, y0, ..., x{N-1}, y{N-1}, c0, ..., c{N-1}`` (points in original pixels, c = confidence).
+- ``annotated/``: each image with its boxes and points drawn, each video re-encoded (mp4v) with them,
+  unless ``--no-draw``.
+
+A file that cannot be read, or in which no face is found, is reported (log and JSON) and skipped; the
+exit code is 1 only when no file at all could be processed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from awing.api import FaceAligner, FaceLandmarks
+from awing.data.dataset import read_image
+from awing.detect import FixedBoxes
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv"}
+VIDEO_BATCH = 8  # frames whose faces share one forward pass
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", help="images, folders (searched recursively) and videos")
+    parser.add_argument(
+        "--model", default=None, help="shipped model name or checkpoint path (default: the default model)"
+    )
+    parser.add_argument("--out", default="predictions", help="output folder (default: ./predictions)")
+    parser.add_argument(
+        "--detector",
+        default="opencv",
+        choices=["opencv", "opencv-profile", "dlib", "full"],
+        help="face detector: opencv (Haar, offline), opencv-profile (+ side views), dlib (pip install "
+        "'awing[dlib]'), full (each image is already a face crop)",
+    )
+    parser.add_argument(
+        "--boxes",
+        default=None,
+        metavar="FILE",
+        help="JSON {filename: [[x0, y0, x1, y1], ...]} of face boxes; skips detection (keys match the path "
+        "as given, the path relative to its folder argument, or the file name)",
+    )
+    parser.add_argument(
+        "--enlarge", type=float, default=None, help="crop enlargement of the boxes (default: the detector's)"
+    )
+    parser.add_argument("--video-stride", type=int, default=1, metavar="N", help="use every N-th video frame")
+    parser.add_argument("--no-draw", action="store_true", help="do not write annotated images or videos")
+    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    parser.add_argument("--fp32", action="store_true", help="no bf16/fp16 fast path")
+
+
+# ------------------------------------------------------------------------------------------- inputs
+def collect_inputs(paths: list[str]) -> tuple[list[tuple[Path, str, Path]], list[str]]:
+    """Expand folders: ``([(file, key, name)], missing)``.
+
+    ``key`` names the file in predictions.json/.csv: the path as given, or ``folder/relative/path`` for a
+    file found in a folder. ``name`` is the relative path of its annotated copy: that relative path, or
+    the file name of a file given directly; videos get ``.mp4``; clashes get ``-2``, ``-3``, ...
+    """
+    found, missing, used = [], [], set()
+    for text in paths:
+        path = Path(text)
+        if path.is_dir():
+            for f in sorted(path.rglob("*")):
+                if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS:
+                    rel = Path(path.resolve().name) / f.relative_to(path)
+                    found.append((f, rel.as_posix(), rel))
+        elif path.is_file():
+            found.append((path, text, Path(path.name)))
+        else:
+            missing.append(text)
+    out = []
+    for file, key, name in found:
+        if file.suffix.lower() in VIDEO_EXTENSIONS:
+            name = name.with_suffix(".mp4")
+        candidate, n = name, 1
+        while candidate in used:
+            n += 1
+            candidate = name.with_name(f"{name.stem}-{n}{name.suffix}")
+        used.add(candidate)
+        out.append((file, key, candidate))
+    return out, missing
+
+
+def load_boxes(path: str) -> dict[str, np.ndarray]:
+    """The ``--boxes`` JSON as ``{key: (K, 4) float32}``."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"--boxes {path}: cannot read a JSON object: {err}") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"--boxes {path}: expected {{filename: [[x0, y0, x1, y1], ...]}}")
+    out = {}
+    for key, boxes in data.items():
+        arr = np.asarray(boxes, dtype=np.float32)
+        if arr.size and (arr.ndim != 2 or arr.shape[1] != 4):
+            raise ValueError(f"--boxes {path}: {key!r} needs a list of [x0, y0, x1, y1] boxes")
+        out[key] = arr.reshape(-1, 4)
+    return out
+
+
+def boxes_for(table: dict[str, np.ndarray], file: Path, key: str) -> np.ndarray | None:
+    for k in (key, str(file), key.split("/", 1)[-1], file.name):
+        if k in table:
+            return table[k]
+    return None
+
+
+# ------------------------------------------------------------------------------------------- drawing
+def draw_faces(bgr: np.ndarray, faces: list[FaceLandmarks]) -> np.ndarray:
+    """A copy of a BGR image with each face's box (green) and points (red) drawn."""
+    out = bgr.copy()
+    scale = max(1, round(max(out.shape[:2]) / 400))
+    for face in faces:
+        x0, y0, x1, y1 = (int(round(v)) for v in face.box)
+        cv2.rectangle(out, (x0, y0), (x1, y1), (0, 200, 0), scale)
+        for x, y in face.landmarks:
+            if np.isfinite(x) and np.isfinite(y):
+                cv2.circle(out, (int(round(x)), int(round(y))), 2 * scale, (0, 0, 255), -1, cv2.LINE_AA)
+    return out
+
+
+# ----------------------------------------------------------------------------------------- predicting
+def _faces(aligner: FaceAligner, bgrs: list[np.ndarray], boxes: np.ndarray | None) -> list[list[FaceLandmarks]]:
+    if boxes is None:
+        return aligner.predict_batch(bgrs, color="BGR")
+    return [aligner.predict_crops(bgr, boxes, color="BGR") for bgr in bgrs]
+
+
+def _video_frames(cap: cv2.VideoCapture, stride: int) -> Iterator[tuple[int, np.ndarray]]:
+    index = 0
+    while True:
+        ok = cap.grab()
+        if not ok:
+            return
+        if index % stride == 0:
+            ok, frame = cap.retrieve()
+            if ok:
+                yield index, frame
+        index += 1
+
+
+def predict_image(aligner, file: Path, boxes, draw_to: Path | None) -> list[dict]:
+    bgr = read_image(str(file))
+    if bgr is None:
+        raise ValueError("cannot read the file as an image")
+    faces = _faces(aligner, [bgr], boxes)[0]
+    if draw_to is not None:
+        draw_to.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(draw_to), draw_faces(bgr, faces))
+    return [{"frame": 0, "faces": [f.to_dict() for f in faces]}]
+
+
+def predict_video(aligner, file: Path, boxes, draw_to: Path | None, stride: int) -> list[dict]:
+    cap = cv2.VideoCapture(str(file))
+    if not cap.isOpened():
+        raise ValueError("cannot open the file as a video")
+    writer = None
+    frames: list[dict] = []
+    try:
+        fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+        total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+        batch: list[tuple[int, np.ndarray]] = []
+        progress = tqdm(total=total, desc=file.name, unit="frame", leave=False)
+
+        def flush() -> None:
+            nonlocal writer
+            for (index, bgr), faces in zip(batch, _faces(aligner, [b for _, b in batch], boxes)):
+                frames.append({"frame": index, "faces": [f.to_dict() for f in faces]})
+                if draw_to is not None:
+                    if writer is None:
+                        draw_to.parent.mkdir(parents=True, exist_ok=True)
+                        h, w = bgr.shape[:2]
+                        writer = cv2.VideoWriter(str(draw_to), cv2.VideoWriter_fourcc(*"mp4v"), fps / stride, (w, h))
+                    writer.write(draw_faces(bgr, faces))
+            progress.update(len(batch) * stride)
+            batch.clear()
+
+        for item in _video_frames(cap, stride):
+            batch.append(item)
+            if len(batch) == VIDEO_BATCH:
+                flush()
+        if batch:
+            flush()
+        progress.close()
+    finally:
+        cap.release()
+        if writer is not None:
+            writer.release()
+    if not frames:
+        raise ValueError("no frame could be decoded")
+    return frames
+
+
+def _csv_header(num_points: int) -> list[str]:
+    points = [f"{a}{i}" for i in range(num_points) for a in "xy"]
+    return ["file", "frame", "face", "box_x0", "box_y0", "box_x1", "box_y1", "score", *points] + [
+        f"c{i}" for i in range(num_points)
+    ]
+
+
+def write_outputs(out: Path, header: dict, records: list[dict], num_points: int) -> None:
+    with open(out / "predictions.json", "w") as f:
+        json.dump({**header, "files": records}, f)
+    with open(out / "predictions.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(_csv_header(num_points))
+        for rec in records:
+            for frame in rec["frames"]:
+                for k, face in enumerate(frame["faces"]):
+                    coords = [v for p in face["points"] for v in p]
+                    writer.writerow(
+                        [
+                            rec["file"],
+                            frame["frame"],
+                            k,
+                            *face["box"],
+                            face["score"],
+                            *coords,
+                            *face["confidence"],
+                        ]
+                    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.video_stride < 1:
+        log.error("--video-stride must be at least 1")
+        return 2
+    files, missing = collect_inputs(args.paths)
+    for text in missing:
+        log.error("%s: no such file or folder", text)
+    if not files:
+        log.error("nothing to process")
+        return 1
+    table = load_boxes(args.boxes) if args.boxes else None
+    detector = args.detector if table is None else FixedBoxes([])  # given boxes: its enlarge, no detection
+    aligner = FaceAligner(args.model, device=args.device, detector=detector, enlarge=args.enlarge, fast=not args.fp32)
+    log.info("%r", aligner)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    records, processed, faces = [], 0, 0
+    for file, key, name in tqdm(files, desc="files", unit="file"):
+        is_video = file.suffix.lower() in VIDEO_EXTENSIONS
+        record = {"file": key, "kind": "video" if is_video else "image", "frames": [], "error": None}
+        boxes = None
+        if table is not None:
+            boxes = boxes_for(table, file, key)
+            if boxes is None:
+                record["error"] = "no boxes for this file in --boxes"
+        draw_to = None
+        if not args.no_draw:
+            draw_to = out / "annotated" / name
+        if record["error"] is None:
+            try:
+                if is_video:
+                    record["frames"] = predict_video(aligner, file, boxes, draw_to, args.video_stride)
+                else:
+                    record["frames"] = predict_image(aligner, file, boxes, draw_to)
+                processed += 1
+                n = sum(len(fr["faces"]) for fr in record["frames"])
+                faces += n
+                if n == 0:
+                    record["error"] = "no face found"
+            except (ValueError, cv2.error) as err:
+                record["error"] = str(err)
+        if record["error"]:
+            log.warning("%s: %s", key, record["error"])
+        records.append(record)
+    header = {
+        "model": {
+            "path": str(aligner.model_path),
+            "schema": aligner.schema.name,
+            "point_names": list(aligner.point_names),
+        },
+        "detector": "boxes" if table is not None else args.detector,
+        "enlarge": aligner.enlarge,
+    }
+    write_outputs(out, header, records, aligner.schema.num_points)
+    failed = sum(1 for r in records if r["error"])
+    log.info(
+        "%d file(s), %d face(s), %d with problems -> %s",
+        len(records),
+        faces,
+        failed,
+        out / "predictions.json",
+    )
+    return 0 if processed else 1

@@ -1,0 +1,298 @@
+"""FaceAligner, the detectors and the shipped-model registry, on a tiny random-weight checkpoint (and on
+real FDD images from ../shared/data where present)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+import awing.models
+from awing.api import FaceAligner, FaceLandmarks, load_image
+from awing.data.crop import crop_matrix, invert_affine, square_box, transform_points
+from awing.detect import FixedBoxes, FullImageDetector, OpenCVDetector, get_detector, nms
+from awing.engine.checkpoint import CheckpointError, save_checkpoint, spec_dict
+from awing.engine.metrics import per_image_nme
+from awing.method.model import create_model
+from awing.schemas import load_schema, normaliser_distance
+
+
+def _shared_data() -> Path:
+    env = os.environ.get("AWING_SHARED_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+FDD = _shared_data() / "fdd14"
+
+
+def need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"real data not available: {path} (set AWING_SHARED_DATA to the shared data folder)")
+    return path
+
+
+def tiny_checkpoint(path: Path, schema: str = "fdd14", metrics: dict | None = None) -> Path:
+    torch.manual_seed(0)
+    sch = load_schema(schema)
+    model = create_model("awing-1hg-tiny", sch.num_points, width=32)
+    payload = {"model": model.state_dict(), "spec": spec_dict(model.spec), "schema": sch.to_dict()}
+    return save_checkpoint(path, {**payload, "metrics": metrics or {}})
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory) -> Path:
+    return tiny_checkpoint(tmp_path_factory.mktemp("model") / "tiny.pt")
+
+
+@pytest.fixture(scope="module")
+def aligner(ckpt) -> FaceAligner:
+    return FaceAligner(ckpt, device="cpu", detector="full", fast=False)
+
+
+@pytest.fixture
+def image() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    img = cv2.GaussianBlur(rng.integers(0, 256, (160, 160, 3), dtype=np.uint8), (7, 7), 0)
+    cv2.circle(img, (80, 80), 50, (200, 170, 150), -1)
+    return img
+
+
+def count_forwards(aligner: FaceAligner, monkeypatch) -> list[int]:
+    """Patch the model's forward to record each call's batch size."""
+    calls: list[int] = []
+    original = aligner.model.forward
+
+    def forward(x):
+        calls.append(x.shape[0])
+        return original(x)
+
+    monkeypatch.setattr(aligner.model, "forward", forward)
+    return calls
+
+
+# ------------------------------------------------------------------------------------------ FaceAligner
+def test_full_image_detector_gives_one_face_inside_the_image(aligner, image):
+    faces = aligner.predict(image)
+    assert len(faces) == 1
+    face = faces[0]
+    assert isinstance(face, FaceLandmarks)
+    assert face.landmarks.shape == (14, 2) and face.confidence.shape == (14,)
+    assert face.schema == "fdd14" and face.point_names == load_schema("fdd14").point_names
+    assert np.isfinite(face.landmarks).all()
+    assert (face.landmarks >= -0.5).all() and (face.landmarks <= 159.5).all()
+    np.testing.assert_allclose(face.box, [-0.5, -0.5, 159.5, 159.5])
+    d = face.to_dict()
+    assert len(d["points"]) == 14 and len(d["confidence"]) == 14 and len(d["box"]) == 4
+
+
+def test_predict_crops_runs_all_boxes_in_one_forward_pass(aligner, image, monkeypatch):
+    calls = count_forwards(aligner, monkeypatch)
+    boxes = [[10, 10, 70, 80], [80, 60, 150, 150]]
+    faces = aligner.predict_crops(image, boxes)
+    assert calls == [2]
+    assert len(faces) == 2
+    np.testing.assert_allclose(faces[1].box, boxes[1])
+    # each face's points lie in its own crop square
+    for face, box in zip(faces, boxes):
+        cx, cy, side = square_box(box, aligner.enlarge)
+        assert (np.abs(face.landmarks - [cx, cy]) <= side / 2 + 0.5).all()
+
+
+def test_predict_batch_shares_the_forward_pass(aligner, image, monkeypatch):
+    calls = count_forwards(aligner, monkeypatch)
+    results = aligner.predict_batch([image, image[:100], image])
+    assert calls == [3]
+    assert [len(r) for r in results] == [1, 1, 1]
+    np.testing.assert_allclose(results[0][0].landmarks, results[2][0].landmarks)
+
+
+def test_no_box_no_forward_pass(aligner, image, monkeypatch):
+    calls = count_forwards(aligner, monkeypatch)
+    assert aligner.predict_crops(image, np.zeros((0, 4))) == []
+    assert calls == []
+
+
+def test_points_map_back_through_the_crop(aligner, image, monkeypatch):
+    """A heatmap peak at a known pixel must come back as the original point the crop maps it from."""
+    box, peaks = [30.0, 20.0, 130.0, 140.0], [(5, 9), (20, 3)]
+    s = aligner.input_size
+    heat = torch.zeros(1, 15, s // 4, s // 4)
+    for k, (x, y) in enumerate(peaks):
+        heat[0, k, y, x] = 1.0  # isolated peak: no quarter-pixel shift
+    monkeypatch.setattr(aligner.model, "forward", lambda x: [heat.expand(x.shape[0], -1, -1, -1)])
+    face = aligner.predict_crops(image, [box], enlarge=0.25)[0]
+    cx, cy, side = square_box(box, 0.25)
+    m = crop_matrix((cx, cy), side, s)
+    crop_points = (np.array(peaks, float) + 0.5) * 4 - 0.5
+    np.testing.assert_allclose(face.landmarks[:2], transform_points(crop_points, invert_affine(m)), atol=1e-3)
+    np.testing.assert_allclose(face.confidence[:2], 1.0)
+
+
+def test_colour_order_and_input_kinds_agree(aligner, image, tmp_path):
+    path = tmp_path / "face.png"
+    cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    expected = aligner.predict(image)[0].landmarks
+    np.testing.assert_allclose(aligner.predict(image[..., ::-1].copy(), color="BGR")[0].landmarks, expected)
+    np.testing.assert_allclose(aligner.predict(path)[0].landmarks, expected)
+    np.testing.assert_allclose(aligner.predict(str(path))[0].landmarks, expected)
+    gray = load_image(image[..., 0])
+    assert gray.shape == (160, 160, 3) and (gray[..., 0] == gray[..., 2]).all()
+    assert load_image(np.dstack([image, np.full((160, 160), 255, np.uint8)])).shape == (160, 160, 3)
+    pil = pytest.importorskip("PIL.Image")
+    np.testing.assert_allclose(aligner.predict(pil.fromarray(image))[0].landmarks, expected)
+
+
+def test_fast_path_runs_and_reports_its_precision(ckpt, image):
+    fast = FaceAligner(ckpt, device="cpu", detector="full", fast=True)
+    slow = FaceAligner(ckpt, device="cpu", detector="full", fast=False)
+    assert slow.dtype is None and "fp32" in repr(slow)
+    faces = fast.predict(image)
+    assert len(faces) == 1 and np.isfinite(faces[0].landmarks).all()
+
+
+def test_checkpoint_inference_hints_set_the_enlargement(tmp_path):
+    path = tiny_checkpoint(tmp_path / "m.pt")
+    ckpt = torch.load(path, weights_only=True)
+    save_checkpoint(path, {**ckpt, "inference": {"enlarge": {"full": -0.25, "opencv": 0.3}}})
+    assert FaceAligner(path, device="cpu", detector="full").enlarge == -0.25
+    assert FaceAligner(path, device="cpu", detector="full", enlarge=0.1).enlarge == 0.1
+    assert FaceAligner(path, device="cpu", detector="opencv").enlarge == 0.3
+    assert FaceAligner(path, device="cpu", detector=FixedBoxes([[0, 0, 9, 9]])).enlarge == 0.3  # Haar-like boxes
+    assert FaceAligner(path, device="cpu", detector=FixedBoxes([], box_style="own")).enlarge == OpenCVDetector().enlarge
+
+
+# ------------------------------------------------------------------------------------------------ errors
+def test_bad_model_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match="neither a file nor a shipped model"):
+        FaceAligner(tmp_path / "missing.pt")
+
+
+def test_non_checkpoint_file(tmp_path):
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a loadable awing checkpoint"):
+        FaceAligner(junk)
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not an awing checkpoint"):
+        FaceAligner(tmp_path / "other.pt")
+
+
+def test_mismatched_schema(ckpt):
+    with pytest.raises(ValueError, match="predicts the 'fdd14' layout .* not 'mtfl5'"):
+        FaceAligner(ckpt, schema="mtfl5")
+
+
+def test_bad_images(aligner, tmp_path):
+    with pytest.raises(FileNotFoundError, match="image not found"):
+        aligner.predict(tmp_path / "nope.jpg")
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("not an image")
+    with pytest.raises(ValueError, match="cannot read"):
+        aligner.predict(bad)
+    with pytest.raises(ValueError, match="uint8"):
+        aligner.predict(np.zeros((10, 10, 3), np.float32))
+    with pytest.raises(ValueError, match="color"):
+        aligner.predict(np.zeros((10, 10, 3), np.uint8), color="HSV")
+    with pytest.raises(ValueError, match="shape"):
+        aligner.predict(np.zeros((10, 10, 5), np.uint8))
+
+
+def test_no_shipped_model_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(awing.models, "MODELS_DIR", tmp_path)
+    with pytest.raises(FileNotFoundError, match="no shipped model"):
+        FaceAligner()
+
+
+# --------------------------------------------------------------------------------------------- detectors
+def test_opencv_detector_finds_nothing_on_a_blank_image(ckpt):
+    aligner = FaceAligner(ckpt, device="cpu", detector="opencv")
+    assert aligner.predict(np.full((240, 320, 3), 128, np.uint8)) == []
+
+
+def test_opencv_detector_finds_a_real_face():
+    path = need(FDD / "images" / "simple_0001.jpg")
+    rgb = load_image(path)
+    boxes, scores = get_detector("opencv").detect(rgb)
+    assert len(boxes) >= 1 and scores.shape == (len(boxes),)
+    nose = _fdd_points("simple_0001.jpg")[10]
+    x0, y0, x1, y1 = boxes[0]
+    assert x0 < nose[0] < x1 and y0 < nose[1] < y1
+
+
+def test_detector_interface_and_helpers():
+    image = np.zeros((50, 80, 3), np.uint8)
+    boxes, scores = FullImageDetector().detect(image)
+    np.testing.assert_allclose(boxes, [[-0.5, -0.5, 79.5, 49.5]])
+    fixed = FixedBoxes([[1, 2, 30, 40]], enlarge=0.0)
+    assert get_detector(fixed) is fixed and fixed.detect(image)[0].shape == (1, 4)
+    with pytest.raises(ValueError, match="unknown detector"):
+        get_detector("yolo")
+    with pytest.raises(TypeError, match="detect"):
+        get_detector(42)
+    with pytest.raises(ValueError, match="x1 > x0"):
+        FixedBoxes([[10, 10, 5, 20]])
+    keep = nms(np.array([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30]], float), np.array([0.5, 0.9, 0.1]))
+    assert keep.tolist() == [1, 2]
+
+
+def test_dlib_detector_missing_or_working():
+    try:
+        import dlib  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match=r"awing\[dlib\]"):
+            get_detector("dlib")
+        return
+    path = need(FDD / "images" / "simple_0001.jpg")
+    boxes, _ = get_detector("dlib").detect(load_image(path))
+    assert len(boxes) >= 1
+
+
+# ------------------------------------------------------------------------------------------------ models
+def test_model_registry(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(awing.models, "MODELS_DIR", tmp_path)
+    assert awing.models.available_models() == []
+    tiny_checkpoint(tmp_path / "zzz-other.pt", metrics={"nme": 0.2})
+    tiny_checkpoint(tmp_path / "mtfl5-1hg.pt", schema="mtfl5", metrics={"val": {"nme": 0.031}})
+    (tmp_path / "mtfl5-1hg.md").write_text("# card")
+    infos = {m["name"]: m for m in awing.models.available_models()}
+    assert infos["mtfl5-1hg"]["schema"] == "mtfl5" and infos["mtfl5-1hg"]["points"] == 5
+    assert infos["mtfl5-1hg"]["val_nme"] == pytest.approx(0.031) and infos["mtfl5-1hg"]["card"]
+    assert infos["zzz-other"]["card"] is None and infos["zzz-other"]["size_mb"] > 0
+    assert awing.models.default_model().name == "mtfl5-1hg.pt"  # preferred over alphabetical order
+    assert awing.models.resolve_model("zzz-other") == tmp_path / "zzz-other.pt"
+    assert FaceAligner("mtfl5-1hg", device="cpu", detector="full").schema.name == "mtfl5"
+    assert awing.models.run(argparse.Namespace(json=False)) == 0
+    out = capsys.readouterr().out
+    assert "mtfl5-1hg (default)" in out and "3.10%" in out and "mtfl5-1hg.md" in out
+
+
+# -------------------------------------------------------------------------------------- shipped accuracy
+def _fdd_rows(split: str | None = None) -> list[dict]:
+    with open(need(FDD / "landmarks.csv")) as f:
+        return [r for r in csv.DictReader(f) if split is None or r["split"] == split]
+
+
+def _row_points(row: dict) -> np.ndarray:
+    return np.array([[float(row[f"x{i}"]), float(row[f"y{i}"])] for i in range(14)])
+
+
+def _fdd_points(name: str) -> np.ndarray:
+    return _row_points(next(r for r in _fdd_rows() if r["image"] == name))
+
+
+def test_shipped_fdd_model_lands_within_stated_nme():
+    fdd_models = [m for m in awing.models.available_models() if m["schema"] == "fdd14"]
+    if not fdd_models:
+        pytest.skip("no shipped fdd14 model in awing/models yet")
+    rows = _fdd_rows("val")[::20][:20]
+    aligner = FaceAligner(fdd_models[0]["name"], device="cpu", detector="full")
+    gt = np.stack([_row_points(row) for row in rows])
+    pred = np.stack([aligner.predict(FDD / "images" / row["image"])[0].landmarks for row in rows])
+    nme = per_image_nme(pred, gt, normaliser_distance(aligner.schema, gt)).mean()
+    assert nme < 0.15, f"mean NME {nme:.3f} on {len(rows)} FDD val faces"

@@ -1,0 +1,116 @@
+"""``awing export``: ONNX equal to PyTorch within 1e-4 (dynamic batch), fp16 weights files, calibration."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from awing.api import FaceAligner
+from awing.cli import main
+from awing.data.crop import landmark_box, square_box
+from awing.engine.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint, spec_dict
+from awing.export import LastStackHeatmaps, calibrate_enlarge, check_onnx, export_onnx
+from awing.method.model import create_model
+from awing.schemas import load_schema
+
+onnx = pytest.importorskip("onnx", reason="ONNX export needs pip install 'awing[onnx]'")
+ort = pytest.importorskip("onnxruntime", reason="ONNX export needs pip install 'awing[onnx]'")
+
+
+def _shared_data() -> Path:
+    env = os.environ.get("AWING_SHARED_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+FDD = _shared_data() / "fdd14"
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory) -> Path:
+    """Two stacks, so the boundary-coordinate path between stacks is exported too."""
+    torch.manual_seed(0)
+    model = create_model("awing-2hg-tiny", 14, width=32)
+    with torch.no_grad():  # non-trivial BatchNorm statistics, so eval vs train mode would show
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 2.0)
+    payload = {"model": model.state_dict(), "spec": spec_dict(model.spec), "schema": load_schema("fdd14").to_dict()}
+    return save_checkpoint(tmp_path_factory.mktemp("model") / "tiny2.pt", {**payload, "metrics": {"nme": 0.1}})
+
+
+def test_onnx_matches_pytorch_with_a_dynamic_batch(ckpt, tmp_path):
+    model, schema = model_from_checkpoint(load_checkpoint(ckpt))
+    path = export_onnx(model, schema, tmp_path / "m.onnx")
+    assert not model.training  # exporting must not leave the model in training mode
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    meta = onnx.load(str(path)).metadata_props
+    props = {p.key: p.value for p in meta}
+    assert props["awing_schema"] == "fdd14" and len(json.loads(props["awing_point_names"])) == 14
+    for batch in (1, 4):
+        x = torch.rand(batch, 3, 128, 128)
+        with torch.inference_mode():
+            expected = model(x)[-1][:, :14].numpy()
+        got = session.run(None, {"image": x.numpy()})[0]
+        assert got.shape == (batch, 14, 32, 32)
+        np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
+    assert check_onnx(model, path) <= 1e-4
+
+
+def test_check_onnx_catches_a_mismatch(ckpt, tmp_path):
+    model, schema = model_from_checkpoint(load_checkpoint(ckpt))
+    path = export_onnx(model, schema, tmp_path / "m.onnx")
+    with torch.no_grad():
+        model.outputs[-1].bias += 0.01
+    with pytest.raises(ValueError, match="differ"):
+        check_onnx(model, path)
+
+
+def test_export_command_onnx_and_weights(ckpt, tmp_path):
+    assert main(["export", str(ckpt), "--format", "onnx", "--out", str(tmp_path / "m.onnx"), "--check"]) == 0
+    assert (tmp_path / "m.onnx").stat().st_size > 0
+    small = tmp_path / "small.pt"
+    assert main(["export", str(ckpt), "--format", "weights", "--out", str(small)]) == 0
+    assert small.stat().st_size < 0.6 * ckpt.stat().st_size
+    exported = load_checkpoint(small)
+    assert all(v.dtype == torch.float16 for v in exported["model"].values() if v.is_floating_point())
+    assert exported["metrics"] == {"nme": 0.1}
+    full, _ = model_from_checkpoint(load_checkpoint(ckpt))
+    half, _ = model_from_checkpoint(exported)
+    x = torch.rand(2, 3, 128, 128)
+    with torch.inference_mode():
+        a, b = LastStackHeatmaps(full, 14)(x), LastStackHeatmaps(half, 14)(x)
+    assert (a - b).abs().max() < 2e-2 * a.abs().max()
+    assert FaceAligner(small, device="cpu", detector="full").schema.name == "fdd14"
+
+
+def test_export_errors(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        main(["export", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "x.onnx")])
+    path = tmp_path / "ckpt.pt"
+    torch.manual_seed(0)
+    model = create_model("awing-1hg-tiny", 14, width=32)
+    save_checkpoint(
+        path, {"model": model.state_dict(), "spec": spec_dict(model.spec), "schema": load_schema("fdd14").to_dict()}
+    )
+    with pytest.raises(ValueError, match="run config"):
+        main(["export", str(path), "--format", "weights", "--out", str(tmp_path / "w.pt"), "--calibrate"])
+
+
+def test_calibration_recovers_the_training_crop_scale():
+    """On FDD crops the whole image is 3.2x the landmark extent: 'full' must give the exact ratio."""
+    if not FDD.exists():
+        pytest.skip(f"real data not available: {FDD} (set AWING_SHARED_DATA to the shared data folder)")
+    from awing.data.readers import read_dataset
+
+    samples = read_dataset("fdd", FDD, "val")[:40]
+    enlarge = calibrate_enlarge(samples, lambda s: landmark_box(s.landmarks), 0.5, ["full", "opencv"], limit=20)
+    expected = np.median([square_box(landmark_box(s.landmarks), 0.5)[2] / 256 - 1 for s in samples[::2][:20]])
+    assert enlarge["full"] == pytest.approx(expected, abs=1e-3)
+    # Haar boxes are larger than the landmark extent, so the crop needs less enlargement than 0.5
+    assert -0.5 < enlarge["opencv"] < 0.5

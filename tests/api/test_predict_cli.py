@@ -1,0 +1,143 @@
+"""``awing predict`` end to end: images, a folder, a generated video, --boxes, per-file errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from awing.cli import main
+from awing.engine.checkpoint import save_checkpoint, spec_dict
+from awing.method.model import create_model
+from awing.schemas import load_schema
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    model = create_model("awing-1hg-tiny", 14, width=32)
+    payload = {
+        "model": model.state_dict(),
+        "spec": spec_dict(model.spec),
+        "schema": load_schema("fdd14").to_dict(),
+    }
+    return save_checkpoint(tmp_path_factory.mktemp("model") / "tiny.pt", payload)
+
+
+def _frame(i: int, size: int = 96) -> np.ndarray:
+    img = np.full((size, size, 3), 40 + 30 * i, np.uint8)
+    cv2.circle(img, (size // 2 + i, size // 2), size // 3, (180, 160, 140), -1)
+    return img
+
+
+def write_video(path: Path, frames: int = 5) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (96, 96))
+    assert writer.isOpened()
+    for i in range(frames):
+        writer.write(_frame(i))
+    writer.release()
+    return path
+
+
+def predict(*args) -> int:
+    return main(["predict", *map(str, args)])
+
+
+def test_images_folder_and_video_round_trip(ckpt, tmp_path):
+    video = write_video(tmp_path / "clip.mp4")
+    cv2.imwrite(str(tmp_path / "photo.jpg"), _frame(0))
+    folder = tmp_path / "album" / "sub"
+    folder.mkdir(parents=True)
+    cv2.imwrite(str(folder / "a.png"), _frame(1))
+    (folder / "notes.txt").write_text("ignored: not an image extension")
+    (tmp_path / "broken.jpg").write_text("not an image")
+    out = tmp_path / "out"
+    rc = predict(
+        video,
+        tmp_path / "photo.jpg",
+        tmp_path / "album",
+        tmp_path / "broken.jpg",
+        tmp_path / "gone.jpg",
+        "--model",
+        ckpt,
+        "--out",
+        out,
+        "--detector",
+        "full",
+        "--device",
+        "cpu",
+    )
+    assert rc == 0
+    data = json.loads((out / "predictions.json").read_text())
+    assert data["model"]["schema"] == "fdd14" and len(data["model"]["point_names"]) == 14
+    files = {r["file"]: r for r in data["files"]}
+    assert set(files) == {
+        str(video),
+        str(tmp_path / "photo.jpg"),
+        "album/sub/a.png",
+        str(tmp_path / "broken.jpg"),
+    }
+    clip = files[str(video)]
+    assert clip["kind"] == "video" and clip["error"] is None
+    assert [f["frame"] for f in clip["frames"]] == [0, 1, 2, 3, 4]
+    for frame in clip["frames"]:
+        (face,) = frame["faces"]
+        assert len(face["points"]) == 14 and len(face["confidence"]) == 14
+        assert all(-0.5 <= v <= 95.5 for p in face["points"] for v in p)
+    assert "cannot read" in files[str(tmp_path / "broken.jpg")]["error"]
+    assert files["album/sub/a.png"]["frames"][0]["faces"]
+
+    with open(out / "predictions.csv") as f:
+        rows = list(csv.reader(f))
+    assert rows[0][:8] == ["file", "frame", "face", "box_x0", "box_y0", "box_x1", "box_y1", "score"]
+    assert rows[0][8:10] == ["x0", "y0"] and len(rows[0]) == 8 + 3 * 14
+    assert len(rows) == 1 + 5 + 1 + 1  # header, 5 video frames, photo, a.png
+
+    annotated = cv2.VideoCapture(str(out / "annotated" / "clip.mp4"))
+    assert annotated.isOpened() and int(annotated.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
+    annotated.release()
+    assert (out / "annotated" / "album" / "sub" / "a.png").is_file()
+    assert (out / "annotated" / "photo.jpg").is_file()
+
+
+def test_video_stride_boxes_and_no_draw(ckpt, tmp_path):
+    video = write_video(tmp_path / "clip.avi")
+    image = tmp_path / "two.png"
+    cv2.imwrite(str(image), np.hstack([_frame(0), _frame(2)]))
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps({"two.png": [[0, 0, 95, 95], [96, 0, 191, 95]], "clip.avi": [[10, 10, 80, 80]]}))
+    out = tmp_path / "out"
+    rc = predict(video, image, "--model", ckpt, "--out", out, "--boxes", boxes, "--video-stride", "2", "--no-draw")
+    assert rc == 0
+    data = json.loads((out / "predictions.json").read_text())
+    assert data["detector"] == "boxes"
+    files = {Path(r["file"]).name: r for r in data["files"]}
+    assert [f["frame"] for f in files["clip.avi"]["frames"]] == [0, 2, 4]
+    assert files["clip.avi"]["frames"][0]["faces"][0]["box"] == [10, 10, 80, 80]
+    assert len(files["two.png"]["frames"][0]["faces"]) == 2
+    assert not (out / "annotated").exists()
+
+
+def test_missing_boxes_and_no_faces_are_reported_not_fatal(ckpt, tmp_path, caplog):
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((120, 160, 3), 128, np.uint8))
+    out = tmp_path / "out"
+    assert predict(blank, "--model", ckpt, "--out", out, "--detector", "opencv") == 0
+    record = json.loads((out / "predictions.json").read_text())["files"][0]
+    assert record["error"] == "no face found" and record["frames"][0]["faces"] == []
+    assert "no face found" in caplog.text
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps({"other.png": [[0, 0, 10, 10]]}))
+    assert predict(blank, "--model", ckpt, "--out", out, "--boxes", boxes) == 1
+    assert "no boxes" in json.loads((out / "predictions.json").read_text())["files"][0]["error"]
+
+
+def test_nothing_processable_exits_non_zero(ckpt, tmp_path):
+    (tmp_path / "bad.jpg").write_text("x")
+    assert predict(tmp_path / "bad.jpg", "--model", ckpt, "--out", tmp_path / "o") == 1
+    assert predict(tmp_path / "nothing-here", "--model", ckpt, "--out", tmp_path / "o") == 1
