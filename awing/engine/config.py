@@ -9,6 +9,7 @@ error before any work starts.
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from pathlib import Path
 from typing import Any
@@ -159,12 +160,28 @@ def _merge(base: dict, update: dict) -> dict:
     return out
 
 
+class _YamlLoader(yaml.SafeLoader):
+    """SafeLoader that also reads exponents without a dot (``1e-4``) as floats, as YAML 1.2 does;
+    YAML 1.1 (PyYAML) would make ``optim.lr=1e-4`` or ``loss.params={epsilon: 1e-3}`` a string."""
+
+
+_YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)$"),
+    list("-+0123456789"),
+)
+
+
+def _yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_YamlLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
 def _read_yaml(path: Path, seen: tuple = ()) -> dict:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     if path.resolve() in seen:
         raise ConfigError(f"config base cycle through {path}")
-    data = yaml.safe_load(path.read_text()) or {}
+    data = _yaml(path.read_text()) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config is a mapping of sections")
     base = data.pop("base", None)
@@ -235,7 +252,7 @@ def parse_overrides(overrides: list[str]) -> dict:
         node = nested
         for part in parts[:-1]:
             node = node.setdefault(part, {})
-        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+        node[parts[-1]] = _yaml(raw) if raw.strip() else ""
     return nested
 
 

@@ -36,6 +36,8 @@ def setup(device: str = "auto") -> tuple[DistInfo, torch.device]:
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise RuntimeError("device 'cuda' asked for, but CUDA is not available")
+        if dev.index is None:
+            dev = torch.device("cuda", torch.cuda.current_device())
         torch.cuda.set_device(dev)
     if info.enabled and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
@@ -62,3 +64,28 @@ def all_reduce_mean(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
         dist.all_reduce(values, op=dist.ReduceOp.SUM)
         values /= info.world_size
     return values
+
+
+def barrier(info: DistInfo) -> None:
+    if info.enabled:
+        dist.barrier()
+
+
+def broadcast_buffers(module: torch.nn.Module, info: DistInfo) -> None:
+    """Give every rank rank 0's buffers (BatchNorm running statistics).
+
+    DDP keeps the parameters equal on all ranks, but each rank's running statistics follow its own last
+    batches; evaluating, and what rank 0 saves, need one model.
+    """
+    if info.enabled:
+        for buffer in module.buffers():
+            dist.broadcast(buffer.data, src=0)
+
+
+def any_rank(flag: bool, info: DistInfo, device: torch.device) -> bool:
+    """True on every rank if ``flag`` is True on any (e.g. a stop signal that reached only some ranks)."""
+    if not info.enabled:
+        return bool(flag)
+    value = torch.tensor([int(flag)], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())

@@ -25,7 +25,7 @@ from awing.data.dataset import LandmarkDataset, build_loader
 from awing.data.noise import add_label_noise
 from awing.data.readers import get_reader, read_dataset, schema_for_point_count
 from awing.engine import distributed
-from awing.engine.checkpoint import load_checkpoint, save_checkpoint, spec_dict
+from awing.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, spec_dict
 from awing.engine.config import Config, load_config, save_config
 from awing.engine.evaluate import evaluate_model, write_evaluation
 from awing.method.decode import crop_to_heatmap
@@ -122,10 +122,16 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         torch.backends.cudnn.benchmark = False
 
 
+def _numpy_state() -> dict:
+    """numpy's global MT19937 state in full (the position matters, not only the key)."""
+    _, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"keys": keys.tolist(), "pos": int(pos), "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
+
+
 def rng_state() -> dict:
     state = {
         "torch": torch.get_rng_state(),
-        "numpy": np.random.get_state()[1].tolist(),
+        "numpy": _numpy_state(),
         "python": random.getstate(),
     }
     if torch.cuda.is_available():
@@ -135,7 +141,11 @@ def rng_state() -> dict:
 
 def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(("MT19937", np.asarray(state["numpy"], dtype=np.uint32), 624, 0, 0.0))
+    nps = state["numpy"]
+    if not isinstance(nps, dict):  # older checkpoints kept the key only
+        nps = {"keys": nps, "pos": 624, "has_gauss": 0, "cached_gaussian": 0.0}
+    np.random.set_state(("MT19937", np.asarray(nps["keys"], dtype=np.uint32), int(nps["pos"]),
+                         int(nps["has_gauss"]), float(nps["cached_gaussian"])))  # fmt: skip
     random.setstate(tuple(tuple(x) if isinstance(x, list) else x for x in state["python"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -181,13 +191,37 @@ class MetricsLog:
             except ImportError:
                 log.info("tensorboard is not installed (pip install awing[tensorboard]); logging to CSV only")
 
+    def _read(self) -> tuple[list[str], list[dict]]:
+        if not self.path.exists():
+            return [], []
+        with self.path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            return list(reader.fieldnames or []), list(reader)
+
+    def _rewrite(self, fields: list[str], rows: list[dict]) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with tmp.open("w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=fields)
+            w.writeheader()
+            w.writerows(rows)
+        tmp.replace(self.path)
+
+    def truncate(self, epoch: int) -> None:
+        """Drop the rows after ``epoch`` (a run resumed from an earlier checkpoint redoes them)."""
+        fields, rows = self._read()
+        kept = [r for r in rows if int(r["epoch"]) <= epoch]
+        if len(kept) < len(rows):
+            self._rewrite(fields, kept)
+
     def write(self, row: dict) -> None:
-        new = not self.path.exists()
-        with self.path.open("a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(row))
-            if new:
-                w.writeheader()
-            w.writerow(row)
+        # Rows differ in their columns (val_* only on validation epochs): a row with new columns
+        # rewrites the file under the union header, so that every row stays under its own column names.
+        fields, rows = self._read()
+        if not fields or not set(row) <= set(fields):
+            self._rewrite(fields + [k for k in row if k not in fields], [*rows, row])
+        else:
+            with self.path.open("a", newline="") as f:
+                csv.DictWriter(f, fieldnames=fields).writerow(row)
         if self.writer:
             for key, value in row.items():
                 if key != "epoch" and isinstance(value, (int, float)) and math.isfinite(value):
@@ -259,6 +293,12 @@ def train(cfg: Config, resume: str | None = None) -> dict:
         ckpt = load_checkpoint(path, map_location=device)
         if ckpt["schema"]["num_points"] != schema.num_points or ckpt["spec"] != spec_dict(spec):
             raise ValueError(f"{path} was trained with another schema or architecture than this config")
+        needed = ("optimizer", "scheduler", "scaler", "rng", "epoch", "step", "best_metric")
+        missing = [k for k in needed if k not in ckpt]
+        if missing:
+            raise CheckpointError(
+                f"{path} is not a training checkpoint (it lacks {', '.join(missing)}); resume from a run's last.pt"
+            )
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
@@ -271,6 +311,7 @@ def train(cfg: Config, resume: str | None = None) -> dict:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.yaml")
         metrics_log = MetricsLog(run_dir, cfg.train.tensorboard)
+        metrics_log.truncate(start_epoch)  # rows after the checkpoint (a resume redoes those epochs)
         log.info("%s: %d train / %d val samples, model %s (%.2f M params), precision %s, device %s",
                  run_dir, len(train_set), len(val_samples), cfg.model.name,
                  sum(p.numel() for p in model.parameters()) / 1e6, amp_dtype or "fp32", device)  # fmt: skip
@@ -287,8 +328,8 @@ def train(cfg: Config, resume: str | None = None) -> dict:
             sampler.set_epoch(epoch)
             train_set.set_epoch(epoch)
             net.train()
-            totals = torch.zeros(4, device=device)  # loss, mse over all pixels, mse over foreground, samples
-            skipped, t0 = 0, time.time()
+            totals = torch.zeros(5, device=device)  # loss, mse all pixels, mse foreground, samples, skipped
+            skipped, t0, stopping = 0, time.time(), False
             bar = tqdm(
                 loader, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", disable=not info.is_main, leave=False
             )
@@ -311,21 +352,24 @@ def train(cfg: Config, resume: str | None = None) -> dict:
                     err = (outputs[-1].float() - targets) ** 2
                     fg = targets > 0
                     n = images.shape[0]
-                    totals += torch.stack(
+                    totals[:4] += torch.stack(
                         [loss.detach() * n, err.mean() * n, err[fg].mean() * n, err.new_tensor(n)]
                     )
                 bar.set_postfix(loss=f"{loss.item():.4f}")
-                if stop.requested:
+                stopping = distributed.any_rank(stop.requested, info, device)  # all ranks stop at one step
+                if stopping:
                     break
-            scheduler.step() if not stop.requested else None
+            scheduler.step() if not stopping else None
+            totals[4] = skipped
             totals = distributed.all_reduce_mean(totals, info)
+            skipped = round(totals[4].item() * info.world_size)  # unreadable images, over all ranks
             row = {
                 "epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"],
                 "train_loss": (totals[0] / totals[3]).item(), "train_mse_all": (totals[1] / totals[3]).item(),
                 "train_mse_fg": (totals[2] / totals[3]).item(), "skipped_images": skipped,
                 "images_per_s": totals[3].item() * info.world_size / max(time.time() - t0, 1e-9),
             }  # fmt: skip
-            if stop.requested:
+            if stopping:
                 if info.is_main:
                     save_checkpoint(run_dir / "last.pt", checkpoint(epoch, {}))
                     log.warning(
@@ -335,6 +379,7 @@ def train(cfg: Config, resume: str | None = None) -> dict:
                 raise SystemExit(130)
             last_epoch = epoch + 1 == cfg.optim.epochs
             if val_set is not None and ((epoch + 1) % cfg.train.val_every == 0 or last_epoch):
+                distributed.broadcast_buffers(model, info)  # every rank validates what rank 0 saves
                 val = evaluate_model(model, val_set, schema, cfg, device, info, amp_dtype)
                 row.update({f"val_{k}": v for k, v in val.summary().items()})
                 if val.nme < best:
@@ -351,6 +396,7 @@ def train(cfg: Config, resume: str | None = None) -> dict:
     results = {}
     if val_set is not None:
         best_path = run_dir / "best.pt"
+        distributed.barrier(info)  # rank 0 has finished writing best.pt
         if best_path.exists():
             model.load_state_dict(load_checkpoint(best_path, map_location=device)["model"])
         val = evaluate_model(model, val_set, schema, cfg, device, info, amp_dtype)

@@ -1,0 +1,94 @@
+"""Shared fixtures: a tiny synthetic face set (generated once per session) and tiny training configs.
+
+The test processes use one intra-op thread (``AWING_TEST_THREADS`` to change it; subprocesses inherit
+``OMP_NUM_THREADS``): the tiny models here gain nothing from more, and on a machine whose cores are busy
+OpenMP's spinning threads slow a training step down a hundredfold.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from awing.data import synthetic
+from awing.engine.config import Config, load_config
+
+THREADS = int(os.environ.get("AWING_TEST_THREADS", "1"))
+os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
+torch.set_num_threads(THREADS)
+
+# 98-point synthetic faces; small images and few of them, so a training epoch takes a fraction of a second.
+# 5 val faces: an odd count, so two DDP ranks get uneven shares.
+TINY_SET = dict(schema="wflw98", n_train=8, n_val=5, n_test=4, size=96)
+
+
+def tiny_overrides(root: Path | str, out_dir: Path | str, *extra: str) -> list[str]:
+    """Dotted overrides for a CPU run of a second or two on the tiny synthetic set under ``root``."""
+    options = ", ".join(f"{k}: {v}" for k, v in TINY_SET.items())
+    return [
+        "model.name=awing-1hg-tiny",
+        "model.width=32",
+        "model.input_size=64",  # the smallest the 4-level hourglass takes (a multiple of 4 * 2^4)
+        "targets.sigma=1.0",
+        "targets.radius=2",
+        "data.format=synthetic",
+        f"data.root={root}",
+        f"data.options={{{options}, progress: false}}",
+        "data.test_splits=[test]",
+        "data.workers=0",
+        "data.enlarge=0.1",
+        "augment.rotation=20",
+        "augment.translation=6",
+        "optim.lr=5e-4",
+        "optim.batch_size=4",
+        "optim.epochs=1",
+        "optim.milestones=[1]",
+        "train.precision=fp32",
+        "train.channels_last=false",
+        "train.deterministic=true",
+        "train.device=cpu",
+        "train.tensorboard=false",
+        f"train.out_dir={out_dir}",
+        "train.name=tiny",
+        *extra,
+    ]
+
+
+def tiny_config(root: Path | str, out_dir: Path | str, *extra: str) -> Config:
+    return load_config(None, tiny_overrides(root, out_dir, *extra))
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory) -> Path:
+    """The tiny synthetic set (8 train / 5 val / 4 test faces at 96x96). Read-only: copy it to damage it."""
+    return synthetic.generate(tmp_path_factory.mktemp("synthetic_tiny"), progress=False, **TINY_SET)
+
+
+@pytest.fixture
+def synthetic_copy(synthetic_root, tmp_path) -> Path:
+    """A private copy of the tiny set that a test may modify."""
+    return Path(shutil.copytree(synthetic_root, tmp_path / "synthetic_copy"))
+
+
+@pytest.fixture
+def make_config(synthetic_root, tmp_path):
+    """``make_config(*overrides, root=None)``: a Config for a tiny run writing under ``tmp_path/runs``."""
+
+    def make(*extra: str, root: Path | None = None) -> Config:
+        return tiny_config(root or synthetic_root, tmp_path / "runs", *extra)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def trained_run(synthetic_root, tmp_path_factory) -> Path:
+    """A finished 2-epoch tiny run (read-only for tests: write evaluations elsewhere with ``--out``)."""
+    from awing.engine.train import train
+
+    cfg = tiny_config(synthetic_root, tmp_path_factory.mktemp("trained"), "optim.epochs=2")
+    train(cfg)
+    return Path(cfg.train.out_dir) / cfg.train.name

@@ -1,0 +1,181 @@
+"""Evaluation: exact mapping back to image pixels (an oracle model), the flip test, rank gathering, the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+import awing.engine.evaluate as evaluate_module
+from awing.cli import main
+from awing.data.dataset import LandmarkDataset
+from awing.data.readers import read_dataset
+from awing.engine.checkpoint import load_checkpoint, model_from_checkpoint
+from awing.engine.config import Config
+from awing.engine.distributed import DistInfo
+from awing.engine.evaluate import evaluate_model
+from awing.method.decode import crop_to_heatmap
+from awing.method.targets import landmark_heatmaps
+from awing.schemas import load_schema
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+class Oracle(torch.nn.Module):
+    """Outputs the ground-truth heatmaps of every image it was shown (and of its mirror image)."""
+
+    def __init__(self, dataset: LandmarkDataset) -> None:
+        super().__init__()
+        s, h = dataset.input_size, dataset.heatmap_size
+        self.spec = SimpleNamespace(input_size=s, heatmap_size=h, num_points=dataset.schema.num_points)
+        perm = torch.as_tensor(dataset.flip_permutation)
+        self.table = {}
+        for i in range(len(dataset)):
+            item = dataset[i]
+            points = item["points"]
+            mirrored = points[perm].clone()  # channel k of the mirror image shows landmark perm[k]
+            mirrored[:, 0] = s - 1 - mirrored[:, 0]
+            for image, pts in ((item["image"], points), (item["image"].flip(-1), mirrored)):
+                heat, _ = landmark_heatmaps(crop_to_heatmap(pts[None], s / h), (h, h), sigma=1.0, radius=3)
+                self.table[image.numpy().tobytes()] = heat[0]
+        self.seen = 0
+
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        keys = (images * 255).round().to(torch.uint8).cpu().numpy()
+        self.seen += len(keys)
+        return [torch.stack([self.table[k.tobytes()] for k in keys])]
+
+
+@pytest.fixture(scope="module")
+def val_set(synthetic_root) -> LandmarkDataset:
+    samples = read_dataset("synthetic", synthetic_root, "val", generate=False)
+    return LandmarkDataset(samples, "wflw98", 128, 32, crop="box", enlarge=0.1)
+
+
+def config(flip: bool = False) -> Config:
+    cfg = Config()
+    cfg.optim.batch_size = 2
+    cfg.eval.flip_test = flip
+    return cfg
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_an_oracle_model_scores_near_zero_in_original_image_pixels(val_set, flip):
+    oracle = Oracle(val_set)
+    ev = evaluate_model(oracle, val_set, val_set.schema, config(flip), torch.device("cpu"))
+    assert oracle.seen == len(val_set) * (2 if flip else 1)
+    assert [s.image for s in ev.samples] == [s.image for s in val_set.samples]
+    np.testing.assert_array_equal(ev.gt, np.stack([s.landmarks for s in val_set.samples]))
+    err = np.linalg.norm(ev.pred - ev.gt, axis=-1)
+    # the quarter-pixel decode of exact Gaussians at stride 4 is off by well under an image pixel
+    # (0.6 here); a wrong affine, face order or flip permutation by tens of pixels
+    assert np.nanmax(err) < 1.0, np.nanmax(err)
+    assert ev.nme < 0.02 and ev.summary()["fr@0.1"] == 0
+    assert ev.pred.shape == (5, 98, 2) and ev.confidence.shape == (5, 98)
+
+
+def test_predictions_gathered_from_ranks_come_back_in_dataset_order(val_set, monkeypatch):
+    """Two ranks with uneven shares (3 + 2 faces): the gathered result equals one process's."""
+    oracle = Oracle(val_set)
+    device = torch.device("cpu")
+    single = evaluate_model(oracle, val_set, val_set.schema, config(), device)
+    parts = {}
+
+    def keep(obj, info):
+        parts[info.rank] = obj
+        return [obj]
+
+    monkeypatch.setattr(evaluate_module.distributed, "all_gather_objects", keep)
+    for rank in (0, 1):
+        evaluate_model(oracle, val_set, val_set.schema, config(), device, DistInfo(rank, 2))
+    assert sum(len(i) for p in parts.values() for i, _, _ in p) == 5
+    monkeypatch.setattr(evaluate_module.distributed, "all_gather_objects", lambda obj, info: [parts[0], parts[1]])
+    gathered = evaluate_model(oracle, val_set, val_set.schema, config(), device, DistInfo(0, 2))
+    np.testing.assert_array_equal(gathered.pred, single.pred)
+    assert [s.image for s in gathered.samples] == [s.image for s in single.samples]
+    assert gathered.nme == single.nme
+
+
+def test_evaluating_restores_training_mode(trained_run, val_set):
+    model, schema = model_from_checkpoint(load_checkpoint(trained_run / "best.pt"))
+    ds = LandmarkDataset(val_set.samples, schema, 64, 16)
+    model.train()
+    evaluate_model(model, ds, schema, config(), torch.device("cpu"))
+    assert model.training
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+def results(folder: Path) -> dict:
+    return json.loads((folder / "results.json").read_text())
+
+
+def test_eval_cli_defaults_to_the_runs_val_and_test_splits_and_the_checkpoints_folder(trained_run, tmp_path, capsys):
+    out = tmp_path / "eval"
+    out.mkdir()
+    shutil.copy(trained_run / "best.pt", out / "model.pt")
+    assert main(["eval", str(out / "model.pt")]) == 0
+    assert "synthetic:val: 5 faces" in capsys.readouterr().out
+    for name in ("results.json", "results.md", "results_ced.png", "predictions_val.png", "predictions_test.png"):
+        assert (out / name).is_file(), name
+    assert (out / "results_ced.png").read_bytes().startswith(PNG)
+    got = results(out)["testsets"]
+    assert got["val"]["num_images"] == 5 and got["test"]["num_images"] == 4
+    # the same model on the same faces: the training run's final (best.pt) validation numbers
+    assert got["val"]["nme"] == pytest.approx(results(trained_run)["testsets"]["val"]["nme"], abs=1e-6)
+    assert "val" in (out / "results.md").read_text()
+
+
+def test_eval_cli_takes_format_root_split_test_sets(trained_run, synthetic_root, tmp_path):
+    default, named = tmp_path / "default", tmp_path / "named"
+    assert main(["eval", str(trained_run / "best.pt"), "--out", str(default)]) == 0
+    assert main(["eval", str(trained_run / "best.pt"), f"synthetic:{synthetic_root}:test", "--out", str(named),
+                 "--batch-size", "3"]) == 0  # fmt: skip
+    got = results(named)["testsets"]
+    assert list(got) == ["test"] and got["test"]["num_images"] == 4
+    assert got["test"]["nme"] == pytest.approx(results(default)["testsets"]["test"]["nme"], abs=1e-6)
+    assert math.isfinite(got["test"]["auc"]["0.1"])
+
+
+def test_eval_cli_flip_test_runs(trained_run, tmp_path):
+    assert main(["eval", str(trained_run / "last.pt"), "--flip-test", "--out", str(tmp_path)]) == 0
+    assert results(tmp_path)["config"]["eval"]["flip_test"] is True
+    assert math.isfinite(results(tmp_path)["testsets"]["val"]["nme"])
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["{tmp}/none.pt"], "none.pt"),
+        (["{run}/best.pt", "nonsense"], "FORMAT:ROOT:SPLIT"),
+        (["{run}/best.pt", "nosuchformat:{tmp}:test"], "nosuchformat"),
+        (["{run}/best.pt", "fdd:{tmp}/missing:test"], "missing"),
+        (["{run}/metrics.csv"], "metrics.csv"),
+    ],
+)
+def test_eval_cli_errors_are_one_line(trained_run, tmp_path, capsys, args, message):
+    argv = ["eval", *(a.format(tmp=tmp_path, run=trained_run) for a in args), "--out", str(tmp_path / "o")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("awing: error:") and message in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_compare_cli_writes_a_table_and_ced_curves(trained_run, tmp_path):
+    other = tmp_path / "flipped"
+    assert main(["eval", str(trained_run / "best.pt"), "--flip-test", "--out", str(other)]) == 0
+    out = tmp_path / "cmp"
+    assert main(["compare", str(trained_run), str(other / "results.json"), "--out", str(out)]) == 0
+    table = (out / "comparison.md").read_text()
+    assert table.count("\n|") >= 3  # header, rule, one row per run at least
+    assert (out / "comparison_ced.png").read_bytes().startswith(PNG)
+
+
+def test_evaluation_schema_comes_from_the_checkpoint(trained_run):
+    _, schema = model_from_checkpoint(load_checkpoint(trained_run / "best.pt"))
+    assert schema.to_dict() == load_schema("wflw98").to_dict()
