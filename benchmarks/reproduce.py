@@ -91,8 +91,8 @@ def row_key(label: str, overrides: list[str]) -> str:
 def run_one(dataset: str, label: str, overrides: list[str], seed: int, args) -> Path:
     """Train one row (unless its results exist); returns the run folder."""
     out = Path(args.out) / dataset
-    name = f"{row_key(label, overrides)}_s{seed}"
-    run_dir = out / name
+    run_dir = run_dir_of(dataset, label, overrides, seed, args)
+    name = run_dir.name
     if (run_dir / "results.json").exists():
         return run_dir
     cmd = [
@@ -128,18 +128,35 @@ def run_one(dataset: str, label: str, overrides: list[str], seed: int, args) -> 
     return run_dir
 
 
+def run_dir_of(dataset: str, label: str, overrides: list[str], seed: int, args) -> Path:
+    return Path(args.out) / dataset / f"{row_key(label, overrides)}_s{seed}"
+
+
 def run_rows(dataset: str, rows: dict[str, list[str]], seeds_for, args) -> dict[str, list[Path]]:
-    """Run every (row, seed); ``seeds_for(label)`` gives a row's seeds."""
-    jobs = [(label, seed) for label in rows for seed in seeds_for(label)]
-    out: dict[str, list[Path]] = {label: [] for label in rows}
+    """Run every (row, seed) not yet done (only ``--rows`` if given); returns each row's finished runs."""
+    if args.rows:
+        unknown = sorted(set(args.rows) - set(rows))
+        if unknown:
+            raise SystemExit(f"unknown row(s) {unknown}; rows: {list(rows)}")
+    jobs = [(label, seed) for label in rows for seed in seeds_for(label) if not args.rows or label in args.rows]
     with futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        done = {pool.submit(run_one, dataset, label, rows[label], seed, args): label for label, seed in jobs}
-        for fut in futures.as_completed(done):
-            out[done[fut]].append(fut.result())
-    return out
+        for fut in futures.as_completed([pool.submit(run_one, dataset, l, rows[l], s, args) for l, s in jobs]):
+            fut.result()
+    finished = {}
+    for label in rows:
+        dirs = [run_dir_of(dataset, label, rows[label], seed, args) for seed in seeds_for(label)]
+        finished[label] = [d for d in dirs if (d / "results.json").exists()]
+    return finished
 
 
 # ------------------------------------------------------------------------------------------ results
+def device_of(run_dir: Path) -> str:
+    """Where a run trained (``train.device`` of its saved config)."""
+    import yaml
+
+    return str(yaml.safe_load((run_dir / "config.yaml").read_text())["train"]["device"])
+
+
 def metrics_of(run_dir: Path) -> dict:
     res = json.loads((run_dir / "results.json").read_text())
     test = next(iter(res["testsets"].values()))
@@ -163,11 +180,15 @@ def metric_table(title: str, runs: dict[str, list[Path]], extra: dict[str, str] 
     lines = [
         f"### {title}",
         "",
-        "| method | seeds | NME % | FR@10% % | AUC@10% | FR@8% % | AUC@8% |" + (" extra |" if extra else ""),
-        "|---|---|---|---|---|---|---|" + ("---|" if extra else ""),
+        "| method | seeds | NME % | FR@10% % | AUC@10% | FR@8% % | AUC@8% | trained on |"
+        + (" extra |" if extra else ""),
+        "|---|---|---|---|---|---|---|---|" + ("---|" if extra else ""),
     ]
     data = {}
     for label, dirs in runs.items():
+        if not dirs:
+            lines.append(f"| {label} | 0 | not run yet |" + " |" * (6 + bool(extra)))
+            continue
         ms = [metrics_of(d) for d in sorted(dirs)]
         data[label] = ms
         cells = [
@@ -176,6 +197,7 @@ def metric_table(title: str, runs: dict[str, list[Path]], extra: dict[str, str] 
             fmt([m["auc"] for m in ms], 1, 4),
             fmt([m["fr8"] for m in ms]),
             fmt([m["auc8"] for m in ms], 1, 4),
+            ", ".join(sorted({device_of(d) for d in dirs})),
         ]
         lines.append(f"| {label} | {len(ms)} | " + " | ".join(cells) + " |" + (f" {extra[label]} |" if extra else ""))
     return "\n".join(lines) + "\n", data
@@ -262,7 +284,9 @@ def reproduce(table: str, args) -> str:
     else:
         extra = None
         if table == "table12":
-            extra = {label: f"{fps_at_batch1(sorted(d)[0]):.1f} FPS (CPU, batch 1)" for label, d in runs.items()}
+            extra = {
+                label: f"{fps_at_batch1(sorted(d)[0]):.1f} FPS (CPU, batch 1)" if d else "" for label, d in runs.items()
+            }
         titles = {
             "table7": "Table 7: ablation",
             "table5": "Table 5: AWing omega / epsilon",
@@ -298,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, help="DataLoader workers per run (default: the config's)")
     parser.add_argument("--data-root", help="folder holding fdd14/ and mtfl5/ (default: the configs' ../shared/data)")
     parser.add_argument("--out", default="runs/reproduce")
+    parser.add_argument("--rows", nargs="+", help="run only these rows (labels as in the table); the table lists all")
     args = parser.parse_args(argv)
     if args.quick:
         args.out = args.out.rstrip("/") + "-quick"

@@ -24,6 +24,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from awing.data.sample import points_box
+
 __all__ = [
     "landmark_box",
     "square_box",
@@ -34,16 +36,7 @@ __all__ = [
 ]
 
 
-def landmark_box(points: np.ndarray) -> np.ndarray:
-    """(4,) float32 tight box ``x0, y0, x1, y1`` around the non-missing points (the paper's "GT bbox").
-
-    Raises ValueError if every point is missing.
-    """
-    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    pts = pts[~np.isnan(pts).any(axis=1)]
-    if len(pts) == 0:
-        raise ValueError("no annotated landmark to build a box from")
-    return np.concatenate([pts.min(axis=0), pts.max(axis=0)]).astype(np.float32)
+landmark_box = points_box  # the paper's "GT bbox"; one implementation, in awing.data.sample
 
 
 def square_box(box: Sequence[float] | np.ndarray, enlarge: float = 0.0) -> tuple[float, float, float]:

@@ -49,10 +49,22 @@ class Sample:
 
     def landmark_box(self) -> np.ndarray:
         """(4,) the tight box around the annotated landmarks (the paper's "GT bbox")."""
-        pts = self.landmarks[~np.isnan(self.landmarks).any(axis=1)]
-        if len(pts) == 0:
-            raise AnnotationError(f"{self.source}: no annotated landmark to build a box from")
-        return np.concatenate([pts.min(axis=0), pts.max(axis=0)]).astype(np.float32)
+        try:
+            return points_box(self.landmarks)
+        except ValueError as err:
+            raise AnnotationError(f"{self.source}: {err}") from err
+
+
+def points_box(points: np.ndarray) -> np.ndarray:
+    """(4,) float32 tight box ``x0, y0, x1, y1`` around the non-missing points (the paper's "GT bbox").
+
+    Raises ValueError if every point is missing.
+    """
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    pts = pts[~np.isnan(pts).any(axis=1)]
+    if len(pts) == 0:
+        raise ValueError("no annotated landmark to build a box from")
+    return np.concatenate([pts.min(axis=0), pts.max(axis=0)]).astype(np.float32)
 
 
 def check_image_exists(path: Path, source: str) -> str:

@@ -31,9 +31,7 @@ READERS: dict[str, ReaderInfo] = {}
 _READER_MODULES = ("wflw", "w300", "cofw", "aflw", "lsp", "coco", "fdd", "mtfl", "custom", "synthetic")
 
 
-def register_reader(
-    name: str, schema: str, splits: tuple[str, ...], description: str = "", creates_root: bool = False
-):
+def register_reader(name: str, schema: str, splits: tuple[str, ...], description: str = "", creates_root: bool = False):
     """Decorator: register ``read(root, split, **options)`` under ``name``."""
 
     def wrap(fn):
@@ -83,7 +81,5 @@ SCHEMA_BY_POINT_COUNT = {98: "wflw98", 68: "w300_68", 29: "cofw29", 19: "aflw19"
 def schema_for_point_count(count: int, where: str = "") -> str:
     """The built-in schema with ``count`` points, or a ValueError asking for an explicit one."""
     if count not in SCHEMA_BY_POINT_COUNT:
-        raise ValueError(
-            f"{where}: {count} points match no single built-in schema; set the schema explicitly"
-        )
+        raise ValueError(f"{where}: {count} points match no single built-in schema; set the schema explicitly")
     return SCHEMA_BY_POINT_COUNT[count]

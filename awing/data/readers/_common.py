@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from awing.data.sample import AnnotationError, check_image_exists
+from awing.data.sample import AnnotationError, check_image_exists, points_box
 
 #: Image file extensions tried, in this order, when an annotation names only a file stem.
 IMAGE_EXTENSIONS = (".jpg", ".png", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".JPG", ".PNG", ".JPEG")
@@ -65,9 +65,7 @@ def parse_floats(
         try:
             value = float(text)
         except ValueError:
-            raise AnnotationError(
-                f"{where}: field {i + 1} of the {what} is not a number: {token!r}"
-            ) from None
+            raise AnnotationError(f"{where}: field {i + 1} of the {what} is not a number: {token!r}") from None
         if not math.isfinite(value):
             raise AnnotationError(f"{where}: field {i + 1} of the {what} is not a finite number: {token!r}")
         values[i] = value
@@ -119,11 +117,10 @@ def points_planar(values: np.ndarray) -> np.ndarray:
 
 def landmark_box(points: np.ndarray, where: str) -> np.ndarray:
     """(4,) ``x0, y0, x1, y1``: the tight box around the annotated (non-NaN) points."""
-    points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    known = points[~np.isnan(points).any(axis=1)]
-    if len(known) == 0:
-        raise AnnotationError(f"{where}: no annotated point to build a face box from")
-    return np.concatenate([known.min(axis=0), known.max(axis=0)])
+    try:
+        return points_box(points)
+    except ValueError as err:
+        raise AnnotationError(f"{where}: {err}") from err
 
 
 def xywh_to_xyxy(box: Sequence[float]) -> np.ndarray:
@@ -136,9 +133,7 @@ def check_box(box: np.ndarray, where: str) -> np.ndarray:
     """The box, if finite with ``x1 >= x0`` and ``y1 >= y0``; an AnnotationError otherwise."""
     box = np.asarray(box, dtype=np.float64).reshape(-1)
     if box.shape != (4,) or not np.isfinite(box).all() or box[2] < box[0] or box[3] < box[1]:
-        raise AnnotationError(
-            f"{where}: invalid face box {box.tolist()} (want finite x0, y0, x1, y1, x1>=x0, y1>=y0)"
-        )
+        raise AnnotationError(f"{where}: invalid face box {box.tolist()} (want finite x0, y0, x1, y1, x1>=x0, y1>=y0)")
     return box
 
 
@@ -300,9 +295,7 @@ class MatFile:
         if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
             raise AnnotationError(f"{self.path}: variable {name!r} is not a numeric array")
         if ndim is not None and value.ndim != ndim:
-            raise AnnotationError(
-                f"{self.path}: variable {name!r} has shape {value.shape}, expected {ndim} dims"
-            )
+            raise AnnotationError(f"{self.path}: variable {name!r} has shape {value.shape}, expected {ndim} dims")
         return value
 
     def cell(self, name: str) -> _Cell:

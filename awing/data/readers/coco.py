@@ -54,16 +54,12 @@ def annotation_file(root: Path, split: str, ann_file: str | None = None) -> Path
         if (folder / f"{split}.json").is_file():
             return folder / f"{split}.json"
     matches = sorted(
-        p
-        for f in folders
-        for p in f.glob("*.json")
-        if p.stem.endswith(f"_{split}") or p.stem.startswith(f"{split}_")
+        p for f in folders for p in f.glob("*.json") if p.stem.endswith(f"_{split}") or p.stem.startswith(f"{split}_")
     )
     if len(matches) != 1:
         found = ", ".join(str(p) for p in matches) or "none"
         raise FileNotFoundError(
-            f"cannot choose the COCO JSON of split {split!r} in {root} (candidates: {found}); "
-            "pass ann_file=..."
+            f"cannot choose the COCO JSON of split {split!r} in {root} (candidates: {found}); pass ann_file=..."
         )
     return matches[0]
 

@@ -122,9 +122,7 @@ def read(
         where = at_row(path, i + 1)
         flags = phis[i, 2 * NUM_POINTS :]
         if not np.isin(flags, (0, 1)).all():
-            raise AnnotationError(
-                f"{where}: occlusion flags must be 0 or 1, found {sorted(set(flags.tolist()))}"
-            )
+            raise AnnotationError(f"{where}: occlusion flags must be 0 or 1, found {sorted(set(flags.tolist()))}")
         box = check_box(xywh_to_xyxy(boxes[i]) - shift, where)
         samples.append(
             Sample(

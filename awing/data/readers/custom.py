@@ -74,9 +74,7 @@ def _csv_rows(path: Path, n: int):
     extra = [c for c in header if c not in ("image", "split", *coords, *BOX_COLUMNS)]
     surplus = [c for c in extra if c[:1] in ("x", "y") and c[1:].isdigit()]
     if surplus:
-        raise AnnotationError(
-            f"{at_line(path, 1)}: coordinate columns {surplus} beyond the schema's {n} points"
-        )
+        raise AnnotationError(f"{at_line(path, 1)}: coordinate columns {surplus} beyond the schema's {n} points")
     for number, row in csv_records(path, ("image", *coords)):
         where = at_line(path, number)
         box = parse_floats([row[c] for c in BOX_COLUMNS], where, what="box values") if boxes else None
@@ -186,8 +184,6 @@ def read(
         )
     if not samples:
         if present == {""}:
-            raise ValueError(
-                f"custom: {path} gives no split; read it as split 'all' (or add a 'split' field)"
-            )
+            raise ValueError(f"custom: {path} gives no split; read it as split 'all' (or add a 'split' field)")
         raise no_samples("custom", split, path, present - {""})
     return samples

@@ -97,9 +97,7 @@ def _samples(
     splits=("train", "test"),
     description="Leeds Sports Pose joints.mat (14 joints, person-centric; train 1-1000, test 1001-2000)",
 )
-def read(
-    root: Path, split: str, visibility_flag: str = "occluded", check_images: bool = True
-) -> list[Sample]:
+def read(root: Path, split: str, visibility_flag: str = "occluded", check_images: bool = True) -> list[Sample]:
     """Read LSP's ``train`` (images 1-1000) or ``test`` (1001-2000) split.
 
     Args:
@@ -113,9 +111,7 @@ def read(
     if len(joints) != 2000:
         raise AnnotationError(f"{path}: {len(joints)} images, LSP has 2000 (1000 train + 1000 test)")
     rows = range(0, 1000) if split == "train" else range(1000, 2000)
-    return _samples(
-        Path(root), path, joints, rows, split, "im{:04d}.jpg", visibility_flag, False, check_images
-    )
+    return _samples(Path(root), path, joints, rows, split, "im{:04d}.jpg", visibility_flag, False, check_images)
 
 
 @register_reader(
@@ -124,9 +120,7 @@ def read(
     splits=("train",),
     description="LSP extended joints.mat (14 joints, 10,000 training images; unannotated joints NaN)",
 )
-def read_extended(
-    root: Path, split: str, visibility_flag: str = "visible", check_images: bool = True
-) -> list[Sample]:
+def read_extended(root: Path, split: str, visibility_flag: str = "visible", check_images: bool = True) -> list[Sample]:
     """Read LSPET (``train`` only): every image of ``joints.mat``; joints flagged invisible are NaN.
 
     Args:

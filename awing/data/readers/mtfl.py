@@ -55,9 +55,7 @@ def in_split(face_number: int, split: str) -> bool:
     splits=SPLITS,
     description="MTFL 5-point 80x80 faces (train.txt; val = every 10th face, fixed)",
 )
-def read(
-    root: Path, split: str, box: str = "image", image_size: int = 80, check_images: bool = True
-) -> list[Sample]:
+def read(root: Path, split: str, box: str = "image", image_size: int = 80, check_images: bool = True) -> list[Sample]:
     """Read one MTFL split.
 
     Args:
@@ -81,8 +79,7 @@ def read(
         fields = line.split()
         if len(fields) != 1 + 2 * NUM_POINTS:
             raise AnnotationError(
-                f"{where}: expected an image path and {2 * NUM_POINTS} coordinates, "
-                f"found {len(fields)} fields"
+                f"{where}: expected an image path and {2 * NUM_POINTS} coordinates, found {len(fields)} fields"
             )
         landmarks = points_planar(parse_floats(fields[1:], where, what="coordinates"))
         samples.append(

@@ -27,6 +27,7 @@ import numpy as np
 from awing.data import synthetic
 from awing.data.readers import register_reader
 from awing.data.sample import AnnotationError, Sample, check_image_exists
+from awing.schemas import load_schema
 
 
 @register_reader("synthetic", schema="wflw98", splits=synthetic.SPLITS, creates_root=True)
@@ -80,7 +81,7 @@ def read(
         raise AnnotationError(f"{meta_path}: the set follows {meta.get('schema')!r}, not the requested {schema!r}")
     ann_path = root / f"annotations_{split}.json"
     records = json.loads(ann_path.read_text())
-    n_points = 98 if schema == "wflw98" else 68
+    n_points = load_schema(schema).num_points
     samples = []
     for k, rec in enumerate(records):
         source = f"{ann_path}[{k}]"

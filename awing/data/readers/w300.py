@@ -56,8 +56,9 @@ from awing.data.readers._common import (
     text_lines,
 )
 from awing.data.sample import AnnotationError, Sample
+from awing.schemas import load_schema
 
-NUM_POINTS = 68
+NUM_POINTS = load_schema("w300_68").num_points
 
 #: subset -> folders that hold it, relative to the root, first match wins.
 SUBSET_DIRS = {

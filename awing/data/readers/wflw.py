@@ -36,9 +36,10 @@ from awing.data.readers._common import (
     text_lines,
 )
 from awing.data.sample import AnnotationError, Sample
+from awing.schemas import load_schema
 
 SPLITS = ("train", "test")
-NUM_POINTS = 98
+NUM_POINTS = load_schema("wflw98").num_points
 ATTRIBUTES = ("pose", "expression", "illumination", "make-up", "occlusion", "blur")
 LIST_DIR = Path("WFLW_annotations") / "list_98pt_rect_attr_train_test"
 
@@ -55,8 +56,7 @@ def parse_line(line: str, where: str) -> tuple[np.ndarray, np.ndarray, dict[str,
     expected = 2 * NUM_POINTS + 4 + len(ATTRIBUTES) + 1
     if len(fields) != expected:
         raise AnnotationError(
-            f"{where}: expected {expected} fields (196 coords, 4 box, 6 attributes, path), "
-            f"found {len(fields)}"
+            f"{where}: expected {expected} fields (196 coords, 4 box, 6 attributes, path), found {len(fields)}"
         )
     coords = parse_floats(fields[: 2 * NUM_POINTS], where, what="coordinates")
     box = parse_floats(fields[2 * NUM_POINTS : 2 * NUM_POINTS + 4], where, what="box values")
