@@ -21,7 +21,8 @@ import awing.engine.train as train_module
 from awing.cli import main
 from awing.engine.checkpoint import load_checkpoint, save_checkpoint
 from awing.engine.config import load_config, save_config
-from awing.engine.train import rng_state, set_rng_state, train
+from awing.engine.runtime import rng_state, set_rng_state
+from awing.engine.train import train
 
 ROOT = Path(__file__).resolve().parents[2]
 
