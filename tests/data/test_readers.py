@@ -901,6 +901,20 @@ def test_mtfl_fixed_holdout_and_planar_order(tmp_path):
     np.testing.assert_array_equal(mtfl.read(tmp_path, "all", box="landmarks")[3].box, every[3].landmark_box())
 
 
+def test_mtfl_leaves_out_the_misaligned_net_faces_by_default(tmp_path):
+    names = ["lfw_5590/a.jpg", "net_7876/_-20_1004_0.jpg", "net_7876/0_0_0.jpg"] * 4
+    for name in set(names):
+        touch(tmp_path / name)
+    (tmp_path / "train.txt").write_text("".join(f"{n} " + " ".join(["30"] * 10) + "\n" for n in names))
+    kept = read_dataset("mtfl", tmp_path, "all")
+    assert len(kept) == 8 and not any("/_-20_" in s.image for s in kept)
+    assert len(read_dataset("mtfl", tmp_path, "all", misaligned="keep")) == 12
+    # the hold-out counts every line, so excluding faces never moves one from val to train
+    assert [s.source for s in read_dataset("mtfl", tmp_path, "val")] == [f"{tmp_path / 'train.txt'}:10"]
+    with pytest.raises(ValueError, match="misaligned"):
+        read_dataset("mtfl", tmp_path, "all", misaligned="drop")
+
+
 @pytest.mark.parametrize(
     "line, message",
     [
@@ -919,8 +933,15 @@ def test_mtfl_malformed_line_names_file_and_line(tmp_path, line, message):
 
 def test_mtfl_real_data():
     root = need(SHARED / "mtfl5")
-    train, val = mtfl.read(root, "train"), mtfl.read(root, "val")
+    train, val = mtfl.read(root, "train", misaligned="keep"), mtfl.read(root, "val", misaligned="keep")
     assert len(train) == 9000 and len(val) == 1000
+    clean_train, clean_val = mtfl.read(root, "train"), mtfl.read(root, "val")
+    assert len(clean_train) == 6885 and len(clean_val) == 765  # the 2,350 misaligned net_7876/_* faces
+    assert {s.image for s in clean_val} <= {s.image for s in val}
+    # what is left out really is misaligned: eyes far above where every other face has them
+    eyes_y = lambda samples: np.array([s.landmarks[:2, 1].mean() for s in samples])  # noqa: E731
+    dropped = [s for s in train if "/net_7876/_" in s.image]
+    assert len(dropped) == 9000 - 6885 and (eyes_y(dropped) < 15).mean() > 0.99 and eyes_y(clean_train).min() > 15
     assert not {s.image for s in train} & {s.image for s in val}
     assert {Path(s.image).parent.name for s in val} == {"lfw_5590", "net_7876"}
     first = train[0]
