@@ -4,7 +4,8 @@
                                    [--device cpu|cuda] [--jobs N] [--out runs/reproduce]
 
 Tables (paper numbering):
-    table7    ablation: MSE, MSE+WM, AW, AW+WM_base, AW+WM, AW+WM+B, AW+WM+B+C, AW+WM+B+C+CB
+    table7    ablation: MSE, MSE+WM, AW, AW+WM_base, AW+WM, AW+WM+B, AW+WM+B+C, AW+WM+B+C+CB (+ C vs
+              C+CB on two stacks: boundary coordinates need a previous stack)
     table5    AWing omega / epsilon (omega in {10, 14, 18} at epsilon = 1; epsilon in {0.5, 2} at omega = 14)
     table6    AWing theta in {0.3, 0.5, 0.7}
     table10   training loss measured in MSE (all pixels / foreground) of MSE- vs AW-trained runs
@@ -48,6 +49,10 @@ ABLATION = {
     "AW+WM+B": ["model.coordconv=false", "model.boundary_coords=false"],
     "AW+WM+B+C": ["model.boundary_coords=false"],
     "AW+WM+B+C+CB": [],
+    # Boundary coordinates come from the previous stack's boundary map, so with one stack CB changes
+    # nothing (the two 1-stack rows above are the same model); these two rows test CB on two stacks.
+    "AW+WM+B+C, 2 stacks": ["model.boundary_coords=false", "model.stacks=2"],
+    "AW+WM+B+C+CB, 2 stacks": ["model.stacks=2"],
 }
 SEEDED_ROWS = ("MSE", "AW", "AW+WM", "AW+WM+B+C+CB")  # rows the issue asks for over >= 3 seeds
 MTFL_ROWS = ("MSE", "AW", "AW+WM", "AW+WM+B+C+CB")

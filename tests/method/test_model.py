@@ -89,3 +89,18 @@ def test_a_few_steps_reduce_the_loss_on_one_sample():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_boundary_coordinates_need_a_previous_stack():
+    """CB feeds stack k the boundary map of stack k-1: with one stack it cannot change the model."""
+
+    def build(stacks, bcoords):
+        torch.manual_seed(0)
+        return create_model("awing-1hg-tiny", 5, width=32, stacks=stacks, boundary_coords=bcoords).eval()
+
+    x = torch.rand(1, 3, 128, 128)
+    one_with, one_without = build(1, True), build(1, False)
+    assert torch.equal(one_with(x)[-1], one_without(x)[-1])
+    two_with, two_without = build(2, True), build(2, False)
+    n_with = sum(p.numel() for p in two_with.parameters())
+    assert n_with == sum(p.numel() for p in two_without.parameters()) + 2 * 32  # B_x, B_y into a 1x1 conv

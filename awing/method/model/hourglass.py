@@ -15,7 +15,11 @@ from awing.method.model.coordconv import CoordConv
 
 @dataclasses.dataclass(frozen=True)
 class HourglassSpec:
-    """Architecture of one model; stored in checkpoints so a model can be rebuilt exactly."""
+    """Architecture of one model; stored in checkpoints so a model can be rebuilt exactly.
+
+    ``boundary_coords`` (Eq. 6) feeds each stack after the first the boundary map of the stack before
+    it, so it changes nothing in a one-stack model.
+    """
 
     num_points: int
     stacks: int = 4
