@@ -39,11 +39,18 @@ def save_checkpoint(path: str | Path, payload: dict) -> Path:
     os.close(fd)
     try:
         torch.save({"format": FORMAT, **payload}, tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:

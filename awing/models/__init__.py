@@ -17,7 +17,7 @@ from awing.engine.checkpoint import load_checkpoint
 MODELS_DIR = Path(__file__).parent
 
 # The default model is the first of these that is shipped, else the first shipped model by name.
-DEFAULT_PREFERENCE = ("fdd14-1hg", "mtfl5-1hg")
+DEFAULT_PREFERENCE = ("fdd14-1hg-tiny", "mtfl5-1hg-tiny")
 
 
 def _shipped_files() -> dict[str, Path]:
@@ -84,7 +84,7 @@ def default_model() -> Path:
 
 
 def resolve_model(name_or_path: str | Path | None) -> Path:
-    """A model file from a shipped name (``fdd14-1hg``), a path, or None (the default model).
+    """A model file from a shipped name (``fdd14-1hg-tiny``), a path, or None (the default model).
 
     Raises:
         FileNotFoundError: naming the shipped models when it is neither an existing file nor one of them.

@@ -258,18 +258,18 @@ def test_model_registry(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(awing.models, "MODELS_DIR", tmp_path)
     assert awing.models.available_models() == []
     tiny_checkpoint(tmp_path / "zzz-other.pt", metrics={"nme": 0.2})
-    tiny_checkpoint(tmp_path / "mtfl5-1hg.pt", schema="mtfl5", metrics={"val": {"nme": 0.031}})
-    (tmp_path / "mtfl5-1hg.md").write_text("# card")
+    tiny_checkpoint(tmp_path / "mtfl5-1hg-tiny.pt", schema="mtfl5", metrics={"val": {"nme": 0.031}})
+    (tmp_path / "mtfl5-1hg-tiny.md").write_text("# card")
     infos = {m["name"]: m for m in awing.models.available_models()}
-    assert infos["mtfl5-1hg"]["schema"] == "mtfl5" and infos["mtfl5-1hg"]["points"] == 5
-    assert infos["mtfl5-1hg"]["val_nme"] == pytest.approx(0.031) and infos["mtfl5-1hg"]["card"]
+    assert infos["mtfl5-1hg-tiny"]["schema"] == "mtfl5" and infos["mtfl5-1hg-tiny"]["points"] == 5
+    assert infos["mtfl5-1hg-tiny"]["val_nme"] == pytest.approx(0.031) and infos["mtfl5-1hg-tiny"]["card"]
     assert infos["zzz-other"]["card"] is None and infos["zzz-other"]["size_mb"] > 0
-    assert awing.models.default_model().name == "mtfl5-1hg.pt"  # preferred over alphabetical order
+    assert awing.models.default_model().name == "mtfl5-1hg-tiny.pt"  # preferred over alphabetical order
     assert awing.models.resolve_model("zzz-other") == tmp_path / "zzz-other.pt"
-    assert FaceAligner("mtfl5-1hg", device="cpu", detector="full").schema.name == "mtfl5"
+    assert FaceAligner("mtfl5-1hg-tiny", device="cpu", detector="full").schema.name == "mtfl5"
     assert awing.models.run(argparse.Namespace(json=False)) == 0
     out = capsys.readouterr().out
-    assert "mtfl5-1hg (default)" in out and "3.10%" in out and "mtfl5-1hg.md" in out
+    assert "mtfl5-1hg-tiny (default)" in out and "3.10%" in out and "mtfl5-1hg-tiny.md" in out
 
 
 # -------------------------------------------------------------------------------------- shipped accuracy
