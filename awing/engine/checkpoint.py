@@ -95,7 +95,8 @@ def spec_dict(spec: HourglassSpec) -> dict:
 
 
 def export_weights(ckpt: dict, path: str | Path, half: bool = True, extra: dict | None = None) -> Path:
-    """A small inference-only file: model weights (fp16 by default), spec, schema, metrics."""
+    """A small inference-only file: model weights (fp16 by default), spec, schema, metrics, and the run's
+    config (so ``awing eval`` crops test faces the way the model was trained)."""
     state = {k: v.half() if half and v.is_floating_point() else v for k, v in ckpt["model"].items()}
-    keep = {k: ckpt[k] for k in ("spec", "schema", "metrics", "epoch") if k in ckpt}
+    keep = {k: ckpt[k] for k in ("spec", "schema", "metrics", "epoch", "config") if k in ckpt}
     return save_checkpoint(path, {"model": state, **keep, **(extra or {})})
