@@ -359,10 +359,17 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def _figure(
-    path: Path, labels: list[str], first: dict, reference: dict, examples: dict[str, dict], profiles: dict
+    path: Path,
+    labels: list[str],
+    first: dict,
+    reference: dict,
+    examples: dict[str, dict],
+    profiles: dict,
+    show_images: bool = True,
 ) -> Path:
     """Rows: three val faces (crop, GT heatmap, each method's heatmap, colour scale 0..1); last row:
-    the radial profiles."""
+    the radial profiles. ``show_images=False`` draws the ground-truth points on a blank panel instead of
+    the face (for figures that are published where the dataset's images may not be)."""
     from matplotlib.figure import Figure
 
     faces = sorted(first["crops"])
@@ -374,7 +381,8 @@ def _figure(
     stride = first["stride"]
     for r, face in enumerate(faces):
         ax = fig.add_subplot(grid[r, 0])
-        ax.imshow(first["crops"][face])
+        crop = first["crops"][face]
+        ax.imshow(crop if show_images else np.full_like(crop, 255))
         pts = first["points"][face]
         ax.scatter(pts[:, 0], pts[:, 1], s=4, c="lime", linewidths=0)
         ax.set_ylabel(f"val face {face}", fontsize=8)
@@ -394,7 +402,7 @@ def _figure(
             ax2.set_xticks([])
             ax2.set_yticks([])
         if r == 0:
-            ax.set_title("input crop", fontsize=9)
+            ax.set_title("input crop" if show_images else "GT points (image withheld)", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
     if image is not None:
@@ -415,7 +423,9 @@ def _figure(
     return path
 
 
-def sharpness_report(runs: dict[str, list[Path]], out_dir: Path, device: str = "cpu", faces: int = 3) -> str:
+def sharpness_report(
+    runs: dict[str, list[Path]], out_dir: Path, device: str = "cpu", faces: int = 3, show_images: bool = True
+) -> str:
     """Measure every run's heatmaps on its validation split; write ``out_dir/sharpness.json`` and
     ``out_dir/sharpness.png`` and return the Markdown table (with the figure's link).
 
@@ -483,7 +493,7 @@ def sharpness_report(runs: dict[str, list[Path]], out_dir: Path, device: str = "
     # figure
     examples = {label: results[label][0]["examples"] for label in labels}
     profiles = {label: np.nanmean([r["profile"] for r in results[label]], axis=0) for label in labels}
-    _figure(out_dir / "sharpness.png", labels, first, reference, examples, profiles)
+    _figure(out_dir / "sharpness.png", labels, first, reference, examples, profiles, show_images)
 
     # json
     def method_json(rs: list[dict]) -> dict:
@@ -530,10 +540,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="output folder (sharpness.md / .json / .png)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     parser.add_argument("--faces", type=int, default=3, help="validation faces in the figure")
+    parser.add_argument("--no-images", action="store_true", help="leave the face crops out of the figure")
     args = parser.parse_args(argv)
     runs = {label: [Path(p) for p in spec.split(",") if p] for label, spec in (("MSE", args.mse), ("AW", args.aw))}
     out = Path(args.out)
-    text = sharpness_report(runs, out, device=args.device, faces=args.faces)
+    text = sharpness_report(runs, out, device=args.device, faces=args.faces, show_images=not args.no_images)
     (out / "sharpness.md").write_text(text)
     print(text)
     return 0
