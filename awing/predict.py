@@ -65,6 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-draw", action="store_true", help="do not write annotated images or videos")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     parser.add_argument("--fp32", action="store_true", help="no bf16/fp16 fast path")
+    parser.add_argument("--backend", choices=["torch", "onnx"], default="torch",
+                        help="onnx: run the model with ONNX Runtime (pip install 'awing[onnx]')")
 
 
 # ------------------------------------------------------------------------------------------- inputs
@@ -252,7 +254,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     table = load_boxes(args.boxes) if args.boxes else None
     detector = args.detector if table is None else FixedBoxes([])  # given boxes: its enlarge, no detection
-    aligner = FaceAligner(args.model, device=args.device, detector=detector, enlarge=args.enlarge, fast=not args.fp32)
+    aligner = FaceAligner(args.model, device=args.device, detector=detector, enlarge=args.enlarge, fast=not args.fp32,
+                          backend=args.backend)  # fmt: skip
     log.info("%r", aligner)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -156,6 +156,18 @@ def test_fast_path_runs_and_reports_its_precision(ckpt, image):
     assert len(faces) == 1 and np.isfinite(faces[0].landmarks).all()
 
 
+def test_onnx_backend_matches_torch_fp32(ckpt, image):
+    pytest.importorskip("onnxruntime")
+    torch_faces = FaceAligner(ckpt, device="cpu", detector="full", fast=False).predict(image)
+    onnx_aligner = FaceAligner(ckpt, detector="full", backend="onnx")
+    onnx_faces = onnx_aligner.predict(image)
+    assert "onnxruntime" in repr(onnx_aligner) and len(onnx_faces) == len(torch_faces) == 1
+    np.testing.assert_allclose(onnx_faces[0].landmarks, torch_faces[0].landmarks, atol=1e-3)
+    np.testing.assert_allclose(onnx_faces[0].confidence, torch_faces[0].confidence, atol=1e-4)
+    with pytest.raises(ValueError, match="backend"):
+        FaceAligner(ckpt, backend="tensorrt")
+
+
 def test_checkpoint_inference_hints_set_the_enlargement(tmp_path):
     path = tiny_checkpoint(tmp_path / "m.pt")
     ckpt = torch.load(path, weights_only=True)
