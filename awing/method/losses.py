@@ -9,6 +9,7 @@ computed in float32 (float64 inputs stay float64), also under bf16/fp16 autocast
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from collections.abc import Callable
@@ -40,11 +41,29 @@ def _fp32(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch
     return pred.to(dtype), target.to(dtype)  # fp16/bf16 -> fp32; float64 stays (gradcheck)
 
 
+def elementwise_loss(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """Turn ``fn(pred, target, **params) -> per-element loss`` into a loss with the common signature
+    ``loss(pred, target, weight=None, reduction="mean", **params)``, computed in fp32 outside autocast."""
+
+    @functools.wraps(fn)
+    def loss(
+        pred: torch.Tensor,
+        target: torch.Tensor,
+        weight: torch.Tensor | None = None,
+        reduction: Reduction = "mean",
+        **params,
+    ) -> torch.Tensor:
+        with torch.autocast(device_type=pred.device.type, enabled=False):
+            pred, target = _fp32(pred, target)
+            return _reduce(fn(pred, target, **params), weight, reduction)
+
+    return loss
+
+
+@elementwise_loss
 def adaptive_wing_loss(
     pred: torch.Tensor,
     target: torch.Tensor,
-    weight: torch.Tensor | None = None,
-    reduction: Reduction = "mean",
     alpha: float = 2.1,
     omega: float = 14.0,
     epsilon: float = 1.0,
@@ -66,73 +85,49 @@ def adaptive_wing_loss(
         pred: predicted heatmaps, any shape.
         target: ground-truth heatmaps, same shape, values in [0, 1] (so ``alpha - y > 1``).
         weight: optional per-element weight broadcast against ``pred``.
+        reduction: ``mean``, ``sum`` or ``none``.
         check_target: raise ValueError for a target outside [0, 1] (one device sync per call).
     Returns:
         The reduced loss (float32 scalar) or, with ``reduction="none"``, per-element losses.
     """
     if alpha <= 2.0:
         raise ValueError(f"alpha must be > 2 so that alpha - y > 1 for every target in [0, 1], got {alpha}")
-    with torch.autocast(device_type=pred.device.type, enabled=False):
-        pred, target = _fp32(pred, target)
-        if check_target and target.numel() and bool((target.min() < 0) | (target.max() > 1)):
-            raise ValueError(
-                "Adaptive Wing loss needs targets in [0, 1] (alpha - y must stay > 1); got values in "
-                f"[{target.min().item():.4g}, {target.max().item():.4g}]"
-            )
-        delta = (target - pred).abs()
-        power = alpha - target
-        ratio = theta / epsilon
-        a = omega / (1 + ratio**power) * power * ratio ** (power - 1) / epsilon
-        c = theta * a - omega * torch.log1p(ratio**power)
-        # torch.where evaluates both branches (and their gradients): clamp delta in the log branch so
-        # a huge error cannot overflow there and leak NaN through the masked-out gradient.
-        small = omega * torch.log1p((delta.clamp(max=theta) / epsilon) ** power)
-        large = a * delta - c
-        loss = torch.where(delta < theta, small, large)
-        return _reduce(loss, weight, reduction)
+    if check_target and target.numel() and bool((target.min() < 0) | (target.max() > 1)):
+        raise ValueError(
+            "Adaptive Wing loss needs targets in [0, 1] (alpha - y must stay > 1); got values in "
+            f"[{target.min().item():.4g}, {target.max().item():.4g}]"
+        )
+    delta = (target - pred).abs()
+    power = alpha - target
+    ratio = theta / epsilon
+    a = omega / (1 + ratio**power) * power * ratio ** (power - 1) / epsilon
+    c = theta * a - omega * torch.log1p(ratio**power)
+    # torch.where evaluates both branches (and their gradients): clamp delta in the log branch so a
+    # huge error cannot overflow there and leak NaN through the masked-out gradient.
+    small = omega * torch.log1p((delta.clamp(max=theta) / epsilon) ** power)
+    return torch.where(delta < theta, small, a * delta - c)
 
 
-def wing_loss(
-    pred: torch.Tensor,
-    target: torch.Tensor,
-    weight: torch.Tensor | None = None,
-    reduction: Reduction = "mean",
-    omega: float = 10.0,
-    epsilon: float = 2.0,
-) -> torch.Tensor:
+@elementwise_loss
+def wing_loss(pred: torch.Tensor, target: torch.Tensor, omega: float = 10.0, epsilon: float = 2.0) -> torch.Tensor:
     """Wing loss, Eq. 2 (Feng et al., CVPR 2018): ``omega ln(1 + |x|/epsilon)`` if ``|x| < omega``
     else ``|x| - C`` with ``C = omega - omega ln(1 + omega/epsilon)``."""
-    with torch.autocast(device_type=pred.device.type, enabled=False):
-        pred, target = _fp32(pred, target)
-        delta = (target - pred).abs()
-        c = omega - omega * math.log1p(omega / epsilon)
-        small = omega * torch.log1p(delta.clamp(max=omega) / epsilon)
-        loss = torch.where(delta < omega, small, delta - c)
-        return _reduce(loss, weight, reduction)
+    delta = (target - pred).abs()
+    c = omega - omega * math.log1p(omega / epsilon)
+    small = omega * torch.log1p(delta.clamp(max=omega) / epsilon)
+    return torch.where(delta < omega, small, delta - c)
 
 
-def mse_loss(
-    pred: torch.Tensor,
-    target: torch.Tensor,
-    weight: torch.Tensor | None = None,
-    reduction: Reduction = "mean",
-) -> torch.Tensor:
+@elementwise_loss
+def mse_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Squared error ``(y - y_hat)^2`` per element."""
-    with torch.autocast(device_type=pred.device.type, enabled=False):
-        pred, target = _fp32(pred, target)
-        return _reduce((target - pred) ** 2, weight, reduction)
+    return (target - pred) ** 2
 
 
-def l1_loss(
-    pred: torch.Tensor,
-    target: torch.Tensor,
-    weight: torch.Tensor | None = None,
-    reduction: Reduction = "mean",
-) -> torch.Tensor:
+@elementwise_loss
+def l1_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Absolute error ``|y - y_hat|`` per element."""
-    with torch.autocast(device_type=pred.device.type, enabled=False):
-        pred, target = _fp32(pred, target)
-        return _reduce((target - pred).abs(), weight, reduction)
+    return (target - pred).abs()
 
 
 LOSSES: dict[str, Callable[..., torch.Tensor]] = {
