@@ -192,7 +192,7 @@ def metric_table(title: str, runs: dict[str, list[Path]], extra: dict[str, str] 
     data = {}
     for label, dirs in runs.items():
         if not dirs:
-            lines.append(f"| {label} | 0 | not run yet |" + " |" * (6 + bool(extra)))
+            lines.append(f"| {label} | 0 | not run yet |" + " |" * (5 + bool(extra)))
             continue
         ms = [metrics_of(d) for d in sorted(dirs)]
         data[label] = ms
