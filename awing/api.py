@@ -13,7 +13,6 @@ pixels. Points follow docs/ARCHITECTURE.md: ``(x, y)``, pixel centres at integer
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +26,7 @@ from awing.data.dataset import read_image
 from awing.detect import FaceDetector, detector_enlarge, get_detector
 from awing.engine.checkpoint import load_checkpoint, model_from_checkpoint
 from awing.method.decode import decode_heatmaps, heatmap_to_image
+from awing.method.model import predict_heatmaps
 from awing.models import resolve_model
 from awing.schemas import load_schema
 
@@ -296,12 +296,8 @@ class FaceAligner:
         if self.session is not None:
             heatmaps = torch.from_numpy(self.session.run(None, {"image": x.contiguous().numpy()})[0])
             return self._to_image(heatmaps, matrices)
-        fast = self.dtype is not None
-        x = x.contiguous(memory_format=torch.channels_last if fast else torch.contiguous_format)
-        autocast = torch.autocast(self.device.type, dtype=self.dtype) if fast else contextlib.nullcontext()
-        with autocast:
-            heatmaps = self.model(x)[-1][:, : self.schema.num_points]
-        return self._to_image(heatmaps, matrices)
+        x = x.contiguous(memory_format=torch.channels_last if self.dtype is not None else torch.contiguous_format)
+        return self._to_image(predict_heatmaps(self.model, x, self.dtype), matrices)
 
     def _to_image(self, heatmaps: torch.Tensor, matrices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Decode (K, N, H, W) heatmaps and map the points through the inverse crop affines."""

@@ -52,8 +52,8 @@ from awing.data.dataset import LandmarkDataset, build_loader
 from awing.data.readers import read_dataset
 from awing.engine.checkpoint import load_checkpoint, model_from_checkpoint
 from awing.engine.config import Config, config_from_dict
-from awing.engine.evaluate import predict_heatmaps
 from awing.method.decode import crop_to_heatmap, decode_heatmaps
+from awing.method.model import predict_heatmaps
 from awing.method.targets import inside_mask, render_targets
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -25,6 +25,7 @@ from awing.engine.config import Config, config_from_dict
 from awing.engine.metrics import evaluate_predictions
 from awing.engine.reports import make_results, predictions_grid, write_results
 from awing.method.decode import decode_heatmaps, heatmap_to_image
+from awing.method.model import predict_heatmaps
 from awing.schemas import Schema
 
 log = logging.getLogger("awing.eval")
@@ -57,28 +58,6 @@ class Evaluation:
         out.update({f"fr@{k}": v for k, v in m["fr"].items()})
         out.update({f"auc@{k}": v for k, v in m["auc"].items()})
         return out
-
-
-@torch.no_grad()
-def predict_heatmaps(
-    model, images: torch.Tensor, amp_dtype, flip_permutation: np.ndarray | None
-) -> torch.Tensor:
-    """Last-stack landmark heatmaps (B, N, H, W) for float images in [0, 1]; with a flip permutation,
-    the average with the mirrored image's mirrored heatmaps (flip test)."""
-    n = len(flip_permutation) if flip_permutation is not None else None
-    ctx = (
-        torch.autocast(images.device.type, dtype=amp_dtype)
-        if amp_dtype
-        else torch.autocast("cpu", enabled=False)
-    )
-    with ctx:
-        heat = model(images)[-1].float()
-        n = n or model.spec.num_points
-        heat = heat[:, :n]
-        if flip_permutation is not None:
-            flipped = model(images.flip(-1))[-1].float()[:, :n]
-            heat = 0.5 * (heat + flipped.flip(-1)[:, torch.as_tensor(flip_permutation)])
-    return heat
 
 
 def evaluate_model(

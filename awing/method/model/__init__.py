@@ -7,6 +7,10 @@ overridden by keyword.
 from __future__ import annotations
 
 import dataclasses
+from contextlib import nullcontext
+
+import numpy as np
+import torch
 
 from awing.method.model.hourglass import HourglassSpec, StackedHourglass
 
@@ -50,7 +54,30 @@ def create_model(name: str, num_points: int, **overrides) -> StackedHourglass:
     return StackedHourglass(model_spec(name, num_points, **overrides))
 
 
+@torch.no_grad()
+def predict_heatmaps(
+    model: StackedHourglass,
+    images: torch.Tensor,
+    amp_dtype: torch.dtype | None = None,
+    flip_permutation: np.ndarray | None = None,
+) -> torch.Tensor:
+    """Last-stack landmark heatmaps (B, N, H, W), float32, for (B, 3, S, S) float images in [0, 1].
+
+    ``amp_dtype`` runs the model under that autocast dtype (None: as the model is). With a flip
+    permutation (the schema's), the result is averaged with the mirrored image's mirrored heatmaps
+    (flip test). The boundary channel is dropped.
+    """
+    n = model.spec.num_points
+    with torch.autocast(images.device.type, dtype=amp_dtype) if amp_dtype else nullcontext():
+        heat = model(images)[-1][:, :n].float()
+        if flip_permutation is not None:
+            flipped = model(images.flip(-1))[-1][:, :n].float()
+            heat = 0.5 * (heat + flipped.flip(-1)[:, torch.as_tensor(flip_permutation)])
+    return heat
+
+
 __all__ = [
+    "predict_heatmaps",
     "HourglassSpec",
     "StackedHourglass",
     "create_model",
