@@ -112,6 +112,7 @@ def run_one(dataset: str, label: str, overrides: list[str], seed: int, args) -> 
         f"train.name={name}",
         f"train.device={args.device}",
         "train.tensorboard=false",
+        "train.progress=false",  # train.log gets one line per epoch, not a bar per step
     ]
     if args.quick:
         cmd += ["data.limit=96", "optim.epochs=1", "optim.milestones=[1]", "train.val_every=1"]

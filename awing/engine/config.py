@@ -9,12 +9,15 @@ error before any work starts.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 import typing
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -113,9 +116,8 @@ class TrainConfig:
     out_dir: str = "runs"
     name: str | None = None  # run folder name; default: the config file's stem
     val_every: int = 1  # epochs
-    log_every: int = 20  # steps
+    progress: bool = True  # tqdm bars; false for batch jobs whose output goes to a file (one log line per epoch)
     label_noise: list = dataclasses.field(default_factory=lambda: [0.0, 0.0])  # [P, S] of Table 11
-    log_train_mse: bool = False  # Table 10: per-epoch MSE of predictions over all / foreground pixels
     tensorboard: bool = True  # only if the tensorboard package is installed
 
 
@@ -221,9 +223,17 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     return value
 
 
+# Keys that older versions wrote (checkpoints keep their config): accepted and dropped.
+RETIRED_KEYS = {"train.log_every", "train.log_train_mse"}
+
+
 def _build(cls, data: dict, where: str):
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
+    for key in sorted(set(data) - names):
+        if where + key in RETIRED_KEYS:
+            log.debug("config key %s%s is no longer used; ignored", where, key)
+            data = {k: v for k, v in data.items() if k != key}
     unknown = sorted(set(data) - names)
     if unknown:
         raise ConfigError(

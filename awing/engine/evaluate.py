@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from awing.data.dataset import LandmarkDataset, build_loader
 from awing.data.readers import read_dataset
@@ -61,9 +62,13 @@ class Evaluation:
 
 
 def evaluate_model(
-    model, dataset: LandmarkDataset, schema: Schema, cfg: Config, device, info=None, amp_dtype=None
+    model, dataset: LandmarkDataset, schema: Schema, cfg: Config, device, info=None, amp_dtype=None,
+    progress: bool = False,
 ) -> Evaluation:
-    """Predict and score every sample of ``dataset`` (split over ranks under DDP, gathered on all)."""
+    """Predict and score every sample of ``dataset`` (split over ranks under DDP, gathered on all).
+
+    ``progress`` shows a bar over batches on the main rank (the eval CLI; training logs one line instead).
+    """
     info = info or distributed.DistInfo()
     was_training = model.training
     model.eval()
@@ -75,7 +80,7 @@ def evaluate_model(
     stride = model.spec.input_size / model.spec.heatmap_size
     flip = schema.flip_permutation if cfg.eval.flip_test else None
     parts = []
-    for batch in loader:
+    for batch in tqdm(loader, desc="evaluate", unit="batch", leave=False, disable=not (progress and info.is_main)):
         if batch["image"].shape[0] == 0:
             continue
         images = batch["image"].to(device).float().div_(255)
@@ -172,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
         samples = read_dataset(fmt, root, split, **options)
         dataset = LandmarkDataset(samples, schema, model.spec.input_size, model.spec.heatmap_size,
                                   crop=cfg.data.crop, enlarge=cfg.data.enlarge)  # fmt: skip
-        ev = evaluate_model(model, dataset, schema, cfg, device)
+        ev = evaluate_model(model, dataset, schema, cfg, device, progress=True)
         evaluations[split if len({s[2] for s in specs}) == len(specs) else f"{fmt}:{split}"] = ev
         print(f"{fmt}:{split}: {len(samples)} faces, NME {100 * ev.nme:.2f}%, "
               + ", ".join(f"{k} {v:.4f}" for k, v in ev.summary().items() if k != "nme"))  # fmt: skip

@@ -212,8 +212,9 @@ def train(cfg: Config, resume: str | None = None) -> dict:
             totals = torch.zeros(5, device=device)  # loss, mse all pixels, mse foreground, samples, skipped
             skipped, t0, stopping = 0, time.time(), False
             bar = tqdm(
-                loader, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", disable=not info.is_main, leave=False
-            )
+                loader, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", leave=False,
+                disable=not (info.is_main and cfg.train.progress),
+            )  # fmt: skip
             for batch in bar:
                 skipped += int(batch.get("n_invalid", 0))
                 if batch["image"].shape[0] == 0:

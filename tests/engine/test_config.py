@@ -123,6 +123,15 @@ def test_save_and_reload_and_dict_round_trips_are_exact(child, tmp_path):
     assert config_from_dict(cfg.to_dict()) == cfg
 
 
+def test_retired_keys_in_an_older_checkpoint_config_are_dropped_but_other_unknown_keys_still_fail():
+    saved = Config().to_dict()
+    saved["train"].update(log_every=20, log_train_mse=True)  # what checkpoints from before 2026-11-28 hold
+    assert config_from_dict(saved) == Config()
+    saved["train"]["log_evry"] = 5
+    with pytest.raises(ConfigError, match=r"train\.log_evry"):
+        config_from_dict(saved)
+
+
 def test_parse_overrides_nests_and_parses_values_as_yaml():
     assert parse_overrides(["a.b=1", "a.c=[1, 2]", "d=x=y", "e="]) == {"a": {"b": 1, "c": [1, 2]}, "d": "x=y", "e": ""}
 

@@ -234,6 +234,14 @@ def test_a_corrupt_image_mid_epoch_is_skipped_and_counted(make_config, synthetic
     assert math.isfinite(results["testsets"]["val"]["nme"])
 
 
+@pytest.mark.parametrize("progress", [True, False])
+def test_train_progress_switches_the_per_step_bar_but_not_the_epoch_log_line(make_config, capsys, caplog, progress):
+    caplog.set_level("INFO", logger="awing.train")
+    train(make_config("optim.epochs=1", f"train.progress={str(progress).lower()}"))
+    assert ("epoch 1/1:" in capsys.readouterr().err) == progress
+    assert any("epoch=1 " in r.getMessage() for r in caplog.records)
+
+
 # ----------------------------------------------------------------------- clear errors before any work
 def cli(capsys, *args) -> tuple[int, str]:
     code = main(["train", *map(str, args)])
