@@ -1,0 +1,39 @@
+"""benchmarks/reproduce.py: the table cells come from the runs' results.json, and the FPS column's labels."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pytest
+
+from benchmarks.reproduce import fps_at_batch1, metric_table, metrics_of
+
+
+def copy_with_nme(run, dest, nme: float):
+    shutil.copytree(run, dest)
+    path = dest / "results.json"
+    res = json.loads(path.read_text())
+    next(iter(res["testsets"].values()))["nme"] = nme
+    path.write_text(json.dumps(res))
+    return dest
+
+
+def test_seeded_rows_are_mean_and_sample_std_and_single_runs_are_plain(trained_run, tmp_path):
+    seeds = [copy_with_nme(trained_run, tmp_path / f"s{i}", nme) for i, nme in enumerate([0.05, 0.07])]
+    text, data = metric_table("T", {"seeded": seeds, "single": [trained_run], "missing": []})
+    rows = {line.split(" | ")[0].strip("| "): line for line in text.splitlines() if line.startswith("| ")}
+    assert "| seeded | 2 | 6.00 ± 1.41 |" in rows["seeded"]  # sample std of 5 and 7 is sqrt(2)
+    own = metrics_of(trained_run)
+    assert f"| single | 1 | {100 * own['nme']:.2f} | {100 * own['fr']:.2f} | {own['auc']:.4f} |" in rows["single"]
+    assert "not run yet" in rows["missing"] and rows["missing"].count("|") == rows["single"].count("|")
+    assert [m["nme"] for m in data["seeded"]] == [0.05, 0.07] and "missing" not in data
+
+
+def test_fps_labels_give_the_speed_relative_to_the_first_row(trained_run):
+    labels = fps_at_batch1({"first": trained_run, "second": trained_run}, repeats=3)
+    pattern = r"([\d.]+) FPS \(([\d.]+)x; CPU, batch 1, \d+ threads?\)"
+    (fps1, ratio1), (fps2, ratio2) = (re.fullmatch(pattern, labels[k]).groups() for k in ("first", "second"))
+    assert float(ratio1) == 1.0 and float(fps1) > 0
+    assert float(ratio2) == pytest.approx(float(fps2) / float(fps1), abs=0.01)
