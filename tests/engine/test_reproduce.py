@@ -8,7 +8,8 @@ import shutil
 
 import pytest
 
-from benchmarks.reproduce import fps_at_batch1, metric_table, metrics_of
+from awing.engine.config import load_config
+from benchmarks.reproduce import CONFIGS, ROOT, fps_at_batch1, metric_table, metrics_of, row_key, table_rows
 
 
 def copy_with_nme(run, dest, nme: float):
@@ -37,3 +38,15 @@ def test_fps_labels_give_the_speed_relative_to_the_first_row(trained_run):
     (fps1, ratio1), (fps2, ratio2) = (re.fullmatch(pattern, labels[k]).groups() for k in ("first", "second"))
     assert float(ratio1) == 1.0 and float(fps1) > 0
     assert float(ratio2) == pytest.approx(float(fps2) / float(fps1), abs=0.01)
+
+
+@pytest.mark.parametrize("table", ["table5", "table6", "table7", "table10", "table11", "table12", "schedule"])
+@pytest.mark.parametrize("dataset", ["fdd14", "mtfl5"])
+def test_every_row_of_every_table_is_a_valid_config(table, dataset):
+    rows = table_rows(table, dataset)
+    assert rows
+    for label, overrides in rows.items():
+        cfg = load_config(ROOT / CONFIGS[dataset], overrides)
+        assert cfg.optim.milestones[-1] < cfg.optim.epochs, label
+    keys = [row_key(label, overrides) for label, overrides in rows.items()]
+    assert len(set(keys)) == len(keys)  # distinct rows never share a run folder
