@@ -217,25 +217,26 @@ def metric_table(title: str, runs: dict[str, list[Path]], extra: dict[str, str] 
     return "\n".join(lines) + "\n", data
 
 
-def training_loss_table(runs: dict[str, list[Path]]) -> str:
-    """Table 10: per-epoch train MSE over all / foreground pixels (last stack), seed 0 of each."""
+def training_loss_table(run_dirs: dict[str, Path], title: str = "Table 10: training loss measured in MSE") -> str:
+    """Per-epoch train MSE over all / foreground pixels (last stack) of each run; the first is the reference."""
     cols = {}
-    for label, dirs in runs.items():
-        with open(sorted(dirs)[0] / "metrics.csv") as f:
+    for label, run_dir in run_dirs.items():
+        with open(run_dir / "metrics.csv") as f:
             cols[label] = list(csv.DictReader(f))
-    epochs = [r["epoch"] for r in cols["MSE"]]
+    reference = next(iter(cols))
+    epochs = [r["epoch"] for r in cols[reference]]
     lines = [
-        "### Table 10: training loss measured in MSE (last stack, per epoch)",
+        f"### {title} (last stack, per epoch)",
         "",
         "| epoch | " + " | ".join(epochs) + " |",
         "|---|" + "---|" * len(epochs),
     ]
     for key, name in (("train_mse_all", "all"), ("train_mse_fg", "fg")):
-        for label in ("MSE", "AW"):
-            vals = [float(r[key]) for r in cols[label]]
-            ref = [float(r[key]) for r in cols["MSE"]]
+        ref = [float(r[key]) for r in cols[reference]]
+        for label, rows in cols.items():
             cells = [
-                f"{v:.4f}" + ("" if label == "MSE" else f" ({100 * (v - b) / b:+.0f}%)") for v, b in zip(vals, ref)
+                f"{v:.4f}" + ("" if label == reference else f" ({100 * (v - b) / b:+.0f}%)")
+                for v, b in zip((float(r[key]) for r in rows), ref)
             ]
             lines.append(f"| {label}_{name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -301,8 +302,9 @@ def reproduce(table: str, args) -> str:
     t0 = time.time()
     runs = run_rows(dataset, rows, seeds_for, args)
     wall = time.time() - t0
+    seed0 = {label: sorted(dirs)[0] for label, dirs in runs.items() if dirs}
     if table == "table10":
-        text = training_loss_table(runs)
+        text = training_loss_table({label: seed0[label] for label in ("MSE", "AW")})
     elif table == "sharpness":
         from benchmarks.sharpness import sharpness_report
 
@@ -310,7 +312,7 @@ def reproduce(table: str, args) -> str:
     else:
         extra = None
         if table == "table12":
-            extra = fps_at_batch1({label: sorted(d)[0] for label, d in runs.items() if d})
+            extra = fps_at_batch1(seed0)
         titles = {
             "table7": "Table 7: ablation",
             "table5": "Table 5: AWing omega / epsilon",
@@ -321,6 +323,9 @@ def reproduce(table: str, args) -> str:
         }
         text, data = metric_table(titles[table], runs, extra)
         (Path(args.out) / dataset / f"{table}.json").write_text(json.dumps(data, indent=1))
+        if table == "schedule" and {"MSE, 24 epochs", "AW, 24 epochs"} <= seed0.keys():
+            longest = {label.split(",")[0]: seed0[label] for label in ("MSE, 24 epochs", "AW, 24 epochs")}
+            text += "\n" + training_loss_table(longest, "Table 10 at 24 epochs: training loss measured in MSE")
     secs = [
         float((d / "wall_seconds.txt").read_text())
         for ds in runs.values()

@@ -9,7 +9,16 @@ import shutil
 import pytest
 
 from awing.engine.config import load_config
-from benchmarks.reproduce import CONFIGS, ROOT, fps_at_batch1, metric_table, metrics_of, row_key, table_rows
+from benchmarks.reproduce import (
+    CONFIGS,
+    ROOT,
+    fps_at_batch1,
+    metric_table,
+    metrics_of,
+    row_key,
+    table_rows,
+    training_loss_table,
+)
 
 
 def copy_with_nme(run, dest, nme: float):
@@ -50,3 +59,15 @@ def test_every_row_of_every_table_is_a_valid_config(table, dataset):
         assert cfg.optim.milestones[-1] < cfg.optim.epochs, label
     keys = [row_key(label, overrides) for label, overrides in rows.items()]
     assert len(set(keys)) == len(keys)  # distinct rows never share a run folder
+
+
+def test_training_loss_table_gives_each_epoch_relative_to_the_first_run(tmp_path):
+    for name, (mse_all, mse_fg) in {"ref": ("0.0100", "0.2000"), "other": ("0.0080", "0.2500")}.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.csv").write_text(
+            f"epoch,train_mse_all,train_mse_fg\n1,{mse_all},{mse_fg}\n2,{mse_all},{mse_fg}\n"
+        )
+    text = training_loss_table({"MSE": tmp_path / "ref", "AW": tmp_path / "other"}, "T")
+    assert text.startswith("### T (last stack, per epoch)")
+    assert "| AW_all | 0.0080 (-20%) | 0.0080 (-20%) |" in text and "| AW_fg | 0.2500 (+25%) |" in text
+    assert "| MSE_all | 0.0100 | 0.0100 |" in text
