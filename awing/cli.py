@@ -1,7 +1,7 @@
-"""The ``awing`` command: train, eval, compare, predict, export, models, datasets.
+"""awing: facial landmarks by heatmap regression with the Adaptive Wing loss.
 
-Each sub-command lives in its own module exposing ``add_arguments(parser)`` and ``run(args) -> int``;
-this file only wires them together, importing a module when its command runs.
+Each sub-command (train, eval, compare, predict, export, models, datasets) lives in its own module
+exposing ``add_arguments(parser)`` and ``run(args) -> int``; this file only wires them together.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import argparse
 import importlib
 import logging
 import sys
+
+from awing import __version__
 
 COMMANDS = {
     "train": ("awing.engine.train", "train a model from a config (torchrun-ready)"),
@@ -25,6 +27,7 @@ COMMANDS = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="awing", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"awing {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
