@@ -242,11 +242,11 @@ def training_loss_table(run_dirs: dict[str, Path], title: str = "Table 10: train
     return "\n".join(lines) + "\n"
 
 
-def fps_at_batch1(run_dirs: dict[str, Path], repeats: int = 40) -> dict[str, str]:
+def fps_at_batch1(run_dirs: dict[str, Path], repeats: int = 40) -> dict[str, float]:
     """CPU frames/s at batch 1 with the fast path (bf16 autocast + channels_last) for each run's model.
 
     The models are timed in turns (one forward each per round, median over rounds), so a slow spell of a
-    noisy machine hits them all alike; the label gives the speed relative to the first row and the threads.
+    noisy machine hits them all alike.
     """
     import torch
 
@@ -266,12 +266,73 @@ def fps_at_batch1(run_dirs: dict[str, Path], repeats: int = 40) -> dict[str, str
                 model(inputs[label])
                 if round_ >= 5:  # the first rounds warm up
                     times[label].append(time.perf_counter() - t0)
-    fps = {label: 1.0 / float(np.median(t)) for label, t in times.items()}
-    first, threads = next(iter(fps.values()), None), torch.get_num_threads()
-    return {
-        label: f"{f:.1f} FPS ({f / first:.2f}x; CPU, batch 1, {threads} thread{'s' * (threads > 1)})"
-        for label, f in fps.items()
-    }
+    return {label: 1.0 / float(np.median(t)) for label, t in times.items()}
+
+
+def fps_label(fps: float, reference: float) -> str:
+    import torch
+
+    threads = torch.get_num_threads()
+    return f"{fps:.1f} FPS ({fps / reference:.2f}x; CPU, batch 1, {threads} thread{'s' * (threads > 1)})"
+
+
+# ------------------------------------------------------------------------------------------ figures
+def ced_figure(run_dirs: dict[str, Path], path: Path, title: str) -> Path:
+    """CED curves of one run per row (the rows' seed-0 runs) on their first test set."""
+    from awing.engine.reports import plot_ced
+
+    curves = []
+    for label, run_dir in run_dirs.items():
+        test = next(iter(json.loads((run_dir / "results.json").read_text())["testsets"].values()))
+        curves.append({"label": label, "nme": test["per_image_nme"]})
+    return plot_ced(curves, path, title=title)
+
+
+def stacks_figure(data: dict[str, list[dict]], fps: dict[str, float], path: Path, title: str) -> Path:
+    """Table 12 as a trade-off: NME (mean +- std over seeds) against CPU frames/s at batch 1."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 4.0), dpi=100)
+    ax = fig.add_subplot()
+    for label, ms in data.items():
+        nme = 100 * np.array([m["nme"] for m in ms])
+        ax.errorbar(fps[label], nme.mean(), yerr=nme.std(ddof=1) if len(nme) > 1 else 0, fmt="o", capsize=4)
+        ax.annotate(f"{label} (n={len(nme)})", (fps[label], nme.mean()), textcoords="offset points", xytext=(6, 6))
+    ax.set_xlabel("CPU frames/s, batch 1 (bf16 + channels_last)")
+    ax.set_ylabel("NME (%)")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    return path
+
+
+def validation_curves_figure(runs: dict[str, list[Path]], path: Path, title: str) -> Path:
+    """Validation NME per evaluated epoch for each row: the mean over seeds, a band of +- one std."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 4.0), dpi=100)
+    ax = fig.add_subplot()
+    for label, dirs in runs.items():
+        curves = {}
+        for run_dir in dirs:
+            with open(run_dir / "metrics.csv") as f:
+                for row in csv.DictReader(f):
+                    if row["val_nme"]:
+                        curves.setdefault(int(row["epoch"]), []).append(100 * float(row["val_nme"]))
+        epochs = sorted(e for e, v in curves.items() if len(v) == len(dirs))
+        mean = np.array([np.mean(curves[e]) for e in epochs])
+        std = np.array([np.std(curves[e], ddof=1) if len(dirs) > 1 else 0.0 for e in epochs])
+        (line,) = ax.plot(epochs, mean, marker=".", label=f"{label} (n={len(dirs)})")
+        ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation NME (%)")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    return path
 
 
 def header(args, tables: list[str]) -> str:
@@ -310,9 +371,10 @@ def reproduce(table: str, args) -> str:
 
         text = sharpness_report(runs, Path(args.out) / dataset, device=args.device)
     else:
-        extra = None
+        extra, fps = None, None
         if table == "table12":
-            extra = fps_at_batch1(seed0)
+            fps = fps_at_batch1(seed0)
+            extra = {label: fps_label(f, next(iter(fps.values()))) for label, f in fps.items()}
         titles = {
             "table7": "Table 7: ablation",
             "table5": "Table 5: AWing omega / epsilon",
@@ -323,6 +385,15 @@ def reproduce(table: str, args) -> str:
         }
         text, data = metric_table(titles[table], runs, extra)
         (Path(args.out) / dataset / f"{table}.json").write_text(json.dumps(data, indent=1))
+        out = Path(args.out) / dataset
+        name = {"fdd14": "FDD-14 val", "mtfl5": "MTFL-5 hold-out"}[dataset]
+        if table == "table7":
+            shown = {label: seed0[label] for label in SEEDED_ROWS if label in seed0}
+            ced_figure(shown, out / "table7_ced.png", f"{name}, seed 0")
+        if table == "table12" and data:
+            stacks_figure(data, fps, out / "table12_stacks.png", f"{name}: stacks, accuracy vs speed")
+        if table == "schedule":
+            validation_curves_figure(runs, out / "schedule_val.png", f"{name}: MSE vs AW, 12 and 24 epochs")
         if table == "schedule" and {"MSE, 24 epochs", "AW, 24 epochs"} <= seed0.keys():
             longest = {label.split(",")[0]: seed0[label] for label in ("MSE, 24 epochs", "AW, 24 epochs")}
             text += "\n" + training_loss_table(longest, "Table 10 at 24 epochs: training loss measured in MSE")
