@@ -298,6 +298,7 @@ def stacks_figure(data: dict[str, list[dict]], fps: dict[str, float], path: Path
         nme = 100 * np.array([m["nme"] for m in ms])
         ax.errorbar(fps[label], nme.mean(), yerr=nme.std(ddof=1) if len(nme) > 1 else 0, fmt="o", capsize=4)
         ax.annotate(f"{label} (n={len(nme)})", (fps[label], nme.mean()), textcoords="offset points", xytext=(6, 6))
+    ax.margins(x=0.2)  # room for the labels
     ax.set_xlabel("CPU frames/s, batch 1 (bf16 + channels_last)")
     ax.set_ylabel("NME (%)")
     ax.set_title(title)
