@@ -314,7 +314,11 @@ def validation_curves_figure(runs: dict[str, list[Path]], path: Path, title: str
 
     fig = Figure(figsize=(6.4, 4.0), dpi=100)
     ax = fig.add_subplot()
+    colours, styles, lowest = {}, {}, np.inf
     for label, dirs in runs.items():
+        method, _, variant = label.partition(",")  # "AW, 24 epochs": colour by method, line style by variant
+        colour = colours.setdefault(method, f"C{len(colours)}")
+        style = styles.setdefault(variant, ["--", "-", ":", "-."][len(styles) % 4])
         curves = {}
         for run_dir in dirs:
             with open(run_dir / "metrics.csv") as f:
@@ -324,8 +328,11 @@ def validation_curves_figure(runs: dict[str, list[Path]], path: Path, title: str
         epochs = sorted(e for e, v in curves.items() if len(v) == len(dirs))
         mean = np.array([np.mean(curves[e]) for e in epochs])
         std = np.array([np.std(curves[e], ddof=1) if len(dirs) > 1 else 0.0 for e in epochs])
-        (line,) = ax.plot(epochs, mean, marker=".", label=f"{label} (n={len(dirs)})")
-        ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+        ax.plot(epochs, mean, marker=".", color=colour, linestyle=style, label=f"{label} (n={len(dirs)})")
+        ax.fill_between(epochs, mean - std, mean + std, color=colour, alpha=0.15)
+        lowest = min(lowest, float(mean.min(initial=np.inf)))
+    if np.isfinite(lowest):
+        ax.set_ylim(0.95 * lowest, 1.4 * lowest)  # the end of training, where the rows differ
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation NME (%)")
     ax.set_title(title)
