@@ -343,6 +343,19 @@ def validation_curves_figure(runs: dict[str, list[Path]], path: Path, title: str
     return path
 
 
+def provenance(run_dirs: list[Path]) -> str:
+    """One line: the awing commits the runs were trained at (from their results.json environment)."""
+    commits: dict[str, int] = {}
+    for run_dir in run_dirs:
+        env = json.loads((run_dir / "results.json").read_text()).get("environment") or {}
+        commit = env.get("git_commit")
+        key = "unrecorded" if not commit else commit[:7] + (" (uncommitted changes)" if env.get("git_dirty") else "")
+        commits[key] = commits.get(key, 0) + 1
+    if not commits:
+        return ""
+    return "Trained at: " + ", ".join(f"{k} ({n} run{'s' * (n > 1)})" for k, n in sorted(commits.items())) + ".\n"
+
+
 def header(args, tables: list[str]) -> str:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
     return (
@@ -412,6 +425,7 @@ def reproduce(table: str, args) -> str:
         if (d / "wall_seconds.txt").exists()
     ]
     text += f"\n{len(secs)} runs, {sum(secs) / 60:.1f} min of training in total ({wall / 60:.1f} min this call).\n"
+    text += provenance([d for ds in runs.values() for d in ds])
     path = Path(args.out) / dataset / f"{table}.md"
     path.write_text(header(args, [table]) + text)
     print(text)

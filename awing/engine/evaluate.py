@@ -25,6 +25,7 @@ from awing.engine.checkpoint import load_checkpoint, model_from_checkpoint
 from awing.engine.config import Config, config_from_dict
 from awing.engine.metrics import evaluate_predictions
 from awing.engine.reports import make_results, predictions_grid, write_results
+from awing.engine.runtime import environment
 from awing.method.decode import decode_heatmaps, heatmap_to_image
 from awing.method.model import predict_heatmaps
 from awing.schemas import Schema
@@ -124,10 +125,12 @@ def draw_examples(evaluation: Evaluation, path: Path, count: int = 16, seed: int
     return predictions_grid(images, evaluation.pred[chosen], evaluation.gt[chosen], path)
 
 
-def write_evaluation(evaluations: dict[str, Evaluation], run_dir: Path, cfg: Config, schema: Schema) -> dict:
+def write_evaluation(
+    evaluations: dict[str, Evaluation], run_dir: Path, cfg: Config, schema: Schema, device=None
+) -> dict:
     """results.json / .md / CED png plus one prediction grid per test set; returns the results dict."""
     results = make_results(cfg.train.name or run_dir.name, schema, {k: v.metrics for k, v in evaluations.items()},
-                           cfg.to_dict())  # fmt: skip
+                           cfg.to_dict(), environment(device))  # fmt: skip
     paths = write_results(results, run_dir)
     for split, ev in evaluations.items():
         draw_examples(ev, run_dir / f"predictions_{split}.png")
@@ -182,5 +185,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"{fmt}:{split}: {len(samples)} faces, NME {100 * ev.nme:.2f}%, "
               + ", ".join(f"{k} {v:.4f}" for k, v in ev.summary().items() if k != "nme"))  # fmt: skip
     out = Path(args.out) if args.out else Path(args.checkpoint).parent
-    write_evaluation(evaluations, out, cfg, schema)
+    write_evaluation(evaluations, out, cfg, schema, device)
     return 0

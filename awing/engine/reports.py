@@ -63,15 +63,20 @@ _DASH = "–"
 
 
 # ------------------------------------------------------------------------------------ results files
-def make_results(run: str, schema, testsets: Mapping[str, dict], config: Mapping | None = None) -> dict:
+def make_results(
+    run: str, schema, testsets: Mapping[str, dict], config: Mapping | None = None, environment: Mapping | None = None
+) -> dict:
     """The results.json dict: ``testsets`` maps a test-set name to :func:`evaluate_predictions`' dict.
 
-    ``schema`` may be a Schema or its name; ``config`` is stored as given (e.g. ``dataclasses.asdict``).
+    ``schema`` may be a Schema or its name; ``config`` is stored as given (e.g. ``dataclasses.asdict``);
+    ``environment`` is :func:`awing.engine.runtime.environment` of the process that produced the results.
     """
     name = getattr(schema, "name", schema)
     out = {"version": RESULTS_VERSION, "run": str(run), "schema": name, "testsets": dict(testsets)}
     if config is not None:
         out["config"] = dict(config)
+    if environment is not None:
+        out["environment"] = dict(environment)
     return to_jsonable(out)
 
 

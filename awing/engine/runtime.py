@@ -1,18 +1,53 @@
-"""Run-time services of a training run: seeding and RNG state, stop signals, the metrics log."""
+"""Run-time services of a training run: seeding and RNG state, stop signals, the metrics log, provenance."""
 
 from __future__ import annotations
 
 import csv
 import logging
 import math
+import os
+import platform
 import random
 import signal
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import torch
 
 log = logging.getLogger("awing.train")
+
+
+def environment(device: torch.device | str | None = None) -> dict:
+    """What produced a result: awing version and git commit (None outside a checkout), torch, machine.
+
+    ``git_dirty`` is True when tracked files differ from the commit (the result may not reproduce from it).
+    """
+    from awing import __version__
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    package = Path(__file__).resolve().parents[1]
+    top = git("rev-parse", "--show-toplevel")  # only awing's own checkout, not a repo that holds a venv
+    own = top is not None and (Path(top) / "awing").resolve() == package
+    commit = git("rev-parse", "HEAD") if own else None
+    device = torch.device(device) if device is not None else None
+    return {
+        "awing": __version__,
+        "git_commit": commit,
+        "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")) if commit else None,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "device": str(device) if device is not None else None,
+        "gpu": torch.cuda.get_device_name(device) if device is not None and device.type == "cuda" else None,
+    }
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:

@@ -283,7 +283,7 @@ def train(cfg: Config, resume: str | None = None) -> dict:
             model.load_state_dict(load_checkpoint(best_path, map_location=device)["model"])
         val = evaluate_model(model, val_set, schema, cfg, device, info, amp_dtype)
         if info.is_main:
-            results = write_evaluation({cfg.data.val_split: val}, run_dir, cfg, schema)
+            results = write_evaluation({cfg.data.val_split: val}, run_dir, cfg, schema, device)
     distributed.cleanup()
     return results
 

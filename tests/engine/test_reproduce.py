@@ -17,6 +17,7 @@ from benchmarks.reproduce import (
     fps_label,
     metric_table,
     metrics_of,
+    provenance,
     row_key,
     stacks_figure,
     table_rows,
@@ -86,3 +87,15 @@ def test_training_loss_table_gives_each_epoch_relative_to_the_first_run(tmp_path
     assert text.startswith("### T (last stack, per epoch)")
     assert "| AW_all | 0.0080 (-20%) | 0.0080 (-20%) |" in text and "| AW_fg | 0.2500 (+25%) |" in text
     assert "| MSE_all | 0.0100 | 0.0100 |" in text
+
+
+def test_provenance_names_the_commits_the_runs_were_trained_at(trained_run, tmp_path):
+    old = copy_with_nme(trained_run, tmp_path / "old", 0.05)
+    res = json.loads((old / "results.json").read_text())
+    del res["environment"]  # results.json from before the environment was recorded
+    (old / "results.json").write_text(json.dumps(res))
+    env = json.loads((trained_run / "results.json").read_text())["environment"]
+    line = provenance([trained_run, trained_run, old])
+    assert "unrecorded (1 run)" in line
+    if env["git_commit"]:
+        assert f"{env['git_commit'][:7]}" in line and "(2 runs)" in line

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 
+import awing
 import awing.engine.train as train_module
 from awing.cli import main
 from awing.engine.checkpoint import load_checkpoint, save_checkpoint
@@ -75,6 +76,16 @@ def test_a_run_writes_its_config_metrics_checkpoints_and_results(trained_run):
     assert last["epoch"] == 2 and last["step"] == 4  # 8 faces, batch 4, 2 epochs
     assert {"optimizer", "scheduler", "scaler", "rng", "config"} <= last.keys()
     assert load_config(trained_run / "config.yaml").optim.epochs == 2
+
+
+def test_results_record_the_code_and_machine_that_produced_them(trained_run):
+    env = json.loads((trained_run / "results.json").read_text())["environment"]
+    assert env["awing"] == awing.__version__ and env["torch"] == torch.__version__ and env["device"] == "cpu"
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    if (ROOT / ".git").exists() and head.returncode == 0:  # a checkout (CI, developers); None from an sdist
+        assert env["git_commit"] == head.stdout.strip() and isinstance(env["git_dirty"], bool)
+    else:
+        assert env["git_commit"] is None
 
 
 # ------------------------------------------------------------------------------------------- resume
