@@ -85,20 +85,26 @@ def test_helpers_are_identities_on_one_process():
     assert torch.equal(all_reduce_mean(x, info), x)
 
 
+def two_process_launch(cfg, tmp_path: Path) -> tuple[list[str], dict, Path, Path, Path]:
+    """``awing train`` of ``cfg`` under torchrun with 2 CPU processes, through LAUNCHER (which logs each
+    rank's writes): returns the command, its environment, the saved config, the writes log and the run folder."""
+    config = tmp_path / f"{cfg.train.name}.yaml"
+    save_config(cfg, config)
+    (tmp_path / "launch.py").write_text(LAUNCHER)
+    log = tmp_path / "writes.log"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               str(tmp_path / "launch.py"), str(log), "train", str(config)]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    return command, env, config, log, Path(cfg.train.out_dir) / cfg.train.name
+
+
 def test_ddp_on_two_cpu_processes_writes_once_and_validates_on_the_whole_val_set(
     make_config, synthetic_copy, tmp_path, capsys
 ):
     for i in (1, 4, 6):  # unreadable training images, met by both ranks: they are counted over all ranks
         (synthetic_copy / "images" / "train" / f"{i:05d}.jpg").write_bytes(b"not a JPEG")
     cfg = make_config("optim.epochs=2", "train.name=ddp", root=synthetic_copy)
-    config = tmp_path / "ddp.yaml"
-    save_config(cfg, config)
-    (tmp_path / "launch.py").write_text(LAUNCHER)
-    log = tmp_path / "writes.log"
-    run_dir = Path(cfg.train.out_dir) / "ddp"
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               str(tmp_path / "launch.py"), str(log), "train", str(config)]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    command, env, config, log, run_dir = two_process_launch(cfg, tmp_path)
     start = time.perf_counter()
     proc = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
     wall = time.perf_counter() - start
@@ -143,14 +149,7 @@ def test_a_signal_to_one_rank_stops_all_ranks_at_the_same_step(make_config, tmp_
     """SIGTERM to rank 1 only: both ranks leave the loop after the same step (no collective hangs), rank 0
     saves a resumable last.pt, both exit with 130, and a one-process resume finishes the run."""
     cfg = make_config("optim.epochs=1000", "train.val_every=1000", "train.name=stop")
-    config = tmp_path / "stop.yaml"
-    save_config(cfg, config)
-    (tmp_path / "launch.py").write_text(LAUNCHER)
-    log = tmp_path / "writes.log"
-    run_dir = Path(cfg.train.out_dir) / "stop"
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               str(tmp_path / "launch.py"), str(log), "train", str(config)]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    command, env, config, log, run_dir = two_process_launch(cfg, tmp_path)
     start = time.perf_counter()
     proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)  # fmt: skip
