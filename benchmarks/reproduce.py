@@ -217,12 +217,15 @@ def metric_table(title: str, runs: dict[str, list[Path]], extra: dict[str, str] 
     return "\n".join(lines) + "\n", data
 
 
+def read_metrics(run_dir: Path) -> list[dict]:
+    """A run's metrics.csv: one dict of strings per epoch (validation fields empty where not evaluated)."""
+    with open(run_dir / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
 def training_loss_table(run_dirs: dict[str, Path], title: str = "Table 10: training loss measured in MSE") -> str:
     """Per-epoch train MSE over all / foreground pixels (last stack) of each run; the first is the reference."""
-    cols = {}
-    for label, run_dir in run_dirs.items():
-        with open(run_dir / "metrics.csv") as f:
-            cols[label] = list(csv.DictReader(f))
+    cols = {label: read_metrics(run_dir) for label, run_dir in run_dirs.items()}
     reference = next(iter(cols))
     epochs = [r["epoch"] for r in cols[reference]]
     lines = [
@@ -320,11 +323,9 @@ def validation_curves_figure(runs: dict[str, list[Path]], path: Path, title: str
         colour = colours.setdefault(method, f"C{len(colours)}")
         style = styles.setdefault(variant, ["--", "-", ":", "-."][len(styles) % 4])
         curves = {}
-        for run_dir in dirs:
-            with open(run_dir / "metrics.csv") as f:
-                for row in csv.DictReader(f):
-                    if row["val_nme"]:
-                        curves.setdefault(int(row["epoch"]), []).append(100 * float(row["val_nme"]))
+        for row in (row for run_dir in dirs for row in read_metrics(run_dir)):
+            if row["val_nme"]:
+                curves.setdefault(int(row["epoch"]), []).append(100 * float(row["val_nme"]))
         epochs = sorted(e for e, v in curves.items() if len(v) == len(dirs))
         mean = np.array([np.mean(curves[e]) for e in epochs])
         std = np.array([np.std(curves[e], ddof=1) if len(dirs) > 1 else 0.0 for e in epochs])
@@ -395,7 +396,8 @@ def reproduce(table: str, args) -> str:
         extra, fps = None, None
         if table == "table12":
             fps = fps_at_batch1(seed0)
-            extra = {label: fps_label(f, next(iter(fps.values()))) for label, f in fps.items()}
+            one_stack = next(iter(fps.values()))
+            extra = {label: fps_label(f, one_stack) for label, f in fps.items()}
         titles = {
             "table7": "Table 7: ablation",
             "table5": "Table 5: AWing omega / epsilon",
