@@ -25,6 +25,7 @@ from awing.data.crop import crop_matrix, square_box, warp_image
 from awing.data.dataset import read_image
 from awing.detect import FaceDetector, detector_enlarge, get_detector
 from awing.engine.checkpoint import load_checkpoint, model_from_checkpoint
+from awing.engine.runtime import cpu_has_native_bf16
 from awing.method.decode import decode_heatmaps, heatmap_to_image
 from awing.method.model import predict_heatmaps
 from awing.models import resolve_model
@@ -120,14 +121,7 @@ def fast_dtype(device: torch.device) -> torch.dtype | None:
     the batch sizes of one photo the forward pass is bound by kernel launches, not arithmetic (measured on
     an H200: bf16 autocast was 1.05-1.5x slower than fp32 at batch 1 and 16).
     """
-    if device.type == "cpu":
-        for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
-            try:
-                if getattr(torch.cpu, probe)():
-                    return torch.bfloat16
-            except (AttributeError, RuntimeError):
-                continue
-    return None
+    return torch.bfloat16 if device.type == "cpu" and cpu_has_native_bf16() else None
 
 
 class FaceAligner:

@@ -246,23 +246,27 @@ def training_loss_table(run_dirs: dict[str, Path], title: str = "Table 10: train
 
 
 def fps_at_batch1(run_dirs: dict[str, Path], repeats: int = 40) -> dict[str, float]:
-    """CPU frames/s at batch 1 with the fast path (bf16 autocast + channels_last) for each run's model.
+    """CPU frames/s at batch 1 on FaceAligner's fast path (:func:`awing.api.fast_dtype`: bf16 autocast +
+    channels_last on CPUs with native bf16, else fp32) for each run's model.
 
     The models are timed in turns (one forward each per round, median over rounds), so a slow spell of a
     noisy machine hits them all alike.
     """
     import torch
 
+    from awing.api import fast_dtype
     from awing.engine.checkpoint import load_checkpoint, model_from_checkpoint
 
+    dtype = fast_dtype(torch.device("cpu"))
+    layout = torch.channels_last if dtype is not None else torch.contiguous_format
     models, inputs = {}, {}
     for label, run_dir in run_dirs.items():
         model, _ = model_from_checkpoint(load_checkpoint(run_dir / "best.pt"))
-        models[label] = model.to(memory_format=torch.channels_last)
+        models[label] = model.to(memory_format=layout)
         size = model.spec.input_size
-        inputs[label] = torch.rand(1, 3, size, size).contiguous(memory_format=torch.channels_last)
+        inputs[label] = torch.rand(1, 3, size, size).contiguous(memory_format=layout)
     times: dict[str, list[float]] = {label: [] for label in models}
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.no_grad(), torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
         for round_ in range(5 + repeats):
             for label, model in models.items():
                 t0 = time.perf_counter()
@@ -275,8 +279,11 @@ def fps_at_batch1(run_dirs: dict[str, Path], repeats: int = 40) -> dict[str, flo
 def fps_label(fps: float, reference: float) -> str:
     import torch
 
+    from awing.api import fast_dtype
+
     threads = torch.get_num_threads()
-    return f"{fps:.1f} FPS ({fps / reference:.2f}x; CPU, batch 1, {threads} thread{'s' * (threads > 1)})"
+    path = "" if fast_dtype(torch.device("cpu")) is not None else ", fp32"
+    return f"{fps:.1f} FPS ({fps / reference:.2f}x; CPU, batch 1, {threads} thread{'s' * (threads > 1)}{path})"
 
 
 # ------------------------------------------------------------------------------------------ figures

@@ -24,7 +24,14 @@ from awing.engine import distributed
 from awing.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, spec_dict
 from awing.engine.config import Config, load_config, save_config
 from awing.engine.evaluate import evaluate_model, write_evaluation
-from awing.engine.runtime import MetricsLog, StopRequest, rng_state, seed_everything, set_rng_state
+from awing.engine.runtime import (
+    MetricsLog,
+    StopRequest,
+    cpu_has_native_bf16,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+)
 from awing.method.decode import crop_to_heatmap
 from awing.method.losses import build_loss
 from awing.method.model import create_model
@@ -96,14 +103,7 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
         raise ValueError(f"unknown precision {precision!r}; choose auto, fp32, bf16 or fp16")
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if torch.backends.mkldnn.is_available() and _cpu_has_bf16() else None
-
-
-def _cpu_has_bf16() -> bool:
-    try:
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-    except AttributeError:
-        return False
+    return torch.bfloat16 if torch.backends.mkldnn.is_available() and cpu_has_native_bf16() else None
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):
