@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 from pathlib import Path
 
 import cv2
@@ -22,19 +21,9 @@ from awing.engine.metrics import per_image_nme
 from awing.method.model import create_model
 from awing.schemas import load_schema, normaliser_distance
 
+from shared_data import SHARED, need
 
-def _shared_data() -> Path:
-    env = os.environ.get("AWING_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "data"
-
-
-FDD = _shared_data() / "fdd14"
-
-
-def need(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"real data not available: {path} (set AWING_SHARED_DATA to the shared data folder)")
-    return path
+FDD = SHARED / "fdd14"
 
 
 def tiny_checkpoint(path: Path, schema: str = "fdd14", metrics: dict | None = None) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -18,16 +17,13 @@ from awing.export import LastStackHeatmaps, calibrate_enlarge, check_onnx, expor
 from awing.method.model import create_model
 from awing.schemas import load_schema
 
+from shared_data import SHARED, need
+
 onnx = pytest.importorskip("onnx", reason="ONNX export needs pip install 'awing[onnx]'")
 ort = pytest.importorskip("onnxruntime", reason="ONNX export needs pip install 'awing[onnx]'")
 
 
-def _shared_data() -> Path:
-    env = os.environ.get("AWING_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "data"
-
-
-FDD = _shared_data() / "fdd14"
+FDD = SHARED / "fdd14"
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +100,7 @@ def test_export_errors(tmp_path, capsys):
 
 def test_calibration_recovers_the_training_crop_scale():
     """On FDD crops the whole image is 3.2x the landmark extent: 'full' must give the exact ratio."""
-    if not FDD.exists():
-        pytest.skip(f"real data not available: {FDD} (set AWING_SHARED_DATA to the shared data folder)")
+    need(FDD)
     from awing.data.readers import read_dataset
 
     samples = read_dataset("fdd", FDD, "val")[:40]

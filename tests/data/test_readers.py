@@ -33,21 +33,10 @@ from awing.data.readers import (
 from awing.data.sample import AnnotationError
 from awing.schemas import load_schema
 
+from shared_data import SHARED, need
 
-def _shared_data() -> Path:
-    env = os.environ.get("AWING_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "data"
-
-
-SHARED = _shared_data()
 MMPOSE = SHARED / "fixtures" / "mmpose_samples"
 HRNET_CSV = SHARED / "fixtures" / "300w_annotations_hrnet_csv"
-
-
-def need(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"real data not available: {path} (set AWING_SHARED_DATA to the shared data folder)")
-    return path
 
 
 def touch(path: Path) -> Path:
