@@ -5,7 +5,7 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str):  # keep ``import awing`` light; FaceAligner pulls in the model stack
     if name == "FaceAligner":
-        from awing.api import FaceAligner
+        from awing.app.api import FaceAligner
 
         return FaceAligner
     raise AttributeError(f"module 'awing' has no attribute {name!r}")

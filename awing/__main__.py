@@ -2,6 +2,6 @@
 
 import sys
 
-from awing.cli import main
+from awing.app.cli import main
 
 sys.exit(main())

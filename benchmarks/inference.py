@@ -43,12 +43,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from awing.api import FaceAligner, fast_dtype, load_image
-from awing.engine.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint, spec_dict
+from awing.app.api import FaceAligner
+from awing.app.export import export_onnx
+from awing.core.checkpoint import load_checkpoint, save_checkpoint
+from awing.core.device import inference_dtype
+from awing.core.images import load_image
 from awing.engine.metrics import per_image_nme
-from awing.export import export_onnx
-from awing.method.model import create_model
-from awing.models import available_models
+from awing.method.model import create_model, model_from_checkpoint, model_payload
+from awing.pretrained import list_pretrained
 from awing.schemas import load_schema, normaliser_distance
 
 PRESETS = ["awing-1hg", "awing-2hg", "awing-4hg", "awing-1hg-small", "awing-2hg-small"]
@@ -81,7 +83,7 @@ def best_time(fn, iters: int, warmup: int = 1) -> float:
 # ------------------------------------------------------------------------------------------------ speed
 def runners(model: torch.nn.Module, schema, onnx_dir: Path, compile_: bool) -> dict:
     """mode -> ``f(x)`` running the last stack's heatmaps; None where a mode is unavailable."""
-    bf16 = fast_dtype(torch.device("cpu"))
+    bf16 = inference_dtype(torch.device("cpu"))
 
     def eager(m, dtype):
         def run(x):
@@ -246,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    bf16 = fast_dtype(torch.device("cpu"))
+    bf16 = inference_dtype(torch.device("cpu"))
     print(f"$ python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:] if argv is None else argv)}")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}"
           f", native bf16: {'yes' if bf16 else 'no (bf16 column n/a)'}")  # fmt: skip
@@ -254,9 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     models = {}
     for name in args.models:
         models[name] = (create_model(name, args.points).eval(), None)
-    shipped = available_models()
+    shipped = list_pretrained()
     for m in shipped:
-        models[f"shipped {m['name']}"] = model_from_checkpoint(load_checkpoint(m["path"]))
+        models[f"shipped {m['name']}"] = model_from_checkpoint(load_checkpoint(m["path"]))[:2]
     for label, (model, schema) in list(models.items()):
         models[label] = (model, schema or _fake_schema(model.spec.num_points))
 
@@ -277,8 +279,7 @@ def main(argv: list[str] | None = None) -> int:
             aligners = {}
             for name in ("awing-1hg-small", "awing-1hg"):
                 model = create_model(name, 14)
-                payload = {"model": model.state_dict(), "spec": spec_dict(model.spec)}
-                path = save_checkpoint(Path(tmp) / f"{name}.pt", {**payload, "schema": load_schema("fdd14").to_dict()})
+                path = save_checkpoint(Path(tmp) / f"{name}.pt", model_payload(model, load_schema("fdd14")))
                 aligners[f"{name} random weights (Haar + crop + model)"] = FaceAligner(path, device="cpu")
         print(f"\n## End to end, one {photo.shape[1]}x{photo.shape[0]} photo, ms per image")
         rows = end_to_end_rows(aligners, photo, dlib_pair, args.iters)

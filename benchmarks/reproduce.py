@@ -68,7 +68,7 @@ TABLE5 = {
 }
 TABLE6 = {f"theta={t}": awing_params(theta=t) for t in (0.3, 0.5, 0.7)}
 NOISE = {
-    f"{m} P/S={p}/{p}": ABLATION[m] + [f"train.label_noise=[{p},{p}]"] for m in ("AW", "MSE") for p in (0, 10, 20, 30)
+    f"{m} P/S={p}/{p}": ABLATION[m] + [f"data.label_noise=[{p},{p}]"] for m in ("AW", "MSE") for p in (0, 10, 20, 30)
 }
 STACKS = {f"{n} stack{'s' * (n > 1)}": [f"model.stacks={n}"] for n in (1, 2, 3, 4)}
 # Not a paper table: do AW's and WM's effects change with longer training? The CPU configs train 12 epochs.
@@ -82,7 +82,7 @@ SCHEDULE = {f"{m}, {e} epochs": ABLATION[m] + longer(e) for e in (12, 24) for m 
 
 # Overrides that restate a default of the CPU configs: rows differing only by these are the same run.
 DEFAULTS = {
-    "train.label_noise=[0,0]",
+    "data.label_noise=[0,0]",
     "model.stacks=1",
     "loss.params.omega=14",
     "loss.params.epsilon=1",
@@ -246,7 +246,7 @@ def training_loss_table(run_dirs: dict[str, Path], title: str = "Table 10: train
 
 
 def fps_at_batch1(run_dirs: dict[str, Path], repeats: int = 40) -> dict[str, float]:
-    """CPU frames/s at batch 1 on FaceAligner's fast path (:func:`awing.api.fast_dtype`: bf16 autocast +
+    """CPU frames/s at batch 1 on FaceAligner's fast path (:func:`awing.app.api.inference_dtype`: bf16 autocast +
     channels_last on CPUs with native bf16, else fp32) for each run's model.
 
     The models are timed in turns (one forward each per round, median over rounds), so a slow spell of a
@@ -254,14 +254,15 @@ def fps_at_batch1(run_dirs: dict[str, Path], repeats: int = 40) -> dict[str, flo
     """
     import torch
 
-    from awing.api import fast_dtype
-    from awing.engine.checkpoint import load_checkpoint, model_from_checkpoint
+    from awing.core.checkpoint import load_checkpoint
+    from awing.core.device import inference_dtype
+    from awing.method.model import model_from_checkpoint
 
-    dtype = fast_dtype(torch.device("cpu"))
+    dtype = inference_dtype(torch.device("cpu"))
     layout = torch.channels_last if dtype is not None else torch.contiguous_format
     models, inputs = {}, {}
     for label, run_dir in run_dirs.items():
-        model, _ = model_from_checkpoint(load_checkpoint(run_dir / "best.pt"))
+        model = model_from_checkpoint(load_checkpoint(run_dir / "best.pt")).model
         models[label] = model.to(memory_format=layout)
         size = model.spec.input_size
         inputs[label] = torch.rand(1, 3, size, size).contiguous(memory_format=layout)
@@ -279,10 +280,10 @@ def fps_at_batch1(run_dirs: dict[str, Path], repeats: int = 40) -> dict[str, flo
 def fps_label(fps: float, reference: float) -> str:
     import torch
 
-    from awing.api import fast_dtype
+    from awing.core.device import inference_dtype
 
     threads = torch.get_num_threads()
-    path = "" if fast_dtype(torch.device("cpu")) is not None else ", fp32"
+    path = "" if inference_dtype(torch.device("cpu")) is not None else ", fp32"
     return f"{fps:.1f} FPS ({fps / reference:.2f}x; CPU, batch 1, {threads} thread{'s' * (threads > 1)}{path})"
 
 

@@ -48,12 +48,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from awing.core.checkpoint import load_checkpoint
+from awing.core.config import Config, config_from_dict
+from awing.core.device import resolve_device
+from awing.data.build import build_dataset, read_split
 from awing.data.dataset import LandmarkDataset, build_loader
-from awing.data.readers import read_dataset
-from awing.engine.checkpoint import load_checkpoint, model_from_checkpoint
-from awing.engine.config import Config, config_from_dict
-from awing.method.decode import crop_to_heatmap, decode_heatmaps
-from awing.method.model import predict_heatmaps
+from awing.method.decode import decode_heatmaps
+from awing.method.model import model_from_checkpoint, predict_heatmaps
 from awing.method.targets import inside_mask, render_targets
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -228,21 +229,15 @@ def _data_root(root: str) -> str:
     return str(path)
 
 
-def val_dataset(cfg: Config, schema, input_size: int, heatmap_size: int) -> LandmarkDataset:
+def val_dataset(cfg: Config, schema, input_size: int) -> LandmarkDataset:
     """The run's validation split, without augmentation, cropped as in training."""
     d = cfg.data
     if not d.val_split:
         raise ValueError("the run's config has no data.val_split")
-    samples = read_dataset(d.format, _data_root(d.root), d.val_split, **dict(d.options))
+    samples = read_split(d, d.val_split, root=_data_root(d.root))
     if not samples:
         raise ValueError(f"no samples in {d.format}:{d.root}:{d.val_split}")
-    return LandmarkDataset(samples, schema, input_size, heatmap_size, crop=d.crop, enlarge=d.enlarge)
-
-
-def _resolve_device(device: str | torch.device) -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    return build_dataset(cfg, samples, schema, input_size)
 
 
 def _nanmean(values: list[torch.Tensor]) -> float:
@@ -268,16 +263,16 @@ def run_statistics(
     ``reference``: the same for the ground-truth targets (``stats``, ``profile``, ``examples``), and
     ``crops`` ({face index: (S, S, 3) uint8 RGB}, ``points`` ({face index: (N, 2) crop pixels}).
     """
-    device = _resolve_device(device)
+    device = resolve_device(device)
     path = checkpoint_path(run)
     ckpt = load_checkpoint(path)
     if "config" not in ckpt:
         raise ValueError(f"{path} holds no config: cannot rebuild its validation set")
     cfg = config_from_dict(ckpt["config"])
-    model, schema = model_from_checkpoint(ckpt, device)
+    model, schema, codec = model_from_checkpoint(ckpt, device)
     spec = model.spec
-    size, stride = spec.heatmap_size, spec.input_size / spec.heatmap_size
-    dataset = val_dataset(cfg, schema, spec.input_size, size)
+    size, stride = codec.heatmap_size, codec.stride
+    dataset = val_dataset(cfg, schema, codec.input_size)
     examples = list(examples) if examples is not None else []
     loader = build_loader(dataset, batch_size, shuffle=False, workers=0)
     parts: dict[str, dict[str, list]] = {"model": {k: [] for k in STATS}, "gt": {k: [] for k in STATS}}
@@ -290,7 +285,7 @@ def run_statistics(
             continue
         images = batch["image"].to(device).float().div_(255)
         heat = predict_heatmaps(model, images, None, None)
-        points = crop_to_heatmap(batch["points"].to(device).float(), stride)
+        points = codec.crop_to_heatmap(batch["points"].to(device).float())
         heats = {"model": heat}
         if reference:
             t = cfg.targets
@@ -444,7 +439,7 @@ def sharpness_report(
     first_run = sorted(runs[labels[0]])[0]
     ckpt = load_checkpoint(checkpoint_path(first_run))
     cfg = config_from_dict(ckpt["config"]) if "config" in ckpt else Config()
-    n_val = len(read_dataset(cfg.data.format, _data_root(cfg.data.root), cfg.data.val_split, **dict(cfg.data.options)))
+    n_val = len(read_split(cfg.data, cfg.data.val_split, root=_data_root(cfg.data.root)))
     chosen = sorted({int(i) for i in np.linspace(0, n_val - 1, min(faces, n_val))}) if n_val else []
 
     results: dict[str, list[dict]] = {}

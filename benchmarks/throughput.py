@@ -22,9 +22,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from awing.data.dataset import LandmarkDataset, build_loader  # noqa: E402
-from awing.engine.config import load_config  # noqa: E402
-from awing.engine.train import build_model, build_optimizer, load_splits, training_step_targets  # noqa: E402
+from awing.core.config import load_config  # noqa: E402
+from awing.data.build import build_dataset, load_training_splits  # noqa: E402
+from awing.data.dataset import build_loader  # noqa: E402
+from awing.engine.train import build_model, build_optimizer, training_targets  # noqa: E402
+from awing.method.codec import build_codec  # noqa: E402
 from awing.method.losses import build_loss  # noqa: E402
 from awing.schemas import lines_as_segments  # noqa: E402
 
@@ -50,13 +52,12 @@ def step_rate(cfg, model, batch, steps: int, fast: bool) -> float:
     optimizer = build_optimizer(cfg, model)
     loss_fn = build_loss(cfg.loss.name, **cfg.loss.params)
     spec = model.spec
+    codec = build_codec(spec, cfg.targets)
     segments = torch.as_tensor(lines_as_segments_cache[0]) if spec.boundary else None
     images = batch["image"].float().div(255).contiguous(memory_format=memory_format)
 
     def one_step():
-        targets, weights, _ = training_step_targets(
-            batch, cfg, spec.input_size / spec.heatmap_size, spec.heatmap_size, segments, torch.device("cpu")
-        )
+        targets, weights = training_targets(batch, cfg, codec, segments, torch.device("cpu"))
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast):
             outputs = model(images)
         loss = sum(loss_fn(o, targets, weights) for o in outputs)
@@ -86,21 +87,10 @@ def main() -> None:
     if args.model:
         overrides.append(f"model.name={args.model}")
     cfg = load_config(CONFIGS[args.data], overrides)
-    schema, train_samples, _ = load_splits(cfg)
+    schema, train_samples, _ = load_training_splits(cfg)
     lines_as_segments_cache.append(lines_as_segments(schema))
     model = build_model(cfg, schema.num_points)
-    spec = model.spec
-    dataset = LandmarkDataset(
-        train_samples,
-        schema,
-        spec.input_size,
-        spec.heatmap_size,
-        crop=cfg.data.crop,
-        enlarge=cfg.data.enlarge,
-        augment=cfg.augment,
-        train=True,
-        cache=cfg.data.cache,
-    )
+    dataset = build_dataset(cfg, train_samples, schema, model.spec.input_size, train=True)
     loader = build_loader(dataset, args.batch, shuffle=True, workers=args.workers, seed=0, drop_last=True)
     batch = next(iter(loader))
     load = loader_rate(loader, max(args.steps, 4))
@@ -108,7 +98,7 @@ def main() -> None:
     fast = step_rate(cfg, model, batch, args.steps, fast=True)
     share = (1 / load) / (1 / load + 1 / fast)
     print(
-        f"data={args.data} model={cfg.model.name} input={spec.input_size} batch={args.batch} "
+        f"data={args.data} model={cfg.model.name} input={model.spec.input_size} batch={args.batch} "
         f"workers={args.workers} threads={torch.get_num_threads()}"
     )
     print(f"{'loader (augmented)':<28}{load:8.1f} img/s")

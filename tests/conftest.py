@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from awing.core.config import Config, load_config
 from awing.data import synthetic
-from awing.engine.config import Config, load_config
 
 THREADS = int(os.environ.get("AWING_TEST_THREADS", "1"))
 os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
@@ -28,7 +28,7 @@ TINY_SET = dict(schema="wflw98", n_train=8, n_val=5, n_test=4, size=96)
 
 def tiny_overrides(root: Path | str, out_dir: Path | str, *extra: str) -> list[str]:
     """Dotted overrides for a CPU run of a second or two on the tiny synthetic set under ``root``."""
-    options = ", ".join(f"{k}: {v}" for k, v in TINY_SET.items())
+    options = ", ".join(f"{k}: {v}" for k, v in TINY_SET.items() if k != "schema")
     return [
         "model.name=awing-1hg-tiny",
         "model.width=32",
@@ -37,6 +37,7 @@ def tiny_overrides(root: Path | str, out_dir: Path | str, *extra: str) -> list[s
         "targets.radius=2",
         "data.format=synthetic",
         f"data.root={root}",
+        f"data.schema={TINY_SET['schema']}",
         f"data.options={{{options}, progress: false}}",
         "data.test_splits=[test]",
         "data.workers=0",

@@ -7,9 +7,9 @@ import importlib.metadata
 import pytest
 
 import awing
-from awing.cli import COMMANDS, main
+from awing.app.cli import COMMANDS, main
 from awing.data.readers import READERS
-from awing.models import available_models
+from awing.pretrained import list_pretrained
 
 
 def test_version_is_the_package_version_everywhere(capsys):
@@ -35,6 +35,6 @@ def test_datasets_lists_every_registered_reader(capsys):
 def test_models_lists_the_shipped_models_and_marks_the_default(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
-    names = [m["name"] for m in available_models()]
+    names = [m["name"] for m in list_pretrained()]
     assert names and all(name in out for name in names)
     assert out.count("(default)") == 1

@@ -14,7 +14,6 @@ _LAZY = {
     "landmark_box": "crop",
     "square_box": "crop",
     "crop_matrix": "crop",
-    "invert_affine": "crop",
     "transform_points": "crop",
     "warp_image": "crop",
     "random_affine_params": "augment",
@@ -24,7 +23,8 @@ _LAZY = {
     "collate_landmarks": "dataset",
     "build_loader": "dataset",
     "worker_init_fn": "dataset",
-    "read_image": "dataset",
+    "build_dataset": "build",
+    "read_split": "build",
 }
 
 __all__ = ["Sample", "AnnotationError", *_LAZY]

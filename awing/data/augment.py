@@ -8,7 +8,7 @@ once. A flip also permutes landmark indices with ``schema.flip_permutation``: af
 
 Photometric ops (:func:`photometric`) act on the uint8 crop: occlusion patches, brightness/contrast
 jitter, Gaussian blur and Gaussian noise, each applied with its probability from
-:class:`~awing.engine.config.AugmentConfig`. Every random draw comes from the ``numpy.random.Generator``
+:class:`~awing.core.config.AugmentConfig`. Every random draw comes from the ``numpy.random.Generator``
 passed in, so results are reproducible and worker-safe.
 """
 
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from awing.core.config import AugmentConfig
 from awing.data.crop import crop_matrix, transform_points, warp_image
-from awing.engine.config import AugmentConfig
 
 __all__ = [
     "random_affine_params",

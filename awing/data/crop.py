@@ -3,7 +3,7 @@
 Conventions (docs/ARCHITECTURE.md): points are ``(x, y)`` pixels with pixel centres at integer
 coordinates, so pixel ``i`` covers the continuous interval ``[i - 0.5, i + 0.5]`` and an image of width
 ``W`` covers ``[-0.5, W - 0.5]``. A crop is a ``(2, 3)`` float64 matrix ``M`` mapping ORIGINAL image
-points to CROP points; ``cv2.warpAffine(image, M, (S, S))`` renders it and :func:`invert_affine` maps
+points to CROP points; ``cv2.warpAffine(image, M, (S, S))`` renders it and :func:`cv2.invertAffineTransform` maps
 crop points (predictions) back.
 
 The crop of a square of side ``side`` centred at ``(cx, cy)`` onto ``S x S`` output pixels is
@@ -30,7 +30,6 @@ __all__ = [
     "landmark_box",
     "square_box",
     "crop_matrix",
-    "invert_affine",
     "transform_points",
     "warp_image",
 ]
@@ -102,16 +101,6 @@ def crop_matrix(
     return m
 
 
-def invert_affine(m: np.ndarray) -> np.ndarray:
-    """(2, 3) float64 inverse of a (2, 3) affine matrix (crop points -> original points)."""
-    m = np.asarray(m, dtype=np.float64)
-    inv_linear = np.linalg.inv(m[:, :2])
-    out = np.empty((2, 3), dtype=np.float64)
-    out[:, :2] = inv_linear
-    out[:, 2] = -inv_linear @ m[:, 2]
-    return out
-
-
 def transform_points(points: np.ndarray, m: np.ndarray) -> np.ndarray:
     """Apply affine ``m`` ((2, 3), or (..., 2, 3) broadcasting over the points' leading dimensions).
 
@@ -127,7 +116,7 @@ def transform_points(points: np.ndarray, m: np.ndarray) -> np.ndarray:
 
 def _source_roi(m: np.ndarray, out_size: int, margin: float, shape: tuple[int, int]):
     """``x0, y0, x1, y1`` (end exclusive) of the source pixels a crop reads, clipped; None if empty."""
-    inv = invert_affine(m)
+    inv = cv2.invertAffineTransform(np.asarray(m, dtype=np.float64))
     e = float(out_size) - 0.5
     corners = transform_points(np.array([[-0.5, -0.5], [e, -0.5], [-0.5, e], [e, e]]), inv)
     lo = np.floor(corners.min(axis=0) - margin)

@@ -23,15 +23,16 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from awing.core.config import AugmentConfig
+from awing.core.images import read_image
 from awing.data.augment import photometric, random_affine_params, warp_sample
 from awing.data.crop import landmark_box, square_box
 from awing.data.sample import Sample
-from awing.engine.config import AugmentConfig, DataConfig
 from awing.schemas import Schema, load_schema
 
 log = logging.getLogger("awing.data")
 
-__all__ = ["LandmarkDataset", "collate_landmarks", "build_loader", "worker_init_fn", "read_image"]
+__all__ = ["LandmarkDataset", "collate_landmarks", "build_loader", "worker_init_fn"]
 
 CROP_MODES = ("box", "landmarks")
 
@@ -42,17 +43,6 @@ def _rank() -> int:
     return int(dist.get_rank()) if dist.is_available() and dist.is_initialized() else 0
 
 
-def read_image(path: str) -> np.ndarray | None:
-    """(H, W, 3) uint8 BGR image, or None if the file is missing or cannot be decoded."""
-    try:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    except cv2.error:
-        return None
-    if image is None or image.size == 0:
-        return None
-    return image
-
-
 class LandmarkDataset(Dataset):
     """Face crops of ``input_size`` pixels with their landmarks in crop coordinates.
 
@@ -60,7 +50,6 @@ class LandmarkDataset(Dataset):
         samples: the faces (any reader's output).
         schema: a Schema or its name; gives N and the flip permutation.
         input_size: S, the crop side in pixels.
-        heatmap_size: the model's heatmap side (kept for consumers: ``stride = input_size / heatmap_size``).
         crop: ``box`` crops on ``sample.box`` (falling back to the landmark box when a sample has none);
             ``landmarks`` on the tight box around the annotated landmarks (the paper's "GT bbox").
         enlarge: fraction by which both box dimensions grow before cropping (WFLW: 0.1).
@@ -75,7 +64,6 @@ class LandmarkDataset(Dataset):
         samples: Sequence[Sample],
         schema: Schema | str,
         input_size: int,
-        heatmap_size: int,
         crop: str = "box",
         enlarge: float = 0.0,
         augment: AugmentConfig | None = None,
@@ -93,7 +81,6 @@ class LandmarkDataset(Dataset):
                 where = s.source or s.image
                 raise ValueError(f"{where}: {s.num_points} landmarks, schema {self.schema.name} has {n}")
         self.input_size = int(input_size)
-        self.heatmap_size = int(heatmap_size)
         self.crop = crop
         self.enlarge = float(enlarge)
         self.augment = augment
@@ -106,32 +93,6 @@ class LandmarkDataset(Dataset):
         self._images: dict[str, np.ndarray] = {}
         # Shared memory, so DataLoader workers (also persistent ones) see the epoch the loop sets.
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
-
-    @classmethod
-    def from_config(
-        cls,
-        samples: Sequence[Sample],
-        schema: Schema | str,
-        data: DataConfig,
-        augment: AugmentConfig | None,
-        input_size: int,
-        heatmap_size: int,
-        train: bool,
-        seed: int = 0,
-    ) -> LandmarkDataset:
-        """A dataset with the crop and cache settings of ``data`` (``ModelConfig.input_size`` for S)."""
-        return cls(
-            samples,
-            schema,
-            input_size,
-            heatmap_size,
-            crop=data.crop,
-            enlarge=data.enlarge,
-            augment=augment,
-            train=train,
-            cache=data.cache,
-            seed=seed,
-        )
 
     @property
     def augmenting(self) -> bool:
@@ -233,7 +194,8 @@ def collate_landmarks(batch: Sequence[dict]) -> dict:
     """Stack a list of items into a batch, dropping ``valid=False`` items.
 
     Returns the item keys stacked over the kept items (``index`` as an int64 tensor, ``valid`` all
-    True) plus ``n_invalid`` (int), the number of items dropped. A batch of only invalid items has
+    True) plus ``n_invalid`` (int), the number of items dropped, and ``invalid_index`` (their dataset
+    indices). A batch of only invalid items has
     zero-length tensors.
     """
     keep = torch.tensor([bool(item["valid"]) for item in batch], dtype=torch.bool)
@@ -245,6 +207,7 @@ def collate_landmarks(batch: Sequence[dict]) -> dict:
             values = torch.stack([torch.as_tensor(item[key]) for item in batch])
         out[key] = values[keep]
     out["n_invalid"] = int((~keep).sum())
+    out["invalid_index"] = [int(item["index"]) for item in batch if not bool(item["valid"])]
     return out
 
 

@@ -23,11 +23,16 @@ class DistInfo:
     def enabled(self) -> bool:
         return self.world_size > 1
 
+    @classmethod
+    def from_env(cls) -> DistInfo:
+        """This process's place as torchrun's RANK / WORLD_SIZE / LOCAL_RANK say (rank 0 of 1 without)."""
+        env = os.environ
+        return cls(int(env.get("RANK", "0")), int(env.get("WORLD_SIZE", "1")), int(env.get("LOCAL_RANK", "0")))
+
 
 def setup(device: str = "auto") -> tuple[DistInfo, torch.device]:
     """Join the process group if launched by torchrun (NCCL on GPUs, gloo on CPU); pick the device."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    info = DistInfo(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
+    info = DistInfo.from_env()
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and info.enabled:
@@ -35,7 +40,7 @@ def setup(device: str = "auto") -> tuple[DistInfo, torch.device]:
     dev = torch.device(device)
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError("device 'cuda' asked for, but CUDA is not available")
+            raise ValueError(f"device {device!r} asked for, but CUDA is not available; use cpu or auto")
         if dev.index is None:
             dev = torch.device("cuda", torch.cuda.current_device())
         torch.cuda.set_device(dev)
@@ -89,3 +94,12 @@ def any_rank(flag: bool, info: DistInfo, device: torch.device) -> bool:
     value = torch.tensor([int(flag)], device=device)
     dist.all_reduce(value, op=dist.ReduceOp.MAX)
     return bool(value.item())
+
+
+def max_over_ranks(value: int, info: DistInfo, device: torch.device) -> int:
+    """The largest of every rank's ``value`` (e.g. the exit code of a stop signal that reached some ranks)."""
+    if not info.enabled:
+        return int(value)
+    tensor = torch.tensor([int(value)], device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return int(tensor.item())

@@ -18,16 +18,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from awing.core.checkpoint import load_checkpoint
+from awing.core.config import Config, config_from_dict
+from awing.data.build import build_dataset, dataset_schema, read_split
 from awing.data.dataset import LandmarkDataset, build_loader
-from awing.data.readers import read_dataset
 from awing.engine import distributed
-from awing.engine.checkpoint import load_checkpoint, model_from_checkpoint
-from awing.engine.config import Config, config_from_dict
 from awing.engine.metrics import evaluate_predictions
 from awing.engine.reports import make_results, predictions_grid, write_results
 from awing.engine.runtime import environment
-from awing.method.decode import decode_heatmaps, heatmap_to_image
-from awing.method.model import predict_heatmaps
+from awing.method.codec import HeatmapCodec
+from awing.method.model import model_from_checkpoint, predict_heatmaps
 from awing.schemas import Schema
 
 log = logging.getLogger("awing.eval")
@@ -54,55 +54,60 @@ class Evaluation:
     def nme(self) -> float:
         return float(self.metrics["nme"])
 
-    def summary(self) -> dict:
+    def summary(self, prefix: str = "val_") -> dict:
+        """The headline figures as flat keys, the spelling of metrics.csv and of a checkpoint's
+        ``metrics``: ``val_nme``, ``val_fr@0.08``, ``val_auc@0.08``, ... (fractions)."""
         m = self.metrics
-        out = {"nme": m["nme"]}
-        out.update({f"fr@{k}": v for k, v in m["fr"].items()})
-        out.update({f"auc@{k}": v for k, v in m["auc"].items()})
+        out = {f"{prefix}nme": m["nme"]}
+        out.update({f"{prefix}fr@{k}": v for k, v in m["fr"].items()})
+        out.update({f"{prefix}auc@{k}": v for k, v in m["auc"].items()})
         return out
 
 
 def evaluate_model(
-    model, dataset: LandmarkDataset, schema: Schema, cfg: Config, device, info=None, amp_dtype=None,
-    progress: bool = False,
+    model, codec: HeatmapCodec, dataset: LandmarkDataset, schema: Schema, cfg: Config, device, info=None,
+    amp_dtype=None, progress: bool = False,
 ) -> Evaluation:
     """Predict and score every sample of ``dataset`` (split over ranks under DDP, gathered on all).
 
-    ``progress`` shows a bar over batches on the main rank (the eval CLI; training logs one line instead).
+    Unreadable images are left out of the scores and counted in ``metrics["num_skipped"]`` (their paths,
+    up to 20, in ``metrics["skipped_images"]``). ``progress`` shows a bar over batches on the main rank
+    (the eval CLI; training logs one line instead).
     """
     info = info or distributed.DistInfo()
     was_training = model.training
     model.eval()
     indices = list(range(info.rank, len(dataset), info.world_size))
     loader = build_loader(
-        torch.utils.data.Subset(dataset, indices), cfg.optim.batch_size, shuffle=False, workers=cfg.data.workers,
-        seed=cfg.train.seed, drop_last=False,
+        torch.utils.data.Subset(dataset, indices), cfg.eval.batch_size or cfg.optim.batch_size, shuffle=False,
+        workers=cfg.data.workers, seed=cfg.train.seed, drop_last=False,
     )  # fmt: skip
-    stride = model.spec.input_size / model.spec.heatmap_size
     flip = schema.flip_permutation if cfg.eval.flip_test else None
     parts = []
     for batch in tqdm(loader, desc="evaluate", unit="batch", leave=False, disable=not (progress and info.is_main)):
         if batch["image"].shape[0] == 0:
             continue
         images = batch["image"].to(device).float().div_(255)
-        heat = predict_heatmaps(model, images, amp_dtype, flip)
-        points, conf = decode_heatmaps(heat)
-        pred = heatmap_to_image(points.cpu().double(), stride, batch["affine"].double())
+        points, conf = codec.decode(predict_heatmaps(model, images, amp_dtype, flip))
+        pred = codec.to_image(points.cpu().double(), batch["affine"].double())
         parts.append((batch["index"].tolist(), pred.numpy(), conf.cpu().numpy()))
     model.train(was_training)
     gathered = [p for rank_parts in distributed.all_gather_objects(parts, info) for p in rank_parts]
     order = [i for idx, _, _ in gathered for i in idx]
     pred = np.concatenate([p for _, p, _ in gathered]) if gathered else np.zeros((0, schema.num_points, 2))
     conf = np.concatenate([c for _, _, c in gathered]) if gathered else np.zeros((0, schema.num_points))
+    skipped = sorted(set(range(len(dataset))) - set(order))  # unreadable images: in no rank's predictions
     sort = np.argsort(order, kind="stable")
     samples = [dataset.samples[order[i]] for i in sort]
     pred, conf = pred[sort], conf[sort]
     gt = np.stack([s.landmarks for s in samples]).astype(np.float64)
-    boxes = np.stack([s.box if s.box is not None else s.landmark_box() for s in samples])
+    boxes = np.stack([dataset.face_box(s) for s in samples]) if samples else np.zeros((0, 4))
     metrics = evaluate_predictions(
         pred, gt, schema, boxes=boxes, attributes=[s.attributes for s in samples],
         normaliser=cfg.eval.normaliser, thresholds=cfg.eval.thresholds,
     )  # fmt: skip
+    metrics["num_skipped"] = len(skipped)
+    metrics["skipped_images"] = [dataset.samples[i].image for i in skipped[:20]]
     return Evaluation(pred, gt, conf, metrics, samples)
 
 
@@ -151,7 +156,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--normaliser", help="NME normaliser name (default: the schema's protocol one)")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, help="evaluation batch size (eval.batch_size; default: the run's)")
 
 
 def parse_data_spec(spec: str) -> tuple[str, str, str]:
@@ -161,29 +166,44 @@ def parse_data_spec(spec: str) -> tuple[str, str, str]:
     return parts[0], ":".join(parts[1:-1]), parts[-1]
 
 
+def evaluate_splits(
+    model, codec: HeatmapCodec, schema: Schema, cfg: Config, specs: list[tuple[str, str, str]], device,
+    info=None, amp_dtype=None, progress: bool = False,
+) -> dict[str, Evaluation]:
+    """Evaluate on each ``(format, root, split)``; keys are the split names (``format:split`` when two
+    specs share a split name). Prints one line per set on the main rank."""
+    info = info or distributed.DistInfo()
+    evaluations = {}
+    for fmt, root, split in specs:
+        samples = read_split(cfg.data, split, fmt, root)
+        dataset_schema(cfg.data, samples, fmt)  # a layout that does not fit the model fails here, by name
+        dataset = build_dataset(cfg, samples, schema, codec.input_size)
+        ev = evaluate_model(model, codec, dataset, schema, cfg, device, info, amp_dtype, progress=progress)
+        evaluations[split if len({s[2] for s in specs}) == len(specs) else f"{fmt}:{split}"] = ev
+        if info.is_main:
+            skipped = f" ({ev.metrics['num_skipped']} unreadable, not scored)" if ev.metrics["num_skipped"] else ""
+            print(f"{fmt}:{split}: {len(samples)} faces{skipped}, NME {100 * ev.nme:.2f}%, "
+                  + ", ".join(f"{k} {v:.4f}" for k, v in ev.summary("").items() if k != "nme"))  # fmt: skip
+    return evaluations
+
+
 def run(args: argparse.Namespace) -> int:
     ckpt = load_checkpoint(args.checkpoint)
     _, device = distributed.setup(args.device)
-    model, schema = model_from_checkpoint(ckpt, device)
+    model, schema, codec = model_from_checkpoint(ckpt, device)
     cfg = config_from_dict(ckpt["config"]) if "config" in ckpt else Config()
     cfg.eval.flip_test = args.flip_test or cfg.eval.flip_test
     cfg.eval.normaliser = args.normaliser or cfg.eval.normaliser
-    cfg.optim.batch_size = args.batch_size
+    if args.batch_size is not None:
+        if args.batch_size < 1:
+            raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+        cfg.eval.batch_size = args.batch_size
     if args.data:
         specs = [parse_data_spec(s) for s in args.data]
     else:
         d = cfg.data
         specs = [(d.format, d.root, s) for s in [d.val_split, *d.test_splits] if s]
-    evaluations = {}
-    for fmt, root, split in specs:
-        options = cfg.data.options if fmt == cfg.data.format else {}
-        samples = read_dataset(fmt, root, split, **options)
-        dataset = LandmarkDataset(samples, schema, model.spec.input_size, model.spec.heatmap_size,
-                                  crop=cfg.data.crop, enlarge=cfg.data.enlarge)  # fmt: skip
-        ev = evaluate_model(model, dataset, schema, cfg, device, progress=True)
-        evaluations[split if len({s[2] for s in specs}) == len(specs) else f"{fmt}:{split}"] = ev
-        print(f"{fmt}:{split}: {len(samples)} faces, NME {100 * ev.nme:.2f}%, "
-              + ", ".join(f"{k} {v:.4f}" for k, v in ev.summary().items() if k != "nme"))  # fmt: skip
+    evaluations = evaluate_splits(model, codec, schema, cfg, specs, device, progress=True)
     out = Path(args.out) if args.out else Path(args.checkpoint).parent
     write_evaluation(evaluations, out, cfg, schema, device)
     return 0

@@ -1,4 +1,5 @@
-"""Run-time services of a training run: seeding and RNG state, stop signals, the metrics log, provenance."""
+"""Run-time services of a training run: the run folder and its lock, seeding and RNG state, stop signals,
+the metrics log, provenance."""
 
 from __future__ import annotations
 
@@ -50,17 +51,6 @@ def environment(device: torch.device | str | None = None) -> dict:
     }
 
 
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slower."""
-    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
-        try:
-            if getattr(torch.cpu, probe)():
-                return True
-        except (AttributeError, RuntimeError):
-            continue
-    return False
-
-
 def seed_everything(seed: int, deterministic: bool) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -99,11 +89,74 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+class RunFolder:
+    """``out_dir / name``, held by one run at a time.
+
+    :meth:`claim` refuses a folder that already holds a run unless the run resumes it or ``overwrite`` is
+    set, and takes an exclusive lock (``.lock``, ``fcntl.flock``: released by the OS when the process
+    dies, so a killed run never leaves a stale lock) that a second run on the same folder is refused by.
+    Only the main rank claims; other ranks get the path.
+    """
+
+    RUN_FILES = ("metrics.csv", "last.pt", "best.pt", "results.json")
+
+    def __init__(self, out_dir: Path, name: str, enabled: bool = True) -> None:
+        self.path = Path(out_dir) / name
+        self.enabled = enabled
+        self._lock = None
+
+    def check(self, resume: bool, overwrite: bool) -> list[str]:
+        """The run files already in the folder; refuses (FileExistsError) a fresh run on top of them.
+        Writes nothing, so it can run before any other work."""
+        existing = [f for f in self.RUN_FILES if (self.path / f).exists()] if self.enabled else []
+        if existing and not resume and not overwrite:
+            raise FileExistsError(
+                f"{self.path} already holds a run ({', '.join(existing)}). Continue it with --resume, train into a "
+                "new folder with train.name=NEW_NAME, or replace it with train.overwrite=true"
+            )
+        return existing
+
+    def claim(self, resume: bool, overwrite: bool) -> None:
+        """Create and lock the folder (checking it again under the lock); with ``overwrite``, clear it."""
+        if not self.enabled:
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        import fcntl
+
+        handle = open(self.path / ".lock", "a+")  # noqa: SIM115 (held for the run's lifetime)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise FileExistsError(f"{self.path} is in use by another awing run (its .lock is held)") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._lock = handle
+        try:
+            existing = self.check(resume, overwrite)
+        except FileExistsError:
+            self.release()
+            raise
+        if existing and overwrite and not resume:
+            for f in [*existing, "config.yaml"]:
+                (self.path / f).unlink(missing_ok=True)
+            log.warning("train.overwrite: replaced the run in %s", self.path)
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+
 class StopRequest:
-    """SIGINT / SIGTERM set a flag; the loop writes a resumable checkpoint and exits cleanly."""
+    """SIGINT / SIGTERM set a flag; the loop stops at the next step boundary and exits with
+    :attr:`exit_code` (130 for SIGINT, 143 for SIGTERM, the shell's convention)."""
 
     def __init__(self) -> None:
         self.requested = False
+        self.exit_code = 130
         self._previous = {}
 
     def __enter__(self):
@@ -118,7 +171,8 @@ class StopRequest:
         if self.requested:  # a second Ctrl-C stops at once
             raise KeyboardInterrupt
         self.requested = True
-        log.warning("signal %s: finishing this step, then saving a resumable checkpoint", signum)
+        self.exit_code = 128 + int(signum)
+        log.warning("signal %s: stopping after this step (last.pt keeps the last finished epoch)", signum)
 
     def __exit__(self, *exc) -> None:
         for sig, handler in self._previous.items():
@@ -140,11 +194,23 @@ class MetricsLog:
                 log.info("tensorboard is not installed (pip install awing[tensorboard]); logging to CSV only")
 
     def _read(self) -> tuple[list[str], list[dict]]:
+        """Header and rows. A last line cut short (no newline: the writer was killed) is dropped, so the
+        next row never merges into it; a row whose epoch is not a number is an error naming the file."""
         if not self.path.exists():
             return [], []
-        with self.path.open(newline="") as f:
-            reader = csv.DictReader(f)
-            return list(reader.fieldnames or []), list(reader)
+        text = self.path.read_text()
+        if text and not text.endswith("\n"):
+            cut = text.rfind("\n") + 1
+            log.warning("%s: dropping its last line, which was cut short: %r", self.path, text[cut:][:80])
+            text = text[:cut]
+        reader = csv.DictReader(text.splitlines())
+        rows = list(reader)
+        for line, row in enumerate(rows, start=2):
+            try:
+                int(row.get("epoch") or "")
+            except ValueError:
+                raise ValueError(f"{self.path}, line {line}: not a metrics row (epoch {row.get('epoch')!r})") from None
+        return list(reader.fieldnames or []), rows
 
     def _rewrite(self, fields: list[str], rows: list[dict]) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")
@@ -165,7 +231,7 @@ class MetricsLog:
         # Rows differ in their columns (val_* only on validation epochs): a row with new columns
         # rewrites the file under the union header, so that every row stays under its own column names.
         fields, rows = self._read()
-        if not fields or not set(row) <= set(fields):
+        if not fields or not set(row) <= set(fields) or not self.path.read_text().endswith("\n"):
             self._rewrite(fields + [k for k in row if k not in fields], [*rows, row])
         else:
             with self.path.open("a", newline="") as f:

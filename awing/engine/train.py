@@ -1,162 +1,255 @@
-"""Training: ``awing train CONFIG [key=value ...] [--resume auto|PATH]``.
+"""Training: ``awing train CONFIG [key=value ...] [--resume [PATH]]``.
 
-The whole loop is :func:`train`; the helpers above it build what it needs from the config. Run it
-under ``torchrun --nproc_per_node=N -m awing train ...`` for DistributedDataParallel (NCCL on GPUs,
-gloo on CPU); rank 0 alone logs and writes checkpoints.
+The loop is :func:`train` over :func:`train_one_epoch`; the helpers above them build what they need from
+the config. Run it under ``torchrun --nproc_per_node=N -m awing train ...`` for DistributedDataParallel
+(NCCL on GPUs, gloo on CPU); rank 0 alone logs and writes the run folder.
+
+Checkpoints: ``last.pt`` is written at the end of every epoch (and before the first), ``best.pt`` when
+the validation NME improves. A stop signal (Ctrl-C, SIGTERM) ends the run at a step boundary without
+writing: ``last.pt`` keeps the end of the last finished epoch, so ``--resume`` continues exactly as if
+the run had never stopped (as after ``kill -9``).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import math
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from awing.data.dataset import LandmarkDataset, build_loader
-from awing.data.noise import add_label_noise
-from awing.data.readers import get_reader, read_dataset, schema_for_point_count
+from awing.core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from awing.core.config import Config, ConfigError, config_from_dict, load_config, save_config
+from awing.core.device import autocast, resolve_device, resolve_precision, set_threads
+from awing.data.build import build_dataset, load_training_splits
+from awing.data.dataset import build_loader
 from awing.engine import distributed
-from awing.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, spec_dict
-from awing.engine.config import Config, load_config, save_config
-from awing.engine.evaluate import evaluate_model, write_evaluation
-from awing.engine.runtime import (
-    MetricsLog,
-    StopRequest,
-    cpu_has_native_bf16,
-    rng_state,
-    seed_everything,
-    set_rng_state,
-)
-from awing.method.decode import crop_to_heatmap
+from awing.engine.evaluate import evaluate_model, evaluate_splits, write_evaluation
+from awing.engine.runtime import MetricsLog, RunFolder, StopRequest, rng_state, seed_everything, set_rng_state
+from awing.method.codec import HeatmapCodec, build_codec
 from awing.method.losses import build_loss
-from awing.method.model import create_model
-from awing.method.targets import render_targets
-from awing.method.weights import build_loss_weights
-from awing.schemas import Schema, lines_as_segments, load_schema
+from awing.method.model import create_model, model_spec
+from awing.method.weights import WEIGHT_MAPS, build_loss_weights
+from awing.schemas import lines_as_segments
 
 log = logging.getLogger("awing.train")
 
+OPTIMIZERS = ("rmsprop", "adam", "sgd")
+
+# Config keys a resumed run may change: they do not alter what the finished epochs computed.
+RESUMABLE_CHANGES = (
+    "optim.epochs", "train.progress", "train.val_every", "train.tensorboard", "train.device", "train.threads",
+    "train.overwrite", "data.workers", "data.root", "eval.",
+)  # fmt: skip
+
+
+class TrainingDiverged(RuntimeError):
+    """A non-finite training loss; the run stops with its last end-of-epoch checkpoint intact."""
+
 
 # ----------------------------------------------------------------------------------------- building
-def load_splits(cfg: Config) -> tuple[Schema, list, list]:
-    """Schema and the train / val samples named by the config (errors before any training work)."""
-    info = get_reader(cfg.data.format)
-    options = dict(cfg.data.options)
-    train = read_dataset(cfg.data.format, cfg.data.root, cfg.data.train_split, **options)
-    val = (
-        read_dataset(cfg.data.format, cfg.data.root, cfg.data.val_split, **options)
-        if cfg.data.val_split
-        else []
-    )
-    if not train:
-        raise ValueError(f"no training samples in {cfg.data.root} split {cfg.data.train_split!r}")
-    schema_name = cfg.data.schema or options.get("schema") or info.schema
-    if not schema_name:  # layouts such as COCO JSON whose schema depends on the file
-        schema_name = schema_for_point_count(train[0].num_points, f"data.format={cfg.data.format}")
-    schema = load_schema(schema_name)
-    for name, samples in (("train", train), ("val", val)):
-        if samples and samples[0].num_points != schema.num_points:
-            raise ValueError(
-                f"{name} samples have {samples[0].num_points} points but schema {schema.name} has {schema.num_points}"
-            )
-    if cfg.data.limit:
-        train = train[: cfg.data.limit]
-    p, s = cfg.train.label_noise
-    return schema, add_label_noise(train, schema, p / 100, s / 100, seed=cfg.train.seed), val
+def model_kwargs(cfg: Config) -> dict:
+    m = cfg.model
+    return dict(
+        stacks=m.stacks, width=m.width, input_size=m.input_size, boundary=m.boundary, coordconv=m.coordconv,
+        boundary_coords=m.boundary_coords and m.boundary and m.coordconv,
+    )  # fmt: skip
+
+
+def check_config(cfg: Config) -> Config:
+    """The checks that need the losses, models and devices, before any data is read.
+
+    Raises:
+        ConfigError: naming the key (``loss.params``, ``model.name``, ``train.device``, ...).
+    """
+    try:
+        build_loss(cfg.loss.name, **cfg.loss.params)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"loss.params: {err}") from None
+    if cfg.loss.weight_map not in WEIGHT_MAPS:
+        raise ConfigError(f"loss.weight_map: choose one of {', '.join(WEIGHT_MAPS)}, got {cfg.loss.weight_map!r}")
+    if not (cfg.loss.weight >= 0 and math.isfinite(cfg.loss.weight)):
+        raise ConfigError(f"loss.weight: must be a finite number >= 0, got {cfg.loss.weight}")
+    try:
+        model_spec(cfg.model.name, 1, **model_kwargs(cfg))
+    except ValueError as err:
+        raise ConfigError(f"model: {err}") from None
+    if cfg.optim.name not in OPTIMIZERS:
+        raise ConfigError(f"optim.name: choose one of {', '.join(OPTIMIZERS)}, got {cfg.optim.name!r}")
+    if distributed.DistInfo.from_env().world_size == 1:  # torchrun picks each rank's device itself
+        try:
+            resolve_device(cfg.train.device)
+        except ValueError as err:
+            raise ConfigError(f"train.device: {err}") from None
+    return cfg
 
 
 def build_model(cfg: Config, num_points: int) -> torch.nn.Module:
-    m = cfg.model
-    return create_model(
-        m.name, num_points, stacks=m.stacks, width=m.width, input_size=m.input_size, boundary=m.boundary,
-        coordconv=m.coordconv, boundary_coords=m.boundary_coords and m.boundary and m.coordconv,
-    )  # fmt: skip
+    """A freshly initialised model for the config's ``model`` section."""
+    return create_model(cfg.model.name, num_points, **model_kwargs(cfg))
+
+
+def load_training_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
+    """:func:`awing.core.config.load_config` plus :func:`check_config`."""
+    return check_config(load_config(path, overrides))
 
 
 def build_optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.Optimizer:
     o = cfg.optim
     if o.name == "rmsprop":
-        return torch.optim.RMSprop(
-            model.parameters(), lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay
-        )
+        return torch.optim.RMSprop(model.parameters(), lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
     if o.name == "adam":
         return torch.optim.Adam(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
     if o.name == "sgd":
         return torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
-    raise ValueError(f"unknown optimizer {o.name!r}; choose rmsprop, adam or sgd")
+    raise ValueError(f"unknown optimizer {o.name!r}; choose {', '.join(OPTIMIZERS)}")
 
 
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype, or None for fp32. ``auto``: bf16 where the hardware has it."""
-    if precision == "fp32":
-        return None
-    if precision == "bf16":
-        return torch.bfloat16
-    if precision == "fp16":
-        return torch.float16
-    if precision != "auto":
-        raise ValueError(f"unknown precision {precision!r}; choose auto, fp32, bf16 or fp16")
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if torch.backends.mkldnn.is_available() and cpu_has_native_bf16() else None
-
-
-def autocast(device: torch.device, dtype: torch.dtype | None):
-    return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
-
-
-def training_step_targets(batch: dict, cfg: Config, stride: float, heatmap_size: int, segments, device):
+def training_targets(batch: dict, cfg: Config, codec: HeatmapCodec, segments, device):
     """Heatmap targets and per-pixel loss weights for one batch, rendered on ``device``.
 
-    Returns targets (B, C, H, W), weights (B, C, H, W) (the loss map times the channel mask that drops
-    missing / outside landmarks) and the channel mask (B, C).
+    Returns targets (B, C, H, W) and weights (B, C, H, W): the loss map times the channel mask that
+    drops missing / outside landmarks.
     """
-    points = crop_to_heatmap(batch["points"].to(device, non_blocking=True).float(), stride)
-    t = cfg.targets
-    targets, mask = render_targets(
-        points, (heatmap_size, heatmap_size), segments, t.sigma, t.radius, t.boundary_sigma
-    )  # fmt: skip
+    targets, mask = codec.encode(batch["points"].to(device, non_blocking=True), segments)
     weights = build_loss_weights(targets, cfg.loss.weight_map, cfg.loss.weight, cfg.loss.threshold)
     channel = mask[..., None, None].to(targets.dtype)
-    return targets, channel if weights is None else weights * channel, mask
+    return targets, channel if weights is None else weights * channel
+
+
+def config_changes(old: dict, new: dict, prefix: str = "") -> dict[str, tuple]:
+    """``{dotted key: (old, new)}`` for every value that differs between two config dicts."""
+    changes = {}
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict) and key not in ("params", "options"):
+            changes.update(config_changes(a, b, f"{prefix}{key}."))
+        elif a != b:
+            changes[prefix + key] = (a, b)
+    return changes
+
+
+def check_resume(ckpt: dict, cfg: Config, path: Path) -> None:
+    """Refuse a resume whose config changes what the finished epochs computed; log the allowed changes."""
+    saved = config_from_dict(ckpt["config"]).to_dict() if ckpt.get("config") else None
+    if saved is None:
+        return
+    saved["train"]["name"], saved["train"]["out_dir"] = cfg.train.name, cfg.train.out_dir
+    changes = config_changes(saved, cfg.to_dict())
+    refused = {k: v for k, v in changes.items() if not k.startswith(RESUMABLE_CHANGES)}
+    if refused:
+        listed = "; ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in ((k, *v) for k, v in refused.items()))
+        raise ConfigError(
+            f"--resume from {path}: the config differs from the run's in {listed}. A resumed run continues the "
+            "same experiment; start a new run (train.name=...) to change these"
+        )
+    for key, (a, b) in changes.items():
+        log.info("resume: %s changed from %r to %r", key, a, b)
 
 
 # ------------------------------------------------------------------------------------------ the loop
+@dataclasses.dataclass
+class EpochTotals:
+    """Sums over one epoch's steps (per sample), reduced over ranks at the end of the epoch."""
+
+    loss: float = 0.0
+    mse_all: float = 0.0
+    mse_fg: float = 0.0
+    samples: int = 0
+    skipped: int = 0
+
+    def reduced(self, info, device) -> EpochTotals:
+        values = torch.tensor([self.loss, self.mse_all, self.mse_fg, self.samples, self.skipped],
+                              dtype=torch.float64, device=device)  # fmt: skip
+        values = distributed.all_reduce_mean(values, info) * info.world_size
+        loss, mse_all, mse_fg, samples, skipped = values.tolist()
+        return EpochTotals(loss, mse_all, mse_fg, round(samples), round(skipped))
+
+
+def train_one_epoch(
+    net, loader, loss_fn, optimizer, scaler, codec, segments, cfg, device, amp_dtype, memory_format, epoch, step,
+    stop, info, bar,
+) -> tuple[EpochTotals, int, list[int], bool]:  # fmt: skip
+    """One pass over ``loader``. Returns the totals, the global step, the indices of unreadable images and
+    whether a stop was requested (the epoch is then incomplete).
+
+    Raises:
+        TrainingDiverged: a non-finite loss (before the optimiser applies it).
+    """
+    totals, invalid = EpochTotals(), []
+    for batch in tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", leave=False, disable=not bar):
+        totals.skipped += int(batch["n_invalid"])
+        invalid += batch["invalid_index"]
+        if batch["image"].shape[0] == 0:
+            continue
+        images = batch["image"].to(device, non_blocking=True).float().div_(255).contiguous(memory_format=memory_format)
+        targets, weights = training_targets(batch, cfg, codec, segments, device)
+        with autocast(device, amp_dtype):
+            outputs = net(images)
+        loss = sum(loss_fn(out, targets, weights) for out in outputs)  # intermediate supervision
+        value = loss.item()
+        if not math.isfinite(value):
+            raise TrainingDiverged(
+                f"non-finite training loss ({value}) in epoch {epoch + 1}, step {step + 1}: the run stops; its "
+                "last end-of-epoch checkpoint (last.pt) is intact. Lower optim.lr or check loss.params and the data"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        step += 1
+        with torch.no_grad():  # Table 10: the last stack's error measured in MSE
+            err = (outputs[-1].float() - targets) ** 2
+            n = images.shape[0]
+            totals.loss += value * n
+            totals.mse_all += err.mean().item() * n
+            totals.mse_fg += err[targets > 0].mean().item() * n
+            totals.samples += n
+        if distributed.any_rank(stop.requested, info, device):  # all ranks stop at one step
+            return totals, step, invalid, True
+    return totals, step, invalid, False
+
+
+def check_skipped(totals: EpochTotals, invalid: list[int], samples: list, max_share: float) -> None:
+    """Fail when too many of an epoch's training images were unreadable (all of them, or more than
+    ``max_share``). ``totals`` are over all ranks (every rank decides alike); ``invalid`` names this rank's."""
+    if not totals.skipped:
+        return
+    share = totals.skipped / max(1, totals.samples + totals.skipped)
+    if totals.samples == 0 or share > max_share:
+        names = ", ".join(samples[i].image for i in sorted(set(invalid))[:5]) or "on other ranks"
+        raise ValueError(
+            f"{totals.skipped} of {totals.samples + totals.skipped} training images could not be read "
+            f"({100 * share:.0f} %, more than train.max_skipped={max_share:g}), e.g. {names}"
+        )
+
+
 def train(cfg: Config, resume: str | None = None) -> dict:
     """Train per ``cfg``; returns the final evaluation results (rank 0) or {} (other ranks)."""
+    check_config(cfg)
     info, device = distributed.setup(cfg.train.device)
+    threads = set_threads(cfg.train.threads) if device.type == "cpu" else None
     seed_everything(cfg.train.seed + info.rank, cfg.train.deterministic)
-    schema, train_samples, val_samples = load_splits(cfg)
+    run = RunFolder(Path(cfg.train.out_dir), cfg.train.name or "run", enabled=info.is_main)
+    run.check(resume=bool(resume), overwrite=cfg.train.overwrite)  # before any work: a refused run costs nothing
+
+    schema, train_samples, val_samples = load_training_splits(cfg)
     model = build_model(cfg, schema.num_points).to(device)
-    spec = model.spec
-    stride, hm = spec.input_size / spec.heatmap_size, spec.heatmap_size
-    segments = torch.as_tensor(lines_as_segments(schema)) if spec.boundary else None
-    run_dir = Path(cfg.train.out_dir) / (cfg.train.name or "run")
-
-    def dataset(samples, train_mode):
-        d = cfg.data
-        return LandmarkDataset(
-            samples, schema, spec.input_size, hm, crop=d.crop, enlarge=d.enlarge,
-            augment=cfg.augment if (train_mode and cfg.augment.enabled) else None, train=train_mode,
-            cache=d.cache, seed=cfg.train.seed,
-        )  # fmt: skip
-
-    train_set = dataset(train_samples, True)
+    codec = build_codec(model.spec, cfg.targets)
+    segments = torch.as_tensor(lines_as_segments(schema)) if model.spec.boundary else None
+    train_set = build_dataset(cfg, train_samples, schema, codec.input_size, train=True)
+    val_set = build_dataset(cfg, val_samples, schema, codec.input_size) if val_samples else None
+    batch, world = cfg.optim.batch_size, info.world_size
     # A seeded (seed, epoch) shuffle on every rank count, so a resumed run sees the same order.
     sampler = torch.utils.data.DistributedSampler(
-        train_set, info.world_size, info.rank, shuffle=True, seed=cfg.train.seed,
-        drop_last=len(train_set) >= cfg.optim.batch_size * info.world_size,
+        train_set, world, info.rank, shuffle=True, seed=cfg.train.seed, drop_last=len(train_set) >= batch * world
     )  # fmt: skip
-    loader = build_loader(
-        train_set, cfg.optim.batch_size, shuffle=False, workers=cfg.data.workers, seed=cfg.train.seed,
-        sampler=sampler, drop_last=len(train_set) > cfg.optim.batch_size * info.world_size,
-    )  # fmt: skip
-    val_set = dataset(val_samples, False) if val_samples else None
+    loader = build_loader(train_set, batch, shuffle=False, workers=cfg.data.workers, seed=cfg.train.seed,
+                          sampler=sampler, drop_last=len(train_set) > batch * world)  # fmt: skip
 
     memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
@@ -170,16 +263,18 @@ def train(cfg: Config, resume: str | None = None) -> dict:
 
     start_epoch, step, best = 0, 0, math.inf
     if resume:
-        path = run_dir / "last.pt" if resume == "auto" else Path(resume)
+        path = run.path / "last.pt" if resume == "auto" else Path(resume)
         ckpt = load_checkpoint(path, map_location=device)
-        if ckpt["schema"]["num_points"] != schema.num_points or ckpt["spec"] != spec_dict(spec):
-            raise ValueError(f"{path} was trained with another schema or architecture than this config")
-        needed = ("optimizer", "scheduler", "scaler", "rng", "epoch", "step", "best_metric")
-        missing = [k for k in needed if k not in ckpt]
+        missing = [
+            k for k in ("optimizer", "scheduler", "scaler", "rng", "epoch", "step", "best_metric") if k not in ckpt
+        ]
         if missing:
             raise CheckpointError(
                 f"{path} is not a training checkpoint (it lacks {', '.join(missing)}); resume from a run's last.pt"
             )
+        if ckpt["schema"].get("num_points") != schema.num_points or ckpt["spec"] != dataclasses.asdict(model.spec):
+            raise CheckpointError(f"{path} was trained with another schema or architecture than this config")
+        check_resume(ckpt, cfg, path)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
@@ -188,102 +283,87 @@ def train(cfg: Config, resume: str | None = None) -> dict:
         start_epoch, step, best = ckpt["epoch"], ckpt["step"], ckpt["best_metric"]
         log.info("resumed from %s at epoch %d", path, start_epoch)
 
-    if info.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, run_dir / "config.yaml")
-        metrics_log = MetricsLog(run_dir, cfg.train.tensorboard)
-        metrics_log.truncate(start_epoch)  # rows after the checkpoint (a resume redoes those epochs)
-        log.info("%s: %d train / %d val samples, model %s (%.2f M params), precision %s, device %s",
-                 run_dir, len(train_set), len(val_samples), cfg.model.name,
-                 sum(p.numel() for p in model.parameters()) / 1e6, amp_dtype or "fp32", device)  # fmt: skip
-
     def checkpoint(epoch: int, metrics: dict) -> dict:
         return {
-            "model": model.state_dict(), "spec": spec_dict(spec), "schema": schema.to_dict(), "config": cfg.to_dict(),
-            "epoch": epoch, "step": step, "best_metric": best, "metrics": metrics, "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "rng": rng_state(),
+            "model": model.state_dict(), "spec": dataclasses.asdict(model.spec), "schema": schema.to_dict(),
+            "codec": codec.to_dict(), "config": cfg.to_dict(), "epoch": epoch, "step": step, "best_metric": best,
+            "metrics": metrics, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict(), "rng": rng_state(),
         }  # fmt: skip
 
-    with StopRequest() as stop:
-        for epoch in range(start_epoch, cfg.optim.epochs):
-            sampler.set_epoch(epoch)
-            train_set.set_epoch(epoch)
-            net.train()
-            totals = torch.zeros(5, device=device)  # loss, mse all pixels, mse foreground, samples, skipped
-            skipped, t0, stopping = 0, time.time(), False
-            bar = tqdm(
-                loader, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", leave=False,
-                disable=not (info.is_main and cfg.train.progress),
-            )  # fmt: skip
-            for batch in bar:
-                skipped += int(batch.get("n_invalid", 0))
-                if batch["image"].shape[0] == 0:
-                    continue
-                images = batch["image"].to(device, non_blocking=True).float().div_(255)
-                images = images.contiguous(memory_format=memory_format)
-                targets, weights, _ = training_step_targets(batch, cfg, stride, hm, segments, device)
-                with autocast(device, amp_dtype):
-                    outputs = net(images)
-                loss = sum(loss_fn(out, targets, weights) for out in outputs)  # intermediate supervision
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                step += 1
-                with torch.no_grad():  # Table 10: the last stack's error measured in MSE
-                    err = (outputs[-1].float() - targets) ** 2
-                    fg = targets > 0
-                    n = images.shape[0]
-                    totals[:4] += torch.stack(
-                        [loss.detach() * n, err.mean() * n, err[fg].mean() * n, err.new_tensor(n)]
-                    )
-                bar.set_postfix(loss=f"{loss.item():.4f}")
-                stopping = distributed.any_rank(stop.requested, info, device)  # all ranks stop at one step
-                if stopping:
-                    break
-            scheduler.step() if not stopping else None
-            totals[4] = skipped
-            totals = distributed.all_reduce_mean(totals, info)
-            skipped = round(totals[4].item() * info.world_size)  # unreadable images, over all ranks
-            row = {
-                "epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"],
-                "train_loss": (totals[0] / totals[3]).item(), "train_mse_all": (totals[1] / totals[3]).item(),
-                "train_mse_fg": (totals[2] / totals[3]).item(), "skipped_images": skipped,
-                "images_per_s": totals[3].item() * info.world_size / max(time.time() - t0, 1e-9),
-            }  # fmt: skip
-            if stopping:
-                if info.is_main:
-                    save_checkpoint(run_dir / "last.pt", checkpoint(epoch, {}))
-                    log.warning(
-                        "stopped in epoch %d; resume with --resume auto (the epoch restarts)", epoch + 1
-                    )
-                distributed.cleanup()
-                raise SystemExit(130)
-            last_epoch = epoch + 1 == cfg.optim.epochs
-            if val_set is not None and ((epoch + 1) % cfg.train.val_every == 0 or last_epoch):
-                distributed.broadcast_buffers(model, info)  # every rank validates what rank 0 saves
-                val = evaluate_model(model, val_set, schema, cfg, device, info, amp_dtype)
-                row.update({f"val_{k}": v for k, v in val.summary().items()})
-                if val.nme < best:
-                    best = val.nme
-                    if info.is_main:
-                        save_checkpoint(run_dir / "best.pt", checkpoint(epoch + 1, val.summary()))
-            if info.is_main:
-                save_checkpoint(run_dir / "last.pt", checkpoint(epoch + 1, row))
-                metrics_log.write(row)
-                log.info(
-                    " ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
-                )
-
-    results = {}
-    if val_set is not None:
-        best_path = run_dir / "best.pt"
-        distributed.barrier(info)  # rank 0 has finished writing best.pt
-        if best_path.exists():
-            model.load_state_dict(load_checkpoint(best_path, map_location=device)["model"])
-        val = evaluate_model(model, val_set, schema, cfg, device, info, amp_dtype)
+    run.claim(resume=bool(resume), overwrite=cfg.train.overwrite)  # the first write: create and lock the folder
+    try:
         if info.is_main:
-            results = write_evaluation({cfg.data.val_split: val}, run_dir, cfg, schema, device)
+            save_config(cfg, run.path / "config.yaml")
+            metrics_log = MetricsLog(run.path, cfg.train.tensorboard)
+            metrics_log.truncate(start_epoch)  # rows after the checkpoint (a resume redoes those epochs)
+            if start_epoch == 0:
+                save_checkpoint(run.path / "last.pt", checkpoint(0, {"epoch": 0}))  # a stop in epoch 1 can resume
+            log.info("%s: %d train / %d val samples, model %s (%.2f M params), precision %s, device %s%s",
+                     run.path, len(train_set), len(val_samples), cfg.model.name,
+                     sum(p.numel() for p in model.parameters()) / 1e6, amp_dtype or "fp32", device,
+                     f", {threads} thread(s)" if threads else "")  # fmt: skip
+
+        with StopRequest() as stop:
+            for epoch in range(start_epoch, cfg.optim.epochs):
+                sampler.set_epoch(epoch)
+                train_set.set_epoch(epoch)
+                net.train()
+                t0 = time.time()
+                try:
+                    totals, step, invalid, stopped = train_one_epoch(
+                        net, loader, loss_fn, optimizer, scaler, codec, segments, cfg, device, amp_dtype, memory_format,
+                        epoch, step, stop, info, bar=info.is_main and cfg.train.progress,
+                    )  # fmt: skip
+                except TrainingDiverged:
+                    distributed.cleanup()
+                    raise
+                if stopped:
+                    code = distributed.max_over_ranks(stop.exit_code if stop.requested else 0, info, device)
+                    log.warning("stopped in epoch %d; last.pt holds the end of epoch %d: --resume continues exactly "
+                                "from there", epoch + 1, epoch)  # fmt: skip
+                    distributed.cleanup()
+                    raise SystemExit(code)
+                totals = totals.reduced(info, device)
+                try:
+                    check_skipped(totals, invalid, train_set.samples, cfg.train.max_skipped)
+                except ValueError:
+                    distributed.cleanup()
+                    raise
+                scheduler.step()
+                n = totals.samples
+                row = {
+                    "epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "train_loss": totals.loss / n,
+                    "train_mse_all": totals.mse_all / n, "train_mse_fg": totals.mse_fg / n,
+                    "skipped_images": totals.skipped, "images_per_s": n / max(time.time() - t0, 1e-9),
+                }  # fmt: skip
+                if val_set is not None and ((epoch + 1) % cfg.train.val_every == 0 or epoch + 1 == cfg.optim.epochs):
+                    distributed.broadcast_buffers(model, info)  # every rank validates what rank 0 saves
+                    val = evaluate_model(model, codec, val_set, schema, cfg, device, info, amp_dtype)
+                    row.update(val.summary())
+                    finite = all(torch.isfinite(p).all() for p in model.parameters())
+                    if math.isfinite(val.nme) and finite and val.nme < best:
+                        best = val.nme
+                        if info.is_main:
+                            save_checkpoint(run.path / "best.pt", checkpoint(epoch + 1, row))
+                if info.is_main:
+                    metrics_log.write(row)  # before last.pt: a resume from it never lacks its row
+                    save_checkpoint(run.path / "last.pt", checkpoint(epoch + 1, row))
+                    log.info(" ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+
+        results = {}
+        d = cfg.data
+        specs = [(d.format, d.root, s) for s in [d.val_split if val_set is not None else None, *d.test_splits] if s]
+        if specs:
+            best_path = run.path / "best.pt"
+            distributed.barrier(info)  # rank 0 has finished writing best.pt
+            if best_path.exists():
+                model.load_state_dict(load_checkpoint(best_path, map_location=device)["model"])
+            evaluations = evaluate_splits(model, codec, schema, cfg, specs, device, info, amp_dtype)
+            if info.is_main:
+                results = write_evaluation(evaluations, run.path, cfg, schema, device)
+    finally:
+        run.release()  # also on errors and stop signals: the next run may take the folder
     distributed.cleanup()
     return results
 
@@ -293,17 +373,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="YAML config, e.g. configs/cpu/fdd14.yaml")
     parser.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. optim.epochs=3")
     parser.add_argument(
-        "--resume", nargs="?", const="auto", help="resume from PATH or (no value) the run's last.pt"
-    )
+        "--resume", nargs="?", const="auto", metavar="PATH",
+        help="resume from PATH or (no value) the run's last.pt; put it after the overrides",
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config, args.overrides)
-    results = train(cfg, resume=args.resume)
+    if args.resume and "=" in args.resume:  # ``--resume key=value``: argparse took an override as the path
+        args.overrides.append(args.resume)
+        args.resume = "auto"
+    cfg = load_training_config(args.config, args.overrides)
+    try:
+        results = train(cfg, resume=args.resume)
+    except TrainingDiverged as err:
+        print(f"awing: error: {err}")
+        return 3
     for split, res in results.get("testsets", {}).items():
         print(f"{split}: NME {100 * res['nme']:.2f}%  " + "  ".join(
             f"FR@{t} {100 * res['fr'][t]:.2f}%  AUC@{t} {res['auc'][t]:.4f}" for t in res["fr"]))  # fmt: skip
     return 0
 
 
-__all__ = ["train", "load_splits", "build_model", "build_optimizer", "resolve_precision"]
+__all__ = [
+    "train",
+    "train_one_epoch",
+    "check_config",
+    "load_training_config",
+    "build_model",
+    "build_optimizer",
+    "training_targets",
+    "TrainingDiverged",
+]

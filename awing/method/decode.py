@@ -1,7 +1,6 @@
-"""From heatmaps back to points: argmax with the quarter-pixel shift, and coordinate frames.
+"""From heatmaps back to points: argmax with the quarter-pixel shift, and batched affine maps.
 
-Frames (docs/ARCHITECTURE.md): heatmap pixels -> crop pixels by the stride, crop -> original image by
-the inverse of the crop's affine matrix.
+The frames (heatmap -> crop -> image) are the codec's (:mod:`awing.method.codec`); these are its parts.
 """
 
 from __future__ import annotations
@@ -34,16 +33,6 @@ def decode_heatmaps(heatmaps: torch.Tensor, shift: float = 0.25) -> tuple[torch.
     return points, confidence
 
 
-def heatmap_to_crop(points: torch.Tensor, stride: float) -> torch.Tensor:
-    """Heatmap pixels -> crop (input) pixels: ``c = (h + 0.5) * stride - 0.5``."""
-    return (points + 0.5) * stride - 0.5
-
-
-def crop_to_heatmap(points: torch.Tensor, stride: float) -> torch.Tensor:
-    """Crop (input) pixels -> heatmap pixels: ``h = (c + 0.5) / stride - 0.5``."""
-    return (points + 0.5) / stride - 0.5
-
-
 def invert_affine(matrix: torch.Tensor) -> torch.Tensor:
     """(..., 2, 3) affine -> its inverse, also (..., 2, 3)."""
     linear, offset = matrix[..., :2], matrix[..., 2:]
@@ -54,9 +43,3 @@ def invert_affine(matrix: torch.Tensor) -> torch.Tensor:
 def apply_affine(points: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
     """Apply (B, 2, 3) affines to (B, N, 2) points (NaN stays NaN)."""
     return points @ matrix[..., :2].transpose(-1, -2) + matrix[..., None, :, 2]
-
-
-def heatmap_to_image(points: torch.Tensor, stride: float, crop_matrix: torch.Tensor) -> torch.Tensor:
-    """Heatmap pixels -> original-image pixels through the inverse of the (B, 2, 3) crop matrix."""
-    crop_points = heatmap_to_crop(points.to(crop_matrix.dtype), stride)
-    return apply_affine(crop_points, invert_affine(crop_matrix))

@@ -33,6 +33,8 @@ def _reduce(loss: torch.Tensor, weight: torch.Tensor | None, reduction: Reductio
 
 
 def _fp32(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    if pred.numel() == 0:
+        raise ValueError(f"empty prediction (shape {tuple(pred.shape)}): a loss needs at least one element")
     if pred.shape != target.shape:
         raise ValueError(
             f"prediction shape {tuple(pred.shape)} does not match target shape {tuple(target.shape)}"
@@ -83,19 +85,19 @@ def adaptive_wing_loss(
 
     Args:
         pred: predicted heatmaps, any shape.
-        target: ground-truth heatmaps, same shape, values in [0, 1] (so ``alpha - y > 1``).
+        target: ground-truth heatmaps, same shape, values below ``alpha - 1`` (heatmaps in [0, 1], also a
+            little above 1 after resampling).
         weight: optional per-element weight broadcast against ``pred``.
         reduction: ``mean``, ``sum`` or ``none``.
-        check_target: raise ValueError for a target outside [0, 1] (one device sync per call).
+        check_target: raise ValueError for a target at or above ``alpha - 1`` (one device sync per call).
     Returns:
         The reduced loss (float32 scalar) or, with ``reduction="none"``, per-element losses.
     """
-    if alpha <= 2.0:
-        raise ValueError(f"alpha must be > 2 so that alpha - y > 1 for every target in [0, 1], got {alpha}")
-    if check_target and target.numel() and bool((target.min() < 0) | (target.max() > 1)):
+    _check_params("awing", alpha=alpha, omega=omega, epsilon=epsilon, theta=theta)
+    if check_target and bool(target.max() >= alpha - 1):
         raise ValueError(
-            "Adaptive Wing loss needs targets in [0, 1] (alpha - y must stay > 1); got values in "
-            f"[{target.min().item():.4g}, {target.max().item():.4g}]"
+            f"Adaptive Wing loss needs targets below alpha - 1 = {alpha - 1:.4g} (alpha - y must stay > 1); got "
+            f"values in [{target.min().item():.4g}, {target.max().item():.4g}]"
         )
     delta = (target - pred).abs()
     power = alpha - target
@@ -112,6 +114,7 @@ def adaptive_wing_loss(
 def wing_loss(pred: torch.Tensor, target: torch.Tensor, omega: float = 10.0, epsilon: float = 2.0) -> torch.Tensor:
     """Wing loss, Eq. 2 (Feng et al., CVPR 2018): ``omega ln(1 + |x|/epsilon)`` if ``|x| < omega``
     else ``|x| - C`` with ``C = omega - omega ln(1 + omega/epsilon)``."""
+    _check_params("wing", omega=omega, epsilon=epsilon)
     delta = (target - pred).abs()
     c = omega - omega * math.log1p(omega / epsilon)
     small = omega * torch.log1p(delta.clamp(max=omega) / epsilon)
@@ -128,6 +131,20 @@ def mse_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def l1_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Absolute error ``|y - y_hat|`` per element."""
     return (target - pred).abs()
+
+
+# Where each parameter keeps its loss defined: the log needs epsilon > 0, the wing omega > 0, AWing's
+# switch point theta > 0 and alpha > 2 (so that alpha - y > 1 on [0, 1] heatmaps).
+PARAMETER_BOUNDS = {"alpha": 2.0, "omega": 0.0, "epsilon": 0.0, "theta": 0.0}
+
+
+def _check_params(loss: str, **params) -> None:
+    for name, value in params.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"loss {loss!r}: {name} must be a finite number, got {value!r}")
+        low = PARAMETER_BOUNDS.get(name)
+        if low is not None and not value > low:
+            raise ValueError(f"loss {loss!r}: {name} must be > {low:g}, got {value!r}")
 
 
 LOSSES: dict[str, Callable[..., torch.Tensor]] = {
@@ -162,6 +179,7 @@ class HeatmapLoss(nn.Module):
         if unknown:
             raise ValueError(f"loss {name!r} has no parameter(s) {unknown}; it takes {sorted(known)}")
         self.name, self.reduction, self.params = name, reduction, {**known, **params}
+        _check_params(name, **self.params)
 
     def forward(
         self, pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None

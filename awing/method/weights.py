@@ -28,6 +28,9 @@ def baseline_loss_map(target: torch.Tensor, weight: float = 10.0) -> torch.Tenso
     return weight * target + 1.0
 
 
+WEIGHT_MAPS = ("none", "base", "paper")  # Table 7: -, WM_base, WM
+
+
 def build_loss_weights(target: torch.Tensor, kind: str, weight: float = 10.0, threshold: float = 0.2):
     """The weight map named by a config: ``none`` (None), ``base`` or ``paper``."""
     if kind == "none":

@@ -12,13 +12,15 @@ import numpy as np
 import pytest
 import torch
 
-import awing.models
-from awing.api import FaceAligner, FaceLandmarks, load_image
-from awing.data.crop import crop_matrix, invert_affine, square_box, transform_points
+import awing.app.models
+import awing.pretrained
+from awing.app.api import FaceAligner, FaceLandmarks
+from awing.core.checkpoint import CheckpointError, save_checkpoint
+from awing.core.images import load_image
+from awing.data.crop import crop_matrix, square_box, transform_points
 from awing.detect import FixedBoxes, FullImageDetector, OpenCVDetector, get_detector, nms
-from awing.engine.checkpoint import CheckpointError, save_checkpoint, spec_dict
 from awing.engine.metrics import per_image_nme
-from awing.method.model import create_model
+from awing.method.model import create_model, model_payload
 from awing.schemas import load_schema, normaliser_distance
 
 from shared_data import SHARED, need
@@ -30,7 +32,7 @@ def tiny_checkpoint(path: Path, schema: str = "fdd14", metrics: dict | None = No
     torch.manual_seed(0)
     sch = load_schema(schema)
     model = create_model("awing-1hg-tiny", sch.num_points, width=32)
-    payload = {"model": model.state_dict(), "spec": spec_dict(model.spec), "schema": sch.to_dict()}
+    payload = model_payload(model, sch)
     return save_checkpoint(path, {**payload, "metrics": metrics or {}})
 
 
@@ -119,7 +121,8 @@ def test_points_map_back_through_the_crop(aligner, image, monkeypatch):
     cx, cy, side = square_box(box, 0.25)
     m = crop_matrix((cx, cy), side, s)
     crop_points = (np.array(peaks, float) + 0.5) * 4 - 0.5
-    np.testing.assert_allclose(face.landmarks[:2], transform_points(crop_points, invert_affine(m)), atol=1e-3)
+    expected = transform_points(crop_points, cv2.invertAffineTransform(m))
+    np.testing.assert_allclose(face.landmarks[:2], expected, atol=1e-3)
     np.testing.assert_allclose(face.confidence[:2], 1.0)
 
 
@@ -205,7 +208,7 @@ def test_bad_images(aligner, tmp_path):
 
 
 def test_no_shipped_model_is_a_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(awing.models, "MODELS_DIR", tmp_path)
+    monkeypatch.setattr(awing.pretrained, "PRETRAINED_DIR", tmp_path)
     with pytest.raises(FileNotFoundError, match="no shipped model"):
         FaceAligner()
 
@@ -256,19 +259,21 @@ def test_dlib_detector_missing_or_working():
 
 # ------------------------------------------------------------------------------------------------ models
 def test_model_registry(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(awing.models, "MODELS_DIR", tmp_path)
-    assert awing.models.available_models() == []
-    tiny_checkpoint(tmp_path / "zzz-other.pt", metrics={"nme": 0.2})
+    monkeypatch.setattr(awing.pretrained, "PRETRAINED_DIR", tmp_path)
+    assert awing.pretrained.list_pretrained() == []
+    tiny_checkpoint(tmp_path / "zzz-other.pt", metrics={"epoch": 4, "val_nme": 0.2})  # the metrics.csv row
+    tiny_checkpoint(tmp_path / "zzz-legacy.pt", metrics={"nme": 0.25})  # older best.pt files
     tiny_checkpoint(tmp_path / "mtfl5-1hg-tiny.pt", schema="mtfl5", metrics={"val": {"nme": 0.031}})
     (tmp_path / "mtfl5-1hg-tiny.md").write_text("# card")
-    infos = {m["name"]: m for m in awing.models.available_models()}
+    infos = {m["name"]: m for m in awing.pretrained.list_pretrained()}
     assert infos["mtfl5-1hg-tiny"]["schema"] == "mtfl5" and infos["mtfl5-1hg-tiny"]["points"] == 5
     assert infos["mtfl5-1hg-tiny"]["val_nme"] == pytest.approx(0.031) and infos["mtfl5-1hg-tiny"]["card"]
     assert infos["zzz-other"]["card"] is None and infos["zzz-other"]["size_mb"] > 0
-    assert awing.models.default_model().name == "mtfl5-1hg-tiny.pt"  # preferred over alphabetical order
-    assert awing.models.resolve_model("zzz-other") == tmp_path / "zzz-other.pt"
+    assert infos["zzz-other"]["val_nme"] == 0.2 and infos["zzz-legacy"]["val_nme"] == 0.25
+    assert awing.pretrained.default_model().name == "mtfl5-1hg-tiny.pt"  # preferred over alphabetical order
+    assert awing.pretrained.resolve_model("zzz-other") == tmp_path / "zzz-other.pt"
     assert FaceAligner("mtfl5-1hg-tiny", device="cpu", detector="full").schema.name == "mtfl5"
-    assert awing.models.run(argparse.Namespace(json=False)) == 0
+    assert awing.app.models.run(argparse.Namespace(json=False)) == 0
     out = capsys.readouterr().out
     assert "mtfl5-1hg-tiny (default)" in out and "3.10%" in out and "mtfl5-1hg-tiny.md" in out
 
@@ -288,7 +293,7 @@ def _fdd_points(name: str) -> np.ndarray:
 
 
 def test_shipped_fdd_model_lands_within_stated_nme():
-    fdd_models = [m for m in awing.models.available_models() if m["schema"] == "fdd14"]
+    fdd_models = [m for m in awing.pretrained.list_pretrained() if m["schema"] == "fdd14"]
     if not fdd_models:
         pytest.skip("no shipped fdd14 model in awing/models yet")
     rows = _fdd_rows("val")[::20][:20]

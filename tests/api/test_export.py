@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from awing.api import FaceAligner
-from awing.cli import main
+from awing.app.api import FaceAligner
+from awing.app.cli import main
+from awing.app.export import LastStackHeatmaps, check_onnx, export_onnx
+from awing.core.checkpoint import load_checkpoint, save_checkpoint
 from awing.data.crop import landmark_box, square_box
-from awing.engine.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint, spec_dict
-from awing.export import LastStackHeatmaps, calibrate_enlarge, check_onnx, export_onnx
-from awing.method.model import create_model
+from awing.detect.calibrate import calibrate_enlarge
+from awing.method.model import create_model, model_from_checkpoint, model_payload
 from awing.schemas import load_schema
 
 from shared_data import SHARED, need
@@ -36,12 +37,12 @@ def ckpt(tmp_path_factory) -> Path:
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.running_mean.uniform_(-0.2, 0.2)
                 m.running_var.uniform_(0.5, 2.0)
-    payload = {"model": model.state_dict(), "spec": spec_dict(model.spec), "schema": load_schema("fdd14").to_dict()}
+    payload = model_payload(model, load_schema("fdd14"))
     return save_checkpoint(tmp_path_factory.mktemp("model") / "tiny2.pt", {**payload, "metrics": {"nme": 0.1}})
 
 
 def test_onnx_matches_pytorch_with_a_dynamic_batch(ckpt, tmp_path):
-    model, schema = model_from_checkpoint(load_checkpoint(ckpt))
+    model, schema, _ = model_from_checkpoint(load_checkpoint(ckpt))
     path = export_onnx(model, schema, tmp_path / "m.onnx")
     assert not model.training  # exporting must not leave the model in training mode
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -59,7 +60,7 @@ def test_onnx_matches_pytorch_with_a_dynamic_batch(ckpt, tmp_path):
 
 
 def test_check_onnx_catches_a_mismatch(ckpt, tmp_path):
-    model, schema = model_from_checkpoint(load_checkpoint(ckpt))
+    model, schema, _ = model_from_checkpoint(load_checkpoint(ckpt))
     path = export_onnx(model, schema, tmp_path / "m.onnx")
     with torch.no_grad():
         model.outputs[-1].bias += 0.01
@@ -76,8 +77,8 @@ def test_export_command_onnx_and_weights(ckpt, tmp_path):
     exported = load_checkpoint(small)
     assert all(v.dtype == torch.float16 for v in exported["model"].values() if v.is_floating_point())
     assert exported["metrics"] == {"nme": 0.1}
-    full, _ = model_from_checkpoint(load_checkpoint(ckpt))
-    half, _ = model_from_checkpoint(exported)
+    full = model_from_checkpoint(load_checkpoint(ckpt)).model
+    half = model_from_checkpoint(exported).model
     x = torch.rand(2, 3, 128, 128)
     with torch.inference_mode():
         a, b = LastStackHeatmaps(full, 14)(x), LastStackHeatmaps(half, 14)(x)
@@ -92,7 +93,7 @@ def test_export_errors(tmp_path, capsys):
     torch.manual_seed(0)
     model = create_model("awing-1hg-tiny", 14, width=32)
     save_checkpoint(
-        path, {"model": model.state_dict(), "spec": spec_dict(model.spec), "schema": load_schema("fdd14").to_dict()}
+        path, model_payload(model, load_schema("fdd14"))
     )
     assert main(["export", str(path), "--format", "weights", "--out", str(tmp_path / "w.pt"), "--calibrate"]) == 2
     assert "run config" in capsys.readouterr().err

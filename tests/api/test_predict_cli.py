@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from awing.cli import main
-from awing.engine.checkpoint import save_checkpoint, spec_dict
-from awing.method.model import create_model
+from awing.app.cli import main
+from awing.core.checkpoint import save_checkpoint
+from awing.method.model import create_model, model_payload
 from awing.schemas import load_schema
 
 
@@ -21,11 +21,7 @@ from awing.schemas import load_schema
 def ckpt(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     model = create_model("awing-1hg-tiny", 14, width=32)
-    payload = {
-        "model": model.state_dict(),
-        "spec": spec_dict(model.spec),
-        "schema": load_schema("fdd14").to_dict(),
-    }
+    payload = model_payload(model, load_schema("fdd14"))
     return save_checkpoint(tmp_path_factory.mktemp("model") / "tiny.pt", payload)
 
 

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from awing.core.config import AugmentConfig
 from awing.data.augment import (
     colour_jitter,
     flip_indices,
@@ -12,7 +13,6 @@ from awing.data.augment import (
     warp_sample,
 )
 from awing.data.crop import square_box, transform_points, warp_image
-from awing.engine.config import AugmentConfig
 from awing.schemas import load_schema
 
 SCHEMA = load_schema("fdd14")

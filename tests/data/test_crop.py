@@ -4,7 +4,6 @@ import pytest
 
 from awing.data.crop import (
     crop_matrix,
-    invert_affine,
     landmark_box,
     square_box,
     transform_points,
@@ -72,12 +71,10 @@ def test_round_trip_is_exact(seed):
     )
     pts = rng.uniform(-100, 600, (3, 7, 2))
     pts[0, 2] = np.nan
-    back = transform_points(transform_points(pts, m), invert_affine(m))
+    back = transform_points(transform_points(pts, m), cv2.invertAffineTransform(m))
     assert np.isnan(back[0, 2]).all() and np.isnan(transform_points(pts, m)[0, 2]).all()
     pts[0, 2] = back[0, 2] = 0
     np.testing.assert_allclose(back, pts, rtol=0, atol=1e-9)
-    np.testing.assert_allclose(invert_affine(invert_affine(m)), m, rtol=0, atol=1e-9)
-    np.testing.assert_allclose(invert_affine(m), cv2.invertAffineTransform(m), atol=1e-9)
 
 
 def test_transform_points_batched_matrices():

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import torch
 
+from awing.core.config import AugmentConfig, Config, DataConfig
+from awing.data.build import build_dataset
 from awing.data.crop import transform_points
 from awing.data.dataset import LandmarkDataset, build_loader, collate_landmarks
 from awing.data.sample import Sample
-from awing.engine.config import AugmentConfig, DataConfig
 from awing.schemas import load_schema
 
 SCHEMA = load_schema("fdd14")
@@ -49,7 +50,7 @@ def samples(tmp_path):
 
 
 def test_item_shapes_dtypes_and_geometry(samples):
-    ds = LandmarkDataset(samples, "fdd14", S, 16, crop="box", enlarge=0.1)
+    ds = LandmarkDataset(samples, "fdd14", S, crop="box", enlarge=0.1)
     assert len(ds) == 4
     item = ds[1]
     assert item["image"].shape == (3, S, S) and item["image"].dtype == torch.uint8
@@ -78,22 +79,22 @@ def test_item_shapes_dtypes_and_geometry(samples):
 
 
 def test_landmark_crop_mode(samples):
-    ds = LandmarkDataset(samples, SCHEMA, S, 16, crop="landmarks")
+    ds = LandmarkDataset(samples, SCHEMA, S, crop="landmarks")
     item = ds[0]
     np.testing.assert_array_equal(item["box"].numpy(), [60, 48, 140, 115])  # tight around the points
     pts = item["points"].numpy()
     assert pts[:, 0].min() == pytest.approx(-0.5) and pts[:, 0].max() == pytest.approx(S - 0.5)
     no_box = [Sample(samples[0].image, samples[0].landmarks)]
-    np.testing.assert_array_equal(LandmarkDataset(no_box, SCHEMA, S, 16)[0]["box"].numpy(), [60, 48, 140, 115])
+    np.testing.assert_array_equal(LandmarkDataset(no_box, SCHEMA, S)[0]["box"].numpy(), [60, 48, 140, 115])
     with pytest.raises(ValueError):
-        LandmarkDataset(samples, SCHEMA, S, 16, crop="detector")
+        LandmarkDataset(samples, SCHEMA, S, crop="detector")
     with pytest.raises(ValueError):
-        LandmarkDataset(samples, "wflw98", S, 16)
+        LandmarkDataset(samples, "wflw98", S)
 
 
 def test_augmented_items_keep_dots_under_points(samples):
     cfg = AugmentConfig(blur=0, noise=0, occlusion=0, colour=0, flip=1.0)
-    ds = LandmarkDataset(samples, SCHEMA, S, 16, augment=cfg, train=True, seed=3)
+    ds = LandmarkDataset(samples, SCHEMA, S, augment=cfg, train=True, seed=3)
     for i in range(len(ds)):
         item = ds[i]
         pts, img = item["points"].numpy(), item["image"].numpy()
@@ -111,7 +112,7 @@ def test_corrupt_and_missing_images_are_dropped(samples, tmp_path, caplog):
     bad.write_bytes(b"\xff\xd8 this is not a jpeg at all" * 10)
     broken = Sample(str(bad), FACE, None, np.array([50, 35, 150, 125], np.float32), source="list.txt:9")
     missing = Sample(str(tmp_path / "nope.png"), FACE, None, None)
-    ds = LandmarkDataset([samples[0], broken, samples[1], missing], SCHEMA, S, 16, augment=AugmentConfig(), train=True)
+    ds = LandmarkDataset([samples[0], broken, samples[1], missing], SCHEMA, S, augment=AugmentConfig(), train=True)
     with caplog.at_level(logging.WARNING, logger="awing.data"):
         items = [ds[i] for i in range(4)] + [ds[1]]
     assert [bool(it["valid"]) for it in items] == [True, False, True, False, False]
@@ -131,7 +132,7 @@ def test_determinism_and_seed(samples):
     cfg = AugmentConfig()
 
     def run(seed):
-        ds = LandmarkDataset(samples, SCHEMA, S, 16, augment=cfg, train=True, seed=seed)
+        ds = LandmarkDataset(samples, SCHEMA, S, augment=cfg, train=True, seed=seed)
         return [ds[i] for i in (0, 1, 2, 3, 0)]
 
     a, b, c = run(5), run(5), run(6)
@@ -139,24 +140,24 @@ def test_determinism_and_seed(samples):
         assert torch.equal(x["image"], y["image"]) and torch.equal(x["affine"], y["affine"])
     assert not all(torch.equal(x["affine"], y["affine"]) for x, y in zip(a, c))
     assert torch.equal(a[0]["affine"], a[4]["affine"])  # one draw per (seed, epoch, index): resumable
-    ds = LandmarkDataset(samples, SCHEMA, S, 16, augment=cfg, train=True, seed=5)
+    ds = LandmarkDataset(samples, SCHEMA, S, augment=cfg, train=True, seed=5)
     ds.set_epoch(1)
     assert not torch.equal(a[0]["affine"], ds[0]["affine"])  # a new draw each epoch
     ds.set_epoch(0)
     assert torch.equal(a[0]["affine"], ds[0]["affine"])
     # evaluation mode does not augment even with an augment config
-    ev = LandmarkDataset(samples, SCHEMA, S, 16, augment=cfg, train=False)
+    ev = LandmarkDataset(samples, SCHEMA, S, augment=cfg, train=False)
     assert torch.equal(ev[0]["image"], ev[0]["image"])
 
 
 def test_cache_keeps_decoded_images(samples, tmp_path):
-    data = DataConfig(crop="box", enlarge=0.1, cache=True)
-    ds = LandmarkDataset.from_config(samples[:1], "fdd14", data, None, input_size=S, heatmap_size=16, train=False)
+    cfg = Config(data=DataConfig(crop="box", enlarge=0.1, cache=True))
+    ds = build_dataset(cfg, samples[:1], load_schema("fdd14"), input_size=S)
     first = ds[0]
     (tmp_path / "face0.png").unlink()
     again = ds[0]
     assert bool(again["valid"]) and torch.equal(first["image"], again["image"])
-    nocache = LandmarkDataset(samples[:1], "fdd14", S, 16)
+    nocache = LandmarkDataset(samples[:1], "fdd14", S)
     assert not bool(nocache[0]["valid"])
 
 
@@ -165,7 +166,7 @@ def test_loader_workers_are_seeded_and_reproducible(samples):
     many = samples[:1] * 16  # one face 16 times: only the augmentation differs between items
 
     def epoch(seed, workers):
-        ds = LandmarkDataset(many, SCHEMA, 32, 8, augment=cfg, train=True, seed=1)
+        ds = LandmarkDataset(many, SCHEMA, 32, augment=cfg, train=True, seed=1)
         loader = build_loader(ds, batch_size=4, shuffle=True, workers=workers, seed=seed)
         return [b for b in loader], [b for b in loader]  # two epochs
 

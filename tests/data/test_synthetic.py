@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 
 import cv2
@@ -13,6 +14,7 @@ from awing.data import synthetic as S
 from awing.data.readers import read_dataset
 from awing.data.readers import synthetic as reader
 from awing.data.sample import AnnotationError
+from awing.data.synthetic import files as synthetic_files
 from awing.schemas import load_schema
 
 SMALL = dict(n_train=4, n_val=2, n_test=2, size=128, progress=False)
@@ -230,10 +232,44 @@ def test_generate_is_idempotent(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("regenerated although meta.json matched")
 
-    monkeypatch.setattr(S, "make_example", fail)
+    monkeypatch.setattr(synthetic_files, "make_example", fail)
     assert S.generate(tmp_path, **params) == root
     assert _files(root) == before
     monkeypatch.undo()
     S.generate(tmp_path, **{**params, "seed": 3})  # different parameters: rewritten
     assert json.loads((root / "meta.json").read_text())["seed"] == 3
     assert _files(root)["images/train/00000.jpg"] != before["images/train/00000.jpg"]
+
+
+# ------------------------------------------------------------------------------------------ options
+
+
+def test_reader_forwards_the_generation_options(tmp_path):
+    options = S.GenerationOptions(schema="w300_68", n_train=1, n_val=1, n_test=1, size=48, seed=2, image_format="png")
+    samples = reader.read(tmp_path, "test", progress=False, **dataclasses.asdict(options))
+    assert len(samples) == 1 and samples[0].image.endswith(".png") and samples[0].landmarks.shape == (68, 2)
+    assert json.loads((tmp_path / "meta.json").read_text()) == options.meta()
+    assert S.generate(tmp_path, options, progress=False) == tmp_path  # the same set: nothing to do
+    # config code hands data.schema to the readers whose signature names a schema
+    assert "schema" in inspect.signature(reader.read).parameters
+
+
+@pytest.mark.parametrize("call", ["reader", "generate"])
+def test_an_unknown_option_raises_naming_it(tmp_path, call):
+    with pytest.raises(TypeError, match="'n_trian'") as err:
+        if call == "reader":
+            read_dataset("synthetic", tmp_path, "train", n_trian=3, progress=False)
+        else:
+            S.generate(tmp_path, n_trian=3, progress=False)
+    assert "n_train" in str(err.value)  # the message lists the real options
+    assert not (tmp_path / "meta.json").exists()
+
+
+def test_bad_option_values_raise_before_any_work(tmp_path):
+    with pytest.raises(ValueError, match="w300_98"):
+        S.GenerationOptions(schema="w300_98")
+    with pytest.raises(ValueError, match="bmp"):
+        reader.read(tmp_path, "train", image_format="bmp")
+    with pytest.raises(TypeError, match="GenerationOptions"):
+        S.generate(tmp_path, "w300_68")
+    assert not any(tmp_path.iterdir())

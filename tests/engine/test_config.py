@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import awing.engine.train as train_module
-from awing.engine.config import (
+from awing.core.config import (
     Config,
     ConfigError,
     OptimConfig,
@@ -18,6 +18,7 @@ from awing.engine.config import (
 )
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+FDD_CONFIG = CONFIGS / "cpu" / "fdd14.yaml"
 
 
 def write(path: Path, text: str) -> Path:
@@ -89,7 +90,7 @@ def test_exponents_without_a_dot_are_numbers():
         (["train.deterministic=1"], "train.deterministic"),
         (["model=3"], "model"),
         (["data.options=5"], "data.options"),
-        (["model.input_size=null"], "model.input_size"),
+        (["model.input_size=0"], "model.input_size"),
         (["optim.epochs"], "optim.epochs"),  # not key=value
     ],
 )
@@ -117,7 +118,7 @@ def test_unknown_keys_in_a_file_or_its_base_are_errors(tmp_path):
 
 
 def test_save_and_reload_and_dict_round_trips_are_exact(child, tmp_path):
-    cfg = load_config(child, ["optim.lr=3e-4", "data.options={schema: w300_68, n_train: 7}"])
+    cfg = load_config(child, ["optim.lr=3e-4", "data.schema=w300_68", "data.options={n_train: 7}"])
     save_config(cfg, tmp_path / "saved.yaml")
     assert load_config(tmp_path / "saved.yaml") == cfg
     assert config_from_dict(cfg.to_dict()) == cfg
@@ -132,8 +133,10 @@ def test_retired_keys_in_an_older_checkpoint_config_are_dropped_but_other_unknow
         config_from_dict(saved)
 
 
-def test_parse_overrides_nests_and_parses_values_as_yaml():
-    assert parse_overrides(["a.b=1", "a.c=[1, 2]", "d=x=y", "e="]) == {"a": {"b": 1, "c": [1, 2]}, "d": "x=y", "e": ""}
+def test_parse_overrides_splits_keys_and_parses_values_as_yaml():
+    assert parse_overrides(["a.b=1", "a.c=[1, 2]", "d=x=y", "e="]) == [
+        (["a", "b"], 1), (["a", "c"], [1, 2]), (["d"], "x=y"), (["e"], "")
+    ]  # fmt: skip
 
 
 def test_every_shipped_config_loads():
@@ -156,15 +159,94 @@ def test_loss_params_travel_from_config_to_build_loss(make_config, monkeypatch):
         seen.update(name=name, params=params)
         raise _Built
 
-    monkeypatch.setattr(train_module, "build_loss", spy)
     cfg = make_config("loss.name=awing", "loss.params={theta: 0.35, omega: 10, epsilon: 1e-1}")
+    monkeypatch.setattr(train_module, "build_loss", spy)
+    monkeypatch.setattr(train_module, "check_config", lambda cfg: cfg)
     with pytest.raises(_Built):
         train_module.train(cfg)
     assert seen == {"name": "awing", "params": {"theta": 0.35, "omega": 10, "epsilon": 0.1}}
 
 
-def test_an_unknown_loss_parameter_is_an_error_before_training(make_config):
+def test_an_unknown_loss_parameter_is_an_error_when_the_config_loads(make_config, monkeypatch):
+    """``loss.params.thetaa`` fails in load_training_config, before any data is read or model built."""
     cfg = make_config("loss.name=wing", "loss.params={theta: 0.5}")  # theta belongs to AWing, not Wing
-    with pytest.raises(ValueError, match="theta"):
+    with pytest.raises(ConfigError, match="theta"):
         train_module.train(cfg)
-    assert not (Path(cfg.train.out_dir) / cfg.train.name / "last.pt").exists()
+    assert not (Path(cfg.train.out_dir) / cfg.train.name).exists()
+    read = []
+    monkeypatch.setattr(train_module, "load_training_splits", lambda cfg: read.append(cfg))
+    with pytest.raises(ConfigError, match=r"loss\.params.*thetaa"):
+        train_module.load_training_config(FDD_CONFIG, ["loss.params.thetaa=0.3"])
+    assert read == []
+
+
+def test_a_dotted_loss_parameter_override_keeps_the_files_other_parameters(tmp_path):
+    path = write(tmp_path / "p.yaml", "loss: {name: awing, params: {omega: 10, epsilon: 2}}\n")
+    assert load_config(path, ["loss.params.theta=0.3"]).loss.params == {"omega": 10, "epsilon": 2, "theta": 0.3}
+    assert load_config(path, ["loss.params={theta: 0.3}"]).loss.params == {"theta": 0.3}  # a mapping replaces
+    assert load_config(path, ["data.options.n_train=5"]).data.options == {"n_train": 5}
+
+
+def test_a_model_preset_trains_at_its_own_input_size_unless_one_is_given():
+    from awing.engine.train import build_model
+
+    cfg = load_config(None, ["model.name=awing-1hg-small"])
+    assert cfg.model.input_size is None and build_model(cfg, 14).spec.input_size == 128
+    given = load_config(None, ["model.name=awing-1hg-small", "model.input_size=64"])
+    assert build_model(given, 14).spec.input_size == 64
+    assert build_model(load_config(None, ["model.name=awing-1hg"]), 14).spec.input_size == 256
+
+
+def test_label_noise_is_a_data_setting_and_older_configs_move_it_there():
+    assert load_config(None, ["data.label_noise=[10, 20]"]).data.label_noise == [10, 20]
+    saved = Config().to_dict()
+    del saved["data"]["label_noise"]
+    saved["train"]["label_noise"] = [5.0, 5.0]  # where checkpoints from before 2026-12-01 kept it
+    assert config_from_dict(saved).data.label_noise == [5.0, 5.0]
+    with pytest.raises(ConfigError, match="train.label_noise"):
+        load_config(None, ["train.label_noise=[1, 1]"])
+
+
+@pytest.mark.parametrize(
+    "overrides, named",
+    [(["train.val_every=0"], "train.val_every"), (["model.input_size=-4"], "model.input_size"),
+     (["optim.epochs=0"], "optim.epochs"), (["data.limit=-1"], "data.limit"),
+     (["optim.milestones=[a, b]"], "optim.milestones"), (["optim.milestones=[8, 4]"], "optim.milestones"),
+     (["targets.sigma=0"], "targets.sigma"), (["targets.boundary_sigma=-1"], "targets.boundary_sigma"),
+     (["optim.lr=.inf"], "optim.lr"), (["optim.lr=0"], "optim.lr"), (["eval.batch_size=0"], "eval.batch_size"),
+     (["train.name=../../x"], "train.name"), (["train.name=a/b"], "train.name"), (["train.threads=0"], "train.threads"),
+     (["data.options={schema: wflw98}"], "data.options.schema"), (["data.label_noise=[120, 0]"], "data.label_noise"),
+     (["train.precision=fp8"], "train.precision"), (["data.crop=detector"], "data.crop")],
+)  # fmt: skip
+def test_invalid_values_are_one_error_naming_the_key_when_the_config_loads(overrides, named):
+    with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
+        load_config(None, overrides)
+
+
+@pytest.mark.parametrize(
+    "overrides, named",
+    [(["loss.params={epsilon: 0}"], "epsilon"), (["loss.params={theta: 0}"], "theta"),
+     (["loss.params={theta: -0.5}"], "theta"), (["loss.params={omega: 0}"], "omega"),
+     (["loss.params={omega: abc}"], "omega"), (["loss.name=wing", "loss.params={epsilon: 0}"], "epsilon"),
+     (["loss.name=hinge"], "hinge"), (["model.name=awing-9hg"], "awing-9hg"), (["optim.name=lion"], "optim.name"),
+     (["loss.weight_map=focal"], "loss.weight_map")],
+)  # fmt: skip
+def test_values_that_make_the_loss_or_model_undefined_fail_before_any_work(overrides, named):
+    with pytest.raises(ConfigError, match=named):
+        train_module.load_training_config(None, overrides)
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_cuda_is_a_config_error():
+    with pytest.raises(ConfigError, match="train.device"):
+        train_module.load_training_config(None, ["train.device=cuda"])
+
+
+def test_yaml_syntax_errors_and_bad_bases_name_the_file(tmp_path):
+    broken = write(tmp_path / "broken.yaml", "optim: {epochs: 3\nloss: x\n")
+    with pytest.raises(ConfigError, match=r"broken\.yaml.*invalid YAML.*line"):
+        load_config(broken)
+    with pytest.raises(ConfigError, match="base must be the path"):
+        load_config(write(tmp_path / "b.yaml", "base: [a, b]\n"))
+    with pytest.raises(ConfigError, match=r"override optim\.lr.*invalid YAML"):
+        load_config(None, ["optim.lr=[1, 2"])

@@ -13,18 +13,20 @@ import pytest
 import torch
 
 import awing.engine.evaluate as evaluate_module
-from awing.cli import main
+from awing.app.cli import main
+from awing.core.checkpoint import load_checkpoint
+from awing.core.config import Config
 from awing.data.dataset import LandmarkDataset
 from awing.data.readers import read_dataset
-from awing.engine.checkpoint import load_checkpoint, model_from_checkpoint
-from awing.engine.config import Config
 from awing.engine.distributed import DistInfo
 from awing.engine.evaluate import evaluate_model
-from awing.method.decode import crop_to_heatmap
+from awing.method.codec import HeatmapCodec
+from awing.method.model import model_from_checkpoint
 from awing.method.targets import landmark_heatmaps
 from awing.schemas import load_schema
 
 PNG = b"\x89PNG\r\n\x1a\n"
+CODEC = HeatmapCodec(input_size=128, heatmap_size=32)
 
 
 class Oracle(torch.nn.Module):
@@ -32,7 +34,7 @@ class Oracle(torch.nn.Module):
 
     def __init__(self, dataset: LandmarkDataset) -> None:
         super().__init__()
-        s, h = dataset.input_size, dataset.heatmap_size
+        s, h = dataset.input_size, CODEC.heatmap_size
         self.spec = SimpleNamespace(input_size=s, heatmap_size=h, num_points=dataset.schema.num_points)
         perm = torch.as_tensor(dataset.flip_permutation)
         self.table = {}
@@ -42,7 +44,7 @@ class Oracle(torch.nn.Module):
             mirrored = points[perm].clone()  # channel k of the mirror image shows landmark perm[k]
             mirrored[:, 0] = s - 1 - mirrored[:, 0]
             for image, pts in ((item["image"], points), (item["image"].flip(-1), mirrored)):
-                heat, _ = landmark_heatmaps(crop_to_heatmap(pts[None], s / h), (h, h), sigma=1.0, radius=3)
+                heat, _ = landmark_heatmaps(CODEC.crop_to_heatmap(pts[None]), (h, h), sigma=1.0, radius=3)
                 self.table[image.numpy().tobytes()] = heat[0]
         self.seen = 0
 
@@ -55,7 +57,7 @@ class Oracle(torch.nn.Module):
 @pytest.fixture(scope="module")
 def val_set(synthetic_root) -> LandmarkDataset:
     samples = read_dataset("synthetic", synthetic_root, "val", generate=False)
-    return LandmarkDataset(samples, "wflw98", 128, 32, crop="box", enlarge=0.1)
+    return LandmarkDataset(samples, "wflw98", 128, crop="box", enlarge=0.1)
 
 
 def config(flip: bool = False) -> Config:
@@ -68,7 +70,7 @@ def config(flip: bool = False) -> Config:
 @pytest.mark.parametrize("flip", [False, True])
 def test_an_oracle_model_scores_near_zero_in_original_image_pixels(val_set, flip):
     oracle = Oracle(val_set)
-    ev = evaluate_model(oracle, val_set, val_set.schema, config(flip), torch.device("cpu"))
+    ev = evaluate_model(oracle, CODEC, val_set, val_set.schema, config(flip), torch.device("cpu"))
     assert oracle.seen == len(val_set) * (2 if flip else 1)
     assert [s.image for s in ev.samples] == [s.image for s in val_set.samples]
     np.testing.assert_array_equal(ev.gt, np.stack([s.landmarks for s in val_set.samples]))
@@ -76,7 +78,7 @@ def test_an_oracle_model_scores_near_zero_in_original_image_pixels(val_set, flip
     # the quarter-pixel decode of exact Gaussians at stride 4 is off by well under an image pixel
     # (0.6 here); a wrong affine, face order or flip permutation by tens of pixels
     assert np.nanmax(err) < 1.0, np.nanmax(err)
-    assert ev.nme < 0.02 and ev.summary()["fr@0.1"] == 0
+    assert ev.nme < 0.02 and ev.summary()["val_fr@0.1"] == 0
     assert ev.pred.shape == (5, 98, 2) and ev.confidence.shape == (5, 98)
 
 
@@ -84,7 +86,7 @@ def test_predictions_gathered_from_ranks_come_back_in_dataset_order(val_set, mon
     """Two ranks with uneven shares (3 + 2 faces): the gathered result equals one process's."""
     oracle = Oracle(val_set)
     device = torch.device("cpu")
-    single = evaluate_model(oracle, val_set, val_set.schema, config(), device)
+    single = evaluate_model(oracle, CODEC, val_set, val_set.schema, config(), device)
     parts = {}
 
     def keep(obj, info):
@@ -93,20 +95,20 @@ def test_predictions_gathered_from_ranks_come_back_in_dataset_order(val_set, mon
 
     monkeypatch.setattr(evaluate_module.distributed, "all_gather_objects", keep)
     for rank in (0, 1):
-        evaluate_model(oracle, val_set, val_set.schema, config(), device, DistInfo(rank, 2))
+        evaluate_model(oracle, CODEC, val_set, val_set.schema, config(), device, DistInfo(rank, 2))
     assert sum(len(i) for p in parts.values() for i, _, _ in p) == 5
     monkeypatch.setattr(evaluate_module.distributed, "all_gather_objects", lambda obj, info: [parts[0], parts[1]])
-    gathered = evaluate_model(oracle, val_set, val_set.schema, config(), device, DistInfo(0, 2))
+    gathered = evaluate_model(oracle, CODEC, val_set, val_set.schema, config(), device, DistInfo(0, 2))
     np.testing.assert_array_equal(gathered.pred, single.pred)
     assert [s.image for s in gathered.samples] == [s.image for s in single.samples]
     assert gathered.nme == single.nme
 
 
 def test_evaluating_restores_training_mode(trained_run, val_set):
-    model, schema = model_from_checkpoint(load_checkpoint(trained_run / "best.pt"))
-    ds = LandmarkDataset(val_set.samples, schema, 64, 16)
+    model, schema, codec = model_from_checkpoint(load_checkpoint(trained_run / "best.pt"))
+    ds = LandmarkDataset(val_set.samples, schema, codec.input_size)
     model.train()
-    evaluate_model(model, ds, schema, config(), torch.device("cpu"))
+    evaluate_model(model, codec, ds, schema, config(), torch.device("cpu"))
     assert model.training
 
 
@@ -177,5 +179,5 @@ def test_compare_cli_writes_a_table_and_ced_curves(trained_run, tmp_path):
 
 
 def test_evaluation_schema_comes_from_the_checkpoint(trained_run):
-    _, schema = model_from_checkpoint(load_checkpoint(trained_run / "best.pt"))
+    schema = model_from_checkpoint(load_checkpoint(trained_run / "best.pt")).schema
     assert schema.to_dict() == load_schema("wflw98").to_dict()

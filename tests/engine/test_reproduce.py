@@ -9,8 +9,8 @@ import shutil
 import pytest
 import torch
 
-from awing.api import fast_dtype
-from awing.engine.config import load_config
+from awing.core.config import load_config
+from awing.core.device import inference_dtype
 from benchmarks.reproduce import (
     CONFIGS,
     ROOT,
@@ -52,7 +52,7 @@ def test_fps_is_measured_per_row_and_labelled_relative_to_the_first_row(trained_
     fps = fps_at_batch1({"first": trained_run, "second": trained_run}, repeats=3)
     assert fps.keys() == {"first", "second"} and all(f > 0 for f in fps.values())
     label = fps_label(150.0, 200.0)
-    fp32 = "" if fast_dtype(torch.device("cpu")) is not None else ", fp32"  # the path FaceAligner would take
+    fp32 = "" if inference_dtype(torch.device("cpu")) is not None else ", fp32"  # the path FaceAligner would take
     assert re.fullmatch(rf"150\.0 FPS \(0\.75x; CPU, batch 1, \d+ threads?{fp32}\)", label), label
 
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from awing.core.checkpoint import save_checkpoint
+from awing.core.config import load_config
 from awing.data.readers import read_dataset
-from awing.engine.checkpoint import save_checkpoint, spec_dict
-from awing.engine.config import load_config
-from awing.method.model import create_model
+from awing.method.model import create_model, model_payload
 from awing.method.targets import landmark_heatmaps
 from awing.schemas import load_schema
 from benchmarks.sharpness import (
@@ -108,8 +108,7 @@ def make_run(run_dir, cfg, seed):
     schema = load_schema("wflw98")
     model = create_model("awing-1hg-tiny", schema.num_points, width=32, input_size=64, stacks=1,
                          boundary=cfg.model.boundary, coordconv=False, boundary_coords=False)  # fmt: skip
-    save_checkpoint(run_dir / "best.pt", {"model": model.state_dict(), "spec": spec_dict(model.spec),
-                                          "schema": schema.to_dict(), "config": cfg.to_dict()})  # fmt: skip
+    save_checkpoint(run_dir / "best.pt", {**model_payload(model, schema), "config": cfg.to_dict()})  # fmt: skip
     return run_dir
 
 

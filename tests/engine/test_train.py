@@ -19,9 +19,9 @@ import torch
 
 import awing
 import awing.engine.train as train_module
-from awing.cli import main
-from awing.engine.checkpoint import load_checkpoint, save_checkpoint
-from awing.engine.config import load_config, save_config
+from awing.app.cli import main
+from awing.core.checkpoint import load_checkpoint, save_checkpoint
+from awing.core.config import load_config, save_config
 from awing.engine.runtime import rng_state, set_rng_state
 from awing.engine.train import train
 
@@ -70,8 +70,9 @@ def test_a_run_writes_its_config_metrics_checkpoints_and_results(trained_run):
     best_row = min(rows, key=lambda r: float(r["val_nme"]))
     best = load_checkpoint(trained_run / "best.pt")
     assert best["epoch"] == int(best_row["epoch"])
-    assert best["metrics"]["nme"] == pytest.approx(float(best_row["val_nme"]), abs=1e-12)
-    assert val["nme"] == pytest.approx(best["metrics"]["nme"], abs=1e-9)
+    assert best["metrics"]["val_nme"] == pytest.approx(float(best_row["val_nme"]), abs=1e-12)
+    assert val["nme"] == pytest.approx(best["metrics"]["val_nme"], abs=1e-9)
+    assert best["metrics"]["epoch"] == best["epoch"] and best["codec"]["heatmap_size"] == 16  # the codec is stored
     last = load_checkpoint(trained_run / "last.pt")
     assert last["epoch"] == 2 and last["step"] == 4  # 8 faces, batch 4, 2 epochs
     assert {"optimizer", "scheduler", "scaler", "rng", "config"} <= last.keys()
@@ -169,10 +170,11 @@ def test_metrics_rows_keep_their_columns_and_a_resume_from_an_earlier_checkpoint
         assert a == b
 
 
-def test_sigint_writes_a_resumable_checkpoint_and_the_resumed_run_finishes(make_config, monkeypatch):
-    """A SIGINT in the second epoch: that step finishes, last.pt records the epoch to redo, exit 130."""
+def test_sigint_mid_epoch_keeps_the_end_of_epoch_checkpoint_and_resume_is_exact(make_config, monkeypatch, tmp_path):
+    """A SIGINT in the second epoch: that step finishes, nothing is written, exit 130; last.pt still holds
+    the end of epoch 1, and the resumed run ends with exactly the weights of an uninterrupted run."""
     calls = {"n": 0}
-    real = train_module.training_step_targets
+    real = train_module.training_targets
 
     def step_then_interrupt(*args, **kwargs):
         calls["n"] += 1
@@ -180,7 +182,9 @@ def test_sigint_writes_a_resumable_checkpoint_and_the_resumed_run_finishes(make_
             os.kill(os.getpid(), signal.SIGINT)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(train_module, "training_step_targets", step_then_interrupt)
+    straight = make_config("optim.epochs=3", "train.name=straight")
+    train(straight)
+    monkeypatch.setattr(train_module, "training_targets", step_then_interrupt)
     cfg = make_config("optim.epochs=3")
     handler = signal.getsignal(signal.SIGINT)
     with pytest.raises(SystemExit) as stopped:
@@ -189,17 +193,20 @@ def test_sigint_writes_a_resumable_checkpoint_and_the_resumed_run_finishes(make_
     assert signal.getsignal(signal.SIGINT) is handler  # the loop's handlers are removed again
     run_dir = run_dir_of(cfg)
     ckpt = load_checkpoint(run_dir / "last.pt")
-    assert ckpt["epoch"] == 1 and ckpt["step"] == 3  # epoch 2 (index 1) restarts; 3 steps were taken
+    assert ckpt["epoch"] == 1 and ckpt["step"] == 2  # the end of epoch 1, not a state from inside epoch 2
     assert [r["epoch"] for r in read_metrics(run_dir)] == ["1"]
 
-    monkeypatch.setattr(train_module, "training_step_targets", real)
+    monkeypatch.setattr(train_module, "training_targets", real)
     results = train(cfg, resume="auto")
     assert [r["epoch"] for r in read_metrics(run_dir)] == ["1", "2", "3"]
-    assert load_checkpoint(run_dir / "last.pt")["epoch"] == 3
+    resumed, uninterrupted = load_checkpoint(run_dir / "last.pt"), load_checkpoint(run_dir_of(straight) / "last.pt")
+    assert resumed["epoch"] == 3 and resumed["step"] == uninterrupted["step"] == 6
+    for key, value in uninterrupted["model"].items():
+        assert torch.equal(resumed["model"][key], value), key
     assert math.isfinite(results["testsets"]["val"]["nme"])
 
 
-def test_sigterm_stops_the_cli_with_exit_130_and_resume_completes(make_config, tmp_path):
+def test_sigterm_stops_the_cli_with_exit_143_and_resume_completes(make_config, tmp_path):
     cfg = make_config("optim.epochs=1000", "train.val_every=1000")
     config = tmp_path / "tiny.yaml"
     save_config(cfg, config)
@@ -218,7 +225,7 @@ def test_sigterm_stops_the_cli_with_exit_130_and_resume_completes(make_config, t
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, err[-3000:]
+    assert proc.returncode == 143, err[-3000:]  # 128 + SIGTERM, as a shell reports it
     assert "resume" in err
     ckpt = load_checkpoint(run_dir / "last.pt")
     done = len(read_metrics(run_dir))
@@ -237,7 +244,7 @@ def test_sigterm_stops_the_cli_with_exit_130_and_resume_completes(make_config, t
 def test_a_corrupt_image_mid_epoch_is_skipped_and_counted(make_config, synthetic_copy):
     (synthetic_copy / "images" / "train" / "00003.jpg").write_bytes(b"\xff\xd8 this is not a JPEG" * 20)
     (synthetic_copy / "images" / "train" / "00006.jpg").write_bytes(b"")
-    cfg = make_config("optim.epochs=2", "augment.enabled=false", root=synthetic_copy)
+    cfg = make_config("optim.epochs=2", "augment.enabled=false", "train.max_skipped=0.3", root=synthetic_copy)
     results = train(cfg)
     rows = read_metrics(run_dir_of(cfg))
     assert [int(r["skipped_images"]) for r in rows] == [2, 2]

@@ -91,12 +91,33 @@ def test_awing_is_fp32_under_bf16_autocast():
     assert loss.dtype == torch.float32
 
 
-@pytest.mark.parametrize("bad", [1.2, -0.1])
-def test_awing_rejects_target_outside_unit_range(bad):
+@pytest.mark.parametrize("bad", [1.1, 1.2, 5.0])
+def test_awing_rejects_targets_at_or_above_alpha_minus_one_with_their_range(bad):
     target = torch.zeros(4)
     target[0] = bad
-    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+    with pytest.raises(ValueError, match=rf"alpha - 1 = 1\.1.*\[0, {bad:g}\]"):
         adaptive_wing_loss(torch.zeros(4), target)
+
+
+def test_awing_accepts_heatmaps_that_leave_the_unit_range_by_rounding():
+    target = torch.tensor([1 + 1e-6, -1e-3, 0.5, 0.0])  # bicubic resampling overshoots a little
+    loss = adaptive_wing_loss(target.clone(), target, reduction="none")
+    assert torch.isfinite(loss).all() and loss.abs().max() < 1e-6
+
+
+@pytest.mark.parametrize("name, params, named", [
+    ("awing", {"epsilon": 0.0}, "epsilon"), ("awing", {"theta": -0.5}, "theta"), ("awing", {"omega": 0}, "omega"),
+    ("awing", {"alpha": 2.0}, "alpha"), ("awing", {"omega": "abc"}, "omega"), ("wing", {"epsilon": 0}, "epsilon"),
+    ("awing", {"theta": float("nan")}, "theta"),
+])  # fmt: skip
+def test_parameters_that_make_a_loss_undefined_are_errors(name, params, named):
+    with pytest.raises(ValueError, match=named):
+        build_loss(name, **params)
+
+
+def test_empty_tensors_are_a_clear_error():
+    with pytest.raises(ValueError, match="empty"):
+        adaptive_wing_loss(torch.zeros(0, 3), torch.zeros(0, 3))
 
 
 def test_wing_matches_equation_and_is_continuous_at_omega():

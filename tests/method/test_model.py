@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from awing.method.losses import adaptive_wing_loss
-from awing.method.model import available_models, create_model, model_spec
+from awing.method.model import available_architectures, create_model, model_spec
 from awing.method.model.coordconv import boundary_coordinate_channels, coordinate_channels
 from awing.method.targets import render_targets
 from awing.method.weights import weighted_loss_map
@@ -45,7 +45,7 @@ def test_invalid_specs_are_clear_errors():
         model_spec("awing-1hg", 5, boundary=False)
     with pytest.raises(ValueError, match="multiple"):
         model_spec("awing-1hg", 5, input_size=100)
-    assert "awing-4hg" in available_models()
+    assert "awing-4hg" in available_architectures()
 
 
 def test_coordinate_channels_ranges_and_boundary_mask():

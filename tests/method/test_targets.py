@@ -2,14 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from awing.method.decode import (
-    apply_affine,
-    crop_to_heatmap,
-    decode_heatmaps,
-    heatmap_to_crop,
-    heatmap_to_image,
-    invert_affine,
-)
+from awing.method.codec import HeatmapCodec
+from awing.method.decode import apply_affine, decode_heatmaps, invert_affine
 from awing.method.targets import boundary_heatmap, landmark_heatmaps, render_targets
 from awing.schemas import lines_as_segments, load_schema
 
@@ -83,9 +77,11 @@ def test_decode_no_shift_at_the_border():
 
 
 def test_crop_heatmap_round_trip_and_inverse_affine_exact():
+    codec = HeatmapCodec(input_size=256, heatmap_size=64)
     pts = torch.rand(3, 5, 2, dtype=torch.float64) * 100
-    assert torch.allclose(heatmap_to_crop(crop_to_heatmap(pts, 4.0), 4.0), pts)
-    assert heatmap_to_crop(torch.tensor([0.0]), 4.0).item() == 1.5  # heatmap pixel 0 covers crop 0..3
+    assert codec.stride == 4.0
+    assert torch.allclose(codec.heatmap_to_crop(codec.crop_to_heatmap(pts)), pts)
+    assert codec.heatmap_to_crop(torch.tensor([0.0])).item() == 1.5  # heatmap pixel 0 covers crop 0..3
     angle = 0.3
     m = torch.tensor(
         [
@@ -100,5 +96,5 @@ def test_crop_heatmap_round_trip_and_inverse_affine_exact():
     back = apply_affine(apply_affine(pts, m), invert_affine(m))
     assert torch.allclose(back, pts, atol=1e-10)
     # heatmap -> image: forward through the crop and the stride lands on the same heatmap point
-    heat_pts = crop_to_heatmap(apply_affine(pts, m), 4.0)
-    assert torch.allclose(heatmap_to_image(heat_pts, 4.0, m), pts, atol=1e-9)
+    crop_pts = apply_affine(pts, m)
+    assert torch.allclose(codec.to_image(crop_pts, m), pts, atol=1e-9)

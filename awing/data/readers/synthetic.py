@@ -24,55 +24,49 @@ from pathlib import Path
 
 import numpy as np
 
-from awing.data import synthetic
 from awing.data.readers import register_reader
 from awing.data.sample import AnnotationError, Sample, check_image_exists
+from awing.data.synthetic import ATTRIBUTE_KEYS, SPLITS, GenerationOptions
+from awing.data.synthetic import generate as generate_set
 from awing.schemas import load_schema
 
 
-@register_reader("synthetic", schema="wflw98", splits=synthetic.SPLITS, creates_root=True)
+@register_reader("synthetic", schema=GenerationOptions.schema, splits=SPLITS, creates_root=True)
 def read(
     root: str | Path,
     split: str,
-    schema: str = "wflw98",
-    n_train: int = 2000,
-    n_val: int = 200,
-    n_test: int = 200,
-    size: int = 256,
-    seed: int = 0,
+    schema: str = GenerationOptions.schema,
     generate: bool = True,
     progress: bool = True,
-    image_format: str = "jpg",
+    **options,
 ) -> list[Sample]:
     """Procedurally generated faces (no download): written under ``root`` on first use.
 
     Args:
         root: dataset folder; created and filled if ``generate`` and its ``meta.json`` does not match.
         split: ``train``, ``val`` or ``test``.
-        schema: ``wflw98`` (98 points) or ``w300_68`` (68 points).
-        n_train, n_val, n_test, size, seed, image_format: generation parameters (see
-            :func:`awing.data.synthetic.generate`); ignored when ``generate`` is False.
-        generate: make (or remake) the set when ``meta.json`` does not record these parameters;
+        schema: ``wflw98`` (98 points) or ``w300_68`` (68 points): the layout generated, and the one
+            the set read must follow. A parameter of its own (not only in ``options``) because it
+            matters when reading too, and because config code passes ``data.schema`` to readers whose
+            signature names ``schema``.
+        generate: make (or remake) the set when ``meta.json`` does not record these options;
             if False, read whatever set is there (its schema must still be ``schema``).
         progress: show a progress bar while generating.
+        **options: the other generation options, passed on to :func:`awing.data.synthetic.generate`:
+            the fields of :class:`awing.data.synthetic.GenerationOptions` (``n_train``, ``n_val``,
+            ``n_test``, ``size``, ``seed``, ``image_format``); checked, but unused, when ``generate``
+            is False.
     Returns:
         One :class:`Sample` per image, in index order, with ``visible``, ``box`` and ``attributes``.
+    Raises:
+        TypeError: an unknown option (named in the message).
     """
-    if split not in synthetic.SPLITS:
-        raise ValueError(f"unknown split {split!r} for 'synthetic'; known: {', '.join(synthetic.SPLITS)}")
+    opts = GenerationOptions().updated(schema=schema, **options)
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r} for 'synthetic'; known: {', '.join(SPLITS)}")
     root = Path(root).expanduser()
     if generate:
-        synthetic.generate(
-            root,
-            schema=schema,
-            n_train=n_train,
-            n_val=n_val,
-            n_test=n_test,
-            size=size,
-            seed=seed,
-            progress=progress,
-            image_format=image_format,
-        )
+        generate_set(root, opts, progress=progress)
     meta_path = root / "meta.json"
     if not meta_path.is_file():
         raise FileNotFoundError(f"no synthetic set at {root} (no meta.json); read it with generate=True")
@@ -89,7 +83,7 @@ def read(
             landmarks = np.asarray(rec["landmarks"], dtype=np.float32)
             visible = np.asarray(rec["visible"], dtype=bool)
             box = np.asarray(rec["box"], dtype=np.float32)
-            attributes = {key: int(rec["attributes"][key]) for key in synthetic.ATTRIBUTE_KEYS}
+            attributes = {key: int(rec["attributes"][key]) for key in ATTRIBUTE_KEYS}
             image = rec["image"]
         except (KeyError, TypeError, ValueError) as err:
             raise AnnotationError(f"{source}: malformed record ({err})") from err

@@ -7,9 +7,32 @@
 
 The private set's folders are also accepted as ``300W/Test/0x_...``, ``Test/0x_...`` or ``0x_...``.
 
+Subsets (one folder each): ``lfpw_train``, ``helen_train``, ``afw``, ``lfpw_test``, ``helen_test``,
+``ibug``, ``indoor``, ``outdoor``.
+
 Splits (the protocol of REFERENCE_NOTES): ``train`` = LFPW train + HELEN train + AFW (3148 faces),
 ``common`` = LFPW test + HELEN test (554), ``challenge`` = iBUG (135), ``full`` = common + challenge
 (689), ``private`` = indoor + outdoor (600).
+
+Validation: 300W has no validation split, so awing holds out a fixed part of ``train`` *by photo*:
+``val`` = the ``train`` faces whose photo is held out, ``fit`` = the other ``train`` faces (``fit`` +
+``val`` = ``train``, disjoint). A photo is held out when the SHA-1 digest of its id (UTF-8), read as a
+big-endian integer from its first 8 bytes, is divisible by 8 (:func:`held_out`): about 1 photo in 8,
+with no randomness, decided by the photo id alone (not by which other faces or subsets are present, nor
+by the order of the files). The photo id is the ``.pts`` file name without extension and, for AFW and
+HELEN, without the trailing ``_<k>`` face number (``134212_2.pts`` -> ``134212``), so all faces of one
+photo fall on the same side; LFPW has one face per image (``image_0001``). On the AFW + HELEN-train copy
+in ``../shared/data/w300`` (1,207 faces), ``val`` holds 145 faces (AFW 34 of 337 faces = 21 of 185
+photos; HELEN train 111 of 870 faces = 99 of 783 photos) and ``fit`` 1,062 (AFW 303, HELEN train 759).
+
+Explicit subsets: the split may also be a ``+``-joined list of subset names, e.g. ``helen_train+afw``
+or ``lfpw_test+helen_test``, read in the order given; an unknown name is an error listing the known
+ones, and a named subset whose folder is missing is an error.
+
+Partial copies: a named split (``train``, ``fit``, ``val``, ``common``, ...) reads the subsets whose
+folder is present and logs one warning naming the missing subsets and the number of faces read; only
+when none of its subsets is present does it raise (``FileNotFoundError`` naming the folders looked
+for). A present folder with no ``.pts`` file is an error.
 
 ``w300_csv`` reads HRNet's ``face_landmarks_300w_{train,valid,valid_common,valid_challenge,test}.csv``
 (``image_name, scale, center_w, center_h`` then 68 ``x, y`` pairs); ``common``, ``challenge``, ``full``
@@ -33,18 +56,20 @@ or ``private`` run.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import logging
 import re
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from awing.data.readers import register_reader
+from awing.data.readers import READERS, register_reader
 from awing.data.readers._common import (
     at_line,
     check_split,
     csv_records,
     find_image_dir,
-    first_existing,
     image_beside,
     image_path,
     landmark_box,
@@ -60,6 +85,8 @@ from awing.schemas import load_schema
 
 NUM_POINTS = load_schema("w300_68").num_points
 
+log = logging.getLogger(__name__)
+
 #: subset -> folders that hold it, relative to the root, first match wins.
 SUBSET_DIRS = {
     "lfpw_train": ("lfpw/trainset",),
@@ -71,13 +98,22 @@ SUBSET_DIRS = {
     "indoor": ("300W/01_Indoor", "300W/Test/01_Indoor", "Test/01_Indoor", "01_Indoor"),
     "outdoor": ("300W/02_Outdoor", "300W/Test/02_Outdoor", "Test/02_Outdoor", "02_Outdoor"),
 }
+TRAIN_SUBSETS = ("lfpw_train", "helen_train", "afw")
 SPLIT_SUBSETS = {
-    "train": ("lfpw_train", "helen_train", "afw"),
+    "train": TRAIN_SUBSETS,
+    "fit": TRAIN_SUBSETS,  # train minus val
+    "val": TRAIN_SUBSETS,  # the held-out photos of train
     "common": ("lfpw_test", "helen_test"),
     "challenge": ("ibug",),
     "full": ("lfpw_test", "helen_test", "ibug"),
     "private": ("indoor", "outdoor"),
 }
+#: split -> whether it keeps the held-out photos (True) or the others (False); other splits keep all.
+HOLD_OUT = {"fit": False, "val": True}
+#: a photo is held out when its id's hash is divisible by this (about 1 photo in 8).
+VAL_ONE_IN = 8
+#: subsets whose file names are ``<photo>_<k>``, one file per face of a photo.
+FACE_NUMBERED = ("afw", "helen_train", "helen_test")
 #: 0/1 attribute flags -> the subsets they mark.
 FLAGS = {
     "common": ("lfpw_test", "helen_test"),
@@ -147,34 +183,107 @@ def read_pts(path: Path, num_points: int | None = NUM_POINTS) -> np.ndarray:
     return points
 
 
-def subset_folder(root: Path, subset: str) -> Path:
-    return first_existing((root / d for d in SUBSET_DIRS[subset]), f"300W {subset} folder", kind="dir")
+def photo_id(subset: str, stem: str) -> str:
+    """The photo a face file (``.pts`` name without extension) of ``subset`` was cut from.
+
+    AFW and HELEN number the faces of one photo: ``<photo>_<k>``; other subsets have one face per image.
+    """
+    return re.sub(r"_\d+$", "", stem) if subset in FACE_NUMBERED else stem
+
+
+def held_out(photo: str) -> bool:
+    """Whether the photo is in the ``val`` split: SHA-1 of its id, first 8 bytes, divisible by 8."""
+    digest = hashlib.sha1(photo.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % VAL_ONE_IN == 0
+
+
+def split_subsets(split: str) -> tuple[tuple[str, ...], bool]:
+    """The subsets a split reads and whether they were named explicitly (``a+b``).
+
+    Raises:
+        ValueError: an unknown split, an unknown subset name in a ``+`` list, or a subset named twice.
+    """
+    if split in SPLIT_SUBSETS:
+        return SPLIT_SUBSETS[split], False
+    names = tuple(str(split).split("+"))
+    known = ", ".join(SUBSET_DIRS)
+    if "+" not in str(split) and split not in SUBSET_DIRS:
+        raise ValueError(
+            f"unknown split {split!r} for 'w300'; known: {', '.join(SPLIT_SUBSETS)}, or subsets joined by '+' ({known})"
+        )
+    unknown = [name for name in names if name not in SUBSET_DIRS]
+    if unknown:
+        raise ValueError(
+            f"unknown subset {', '.join(map(repr, unknown))} in split {split!r} for 'w300'; known subsets: {known}"
+        )
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ValueError(f"w300 split {split!r} names subset {', '.join(map(repr, twice))} more than once")
+    return names, True
+
+
+def find_subset_folder(root: Path, subset: str) -> Path | None:
+    """The first of the subset's folders under ``root`` that exists, ``None`` if none does."""
+    return next((root / d for d in SUBSET_DIRS[subset] if (root / d).is_dir()), None)
+
+
+def looked_for(root: Path, subsets) -> str:
+    """``300W <subset> folder (<path>, ...)`` for each subset, ``; ``-joined (for error messages)."""
+    return "; ".join(f"300W {s} folder ({', '.join(str(root / d) for d in SUBSET_DIRS[s])})" for s in subsets)
+
+
+class _Splits(tuple):
+    """The w300 split names, listed by ``awing datasets``. ``in`` holds for any string: besides these
+    names a split may be a ``+`` list of subsets, which :func:`read` checks (its errors list both)."""
+
+    def __contains__(self, split) -> bool:
+        return isinstance(split, str)
 
 
 @register_reader(
     "w300",
     schema="w300_68",
     splits=tuple(SPLIT_SUBSETS),
-    description="300W iBUG folders with .pts files (68 points, box from landmarks)",
+    description="300W iBUG folders with .pts files (68 points, box from landmarks; split may be subsets: a+b)",
 )
 def read(root: Path, split: str, one_based: bool = True, check_images: bool = True) -> list[Sample]:
-    """Read one 300W split from the iBUG folder layout.
+    """Read one 300W split from the iBUG folder layout (module docstring: splits, hold-out, partial copies).
 
     Args:
         root: folder holding ``lfpw/``, ``helen/``, ``afw/``, ``ibug/`` and/or ``300W/``.
-        split: ``train``, ``common``, ``challenge``, ``full`` or ``private``.
+        split: ``train``, ``fit``, ``val``, ``common``, ``challenge``, ``full``, ``private``, or subset
+            names joined by ``+`` (``helen_train+afw``).
         one_based: the ``.pts`` values are 1-based (iBUG): subtract 1.
         check_images: raise if a ``.pts`` file has no image beside it.
+
+    Raises:
+        ValueError: an unknown split or subset name; a subset folder without ``.pts`` files; no face.
+        FileNotFoundError: none of a named split's subsets is under ``root``, or an explicitly named
+            subset is missing.
     """
-    check_split("w300", split, tuple(SPLIT_SUBSETS))
+    subsets, explicit = split_subsets(split)
     root = Path(root)
+    folders = {subset: find_subset_folder(root, subset) for subset in subsets}
+    missing = [subset for subset, folder in folders.items() if folder is None]
+    if missing and explicit:
+        raise FileNotFoundError(f"w300 split {split!r}: not found under {root}: {looked_for(root, missing)}")
+    if len(missing) == len(subsets):
+        raise FileNotFoundError(
+            f"w300 split {split!r}: none of its subsets ({', '.join(subsets)}) is under {root}; "
+            f"looked for: {looked_for(root, missing)}"
+        )
+    keep = HOLD_OUT.get(split)
     shift = 1.0 if one_based else 0.0
-    samples = []
-    for subset in SPLIT_SUBSETS[split]:
-        folder = subset_folder(root, subset)
+    samples, counts = [], {}
+    for subset, folder in folders.items():
+        if folder is None:
+            continue
         files = sorted(folder.glob("*.pts"))
         if not files:
             raise no_samples("w300", split, f"{folder} (no .pts file)")
+        if keep is not None:
+            files = [pts for pts in files if held_out(photo_id(subset, pts.stem)) == keep]
+        counts[subset] = len(files)
         for pts in files:
             landmarks = read_pts(pts) - shift
             where = str(pts)
@@ -191,7 +300,20 @@ def read(root: Path, split: str, one_based: bool = True, check_images: bool = Tr
                     source=where,
                 )
             )
+    if missing:
+        read_counts = ", ".join(f"{subset} {n}" for subset, n in counts.items())
+        log.warning(
+            "w300 split %r: read %d faces (%s) from %s; missing subsets: %s (no %s)",
+            split, len(samples), read_counts, root, ", ".join(missing),
+            ", ".join(" or ".join(SUBSET_DIRS[s]) for s in missing),
+        )  # fmt: skip
+    if not samples:
+        raise no_samples("w300", split, root, present=counts)
     return samples
+
+
+# read_dataset checks ``split in info.splits``: keep the listed names but let ``+`` lists reach read().
+READERS["w300"] = dataclasses.replace(READERS["w300"], splits=_Splits(SPLIT_SUBSETS))
 
 
 @register_reader(

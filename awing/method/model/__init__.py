@@ -12,6 +12,7 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 
+from awing.method.model.checkpoint import LoadedModel, model_from_checkpoint, model_payload
 from awing.method.model.hourglass import HourglassSpec, StackedHourglass
 
 # name -> HourglassSpec fields (without num_points)
@@ -33,14 +34,15 @@ def register_model(name: str, **spec_fields) -> None:
     MODEL_PRESETS[name] = spec_fields
 
 
-def available_models() -> list[str]:
+def available_architectures() -> list[str]:
+    """The preset names :func:`create_model` accepts."""
     return sorted(MODEL_PRESETS)
 
 
 def model_spec(name: str, num_points: int, **overrides) -> HourglassSpec:
     """The spec of a preset with overrides; ``None`` overrides are ignored."""
     if name not in MODEL_PRESETS:
-        raise ValueError(f"unknown model {name!r}; available: {', '.join(available_models())}")
+        raise ValueError(f"unknown model {name!r}; available: {', '.join(available_architectures())}")
     fields = {**MODEL_PRESETS[name], **{k: v for k, v in overrides.items() if v is not None}}
     known = {f.name for f in dataclasses.fields(HourglassSpec)}
     unknown = sorted(set(fields) - known)
@@ -83,5 +85,8 @@ __all__ = [
     "create_model",
     "model_spec",
     "register_model",
-    "available_models",
+    "available_architectures",
+    "LoadedModel",
+    "model_payload",
+    "model_from_checkpoint",
 ]

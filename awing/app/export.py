@@ -5,9 +5,10 @@ stack's landmark heatmaps (the boundary channel is dropped). The batch axis is d
 :func:`awing.method.decode.decode_heatmaps` (argmax, quarter-pixel shift toward the larger neighbour,
 then ``c = (h + 0.5) * 4 - 0.5``). The file's metadata holds the schema name, point names, input size.
 
-Weights: :func:`awing.engine.checkpoint.export_weights` (fp16 model, spec, schema, metrics), plus with
+Weights: :func:`awing.core.checkpoint.export_weights` (fp16 model, spec, schema, metrics), plus with
 ``--calibrate`` the crop enlargement that makes each detector's boxes match the model's training crops
-(``inference.enlarge``), measured on the run's validation images (:func:`calibrate_enlarge`).
+(``inference.enlarge``), measured on the run's validation images
+(:func:`awing.detect.calibrate.calibrate_enlarge`).
 """
 
 from __future__ import annotations
@@ -16,19 +17,20 @@ import argparse
 import json
 import logging
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from awing.data.crop import square_box
-from awing.engine.checkpoint import export_weights, load_checkpoint, model_from_checkpoint
-from awing.models import resolve_model
+from awing.core.checkpoint import export_weights, load_checkpoint
+from awing.detect.calibrate import calibration_hints
+from awing.method.codec import build_codec
+from awing.method.model import model_from_checkpoint
+from awing.pretrained import resolve_model
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LastStackHeatmaps", "export_onnx", "check_onnx", "calibrate_enlarge"]
+__all__ = ["LastStackHeatmaps", "export_onnx", "check_onnx"]
 
 
 class LastStackHeatmaps(torch.nn.Module):
@@ -42,7 +44,7 @@ class LastStackHeatmaps(torch.nn.Module):
         return self.model(images)[-1][:, : self.num_points]
 
 
-def export_onnx(model: torch.nn.Module, schema, path: str | Path, opset: int = 17) -> Path:
+def export_onnx(model: torch.nn.Module, schema, path: str | Path, opset: int = 17, codec=None) -> Path:
     """Write ``model`` (a StackedHourglass, any mode; exported in eval mode) as ONNX with a dynamic batch.
 
     Uses the TorchScript exporter (``dynamo=False``: no extra dependency); where a torch version lacks it,
@@ -79,6 +81,7 @@ def export_onnx(model: torch.nn.Module, schema, path: str | Path, opset: int = 1
         "awing_input_size": str(size),
         "awing_input": "image: (B, 3, S, S) float32 RGB in [0, 1]",
         "awing_output": "heatmaps: (B, N, S/4, S/4) last-stack landmark heatmaps",
+        "awing_codec": json.dumps((codec or build_codec(model.spec)).to_dict()),
     }
     for key, value in meta.items():
         proto.metadata_props.add(key=key, value=value)
@@ -106,74 +109,6 @@ def check_onnx(model: torch.nn.Module, path: str | Path, batch: int = 3, atol: f
     return diff
 
 
-def calibrate_enlarge(
-    samples: Sequence, face_box, train_enlarge: float, detectors: Sequence[str], limit: int = 200
-) -> dict[str, float]:
-    """Per-detector crop enlargement that reproduces the training crops' scale.
-
-    For each image, the training crop side is ``square_box(face_box(sample), train_enlarge)``'s side; the
-    detector box nearest the landmarks' centre gives ``side / max(box w, box h) - 1``; the result is the
-    median over images (images where a detector finds no face are skipped).
-
-    Args:
-        samples: :class:`~awing.data.sample.Sample` s with landmarks (e.g. the validation split).
-        face_box: ``sample -> (4,)`` the box training crops were built from
-            (:meth:`awing.data.dataset.LandmarkDataset.face_box`).
-        detectors: names for :func:`awing.detect.get_detector`.
-    Returns:
-        ``{detector: enlarge}`` for the detectors that found at least 5 faces.
-    """
-    from awing.api import load_image
-    from awing.detect import get_detector
-
-    chosen = list(samples)[:: max(1, len(samples) // limit)][:limit]
-    ratios: dict[str, list[float]] = {name: [] for name in detectors}
-    found = {name: get_detector(name) for name in detectors}
-    for sample in chosen:
-        try:
-            rgb = load_image(sample.image)
-        except (FileNotFoundError, ValueError):
-            continue
-        side = square_box(face_box(sample), train_enlarge)[2]
-        centre = np.nanmean(sample.landmarks, axis=0)
-        for name, detector in found.items():
-            boxes, _ = detector.detect(rgb)
-            if len(boxes) == 0:
-                continue
-            box = boxes[np.argmin(np.linalg.norm((boxes[:, :2] + boxes[:, 2:]) / 2 - centre, axis=1))]
-            ratios[name].append(side / float(max(box[2] - box[0], box[3] - box[1])) - 1.0)
-    return {name: round(float(np.median(r)), 3) for name, r in ratios.items() if len(r) >= 5}
-
-
-def _calibration_hints(ckpt: dict, spec: str | None) -> dict:
-    """``{"enlarge": {...}, "calibrated_on": ...}`` from the run's validation data (or ``spec``)."""
-    from awing.data.dataset import LandmarkDataset
-    from awing.data.readers import read_dataset
-    from awing.detect import DETECTORS
-
-    data = (ckpt.get("config") or {}).get("data") or {}
-    if spec and spec != "config":
-        fmt, root, split = spec.split(":", 2) if spec.count(":") >= 2 else (None, None, None)
-        if fmt is None:
-            raise ValueError(f"--calibrate expects FORMAT:ROOT:SPLIT, got {spec!r}")
-    else:
-        fmt, root, split = data.get("format"), data.get("root"), data.get("val_split")
-        if not (fmt and root and split):
-            raise ValueError("checkpoint has no run config with a val split; use --calibrate FMT:ROOT:SPLIT")
-    samples = read_dataset(fmt, root, split, **(data.get("options") or {}))
-    crop, train_enlarge = data.get("crop", "box"), float(data.get("enlarge", 0.0))
-    dataset = LandmarkDataset(samples, ckpt["schema"], 64, 16, crop=crop, enlarge=train_enlarge)
-    names = [n for n in DETECTORS if n != "dlib"]
-    try:
-        import dlib  # noqa: F401
-
-        names.append("dlib")
-    except ImportError:
-        pass
-    enlarge = calibrate_enlarge(samples, dataset.face_box, train_enlarge, names)
-    return {"enlarge": enlarge, "calibrated_on": f"{fmt}:{split} (crop={crop}, enlarge={train_enlarge})"}
-
-
 # ------------------------------------------------------------------------------------------ awing export
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="checkpoint path or shipped model name")
@@ -193,15 +128,15 @@ def run(args: argparse.Namespace) -> int:
     ckpt = load_checkpoint(path)
     out = Path(args.out)
     if args.format == "weights":
-        hints = _calibration_hints(ckpt, args.calibrate) if args.calibrate else ckpt.get("inference")
+        hints = calibration_hints(ckpt, args.calibrate) if args.calibrate else ckpt.get("inference")
         extra = {"inference": hints} if hints else None
         if args.calibrate:
             log.info("crop enlargement per detector: %s", hints["enlarge"])
         export_weights(ckpt, out, half=not args.fp32, extra=extra)
         log.info("wrote %s (%.1f MB)", out, out.stat().st_size / 2**20)
         return 0
-    model, schema = model_from_checkpoint(ckpt)
-    export_onnx(model, schema, out, opset=args.opset)
+    model, schema, codec = model_from_checkpoint(ckpt)
+    export_onnx(model, schema, out, opset=args.opset, codec=codec)
     log.info("wrote %s (%.1f MB)", out, out.stat().st_size / 2**20)
     if args.check:
         log.info("ONNX Runtime vs PyTorch: max |difference| %.2e", check_onnx(model, out))

@@ -7,7 +7,7 @@
 
 Pipeline per image: detector boxes -> square crops (``square_box`` enlarged by the detector's factor,
 ``crop_matrix`` + ``warp_image`` at the model's input size) -> one batched forward pass for all faces ->
-the last stack's landmark heatmaps -> ``decode_heatmaps`` -> ``heatmap_to_image`` back to original
+the last stack's landmark heatmaps -> the model's codec (``decode`` -> ``to_image``) back to original
 pixels. Points follow docs/ARCHITECTURE.md: ``(x, y)``, pixel centres at integers.
 """
 
@@ -17,21 +17,19 @@ import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
+from awing.core.checkpoint import checkpoint_metrics, load_checkpoint
+from awing.core.device import inference_dtype, resolve_device
+from awing.core.images import load_image
 from awing.data.crop import crop_matrix, square_box, warp_image
-from awing.data.dataset import read_image
 from awing.detect import FaceDetector, detector_enlarge, get_detector
-from awing.engine.checkpoint import load_checkpoint, model_from_checkpoint
-from awing.engine.runtime import cpu_has_native_bf16
-from awing.method.decode import decode_heatmaps, heatmap_to_image
-from awing.method.model import predict_heatmaps
-from awing.models import resolve_model
+from awing.method.model import model_from_checkpoint, predict_heatmaps
+from awing.pretrained import resolve_model
 from awing.schemas import load_schema
 
-__all__ = ["FaceAligner", "FaceLandmarks", "load_image", "resolve_device", "fast_dtype"]
+__all__ = ["FaceAligner", "FaceLandmarks"]
 
 
 @dataclasses.dataclass
@@ -65,70 +63,11 @@ class FaceLandmarks:
         }
 
 
-def load_image(image, color: str = "RGB") -> np.ndarray:
-    """Any supported image -> (H, W, 3) uint8 RGB.
-
-    Args:
-        image: a path (read with OpenCV, EXIF orientation applied), a numpy array (H, W), (H, W, 1),
-            (H, W, 3) or (H, W, 4) uint8 whose channel order ``color`` states, or a PIL image.
-        color: ``"RGB"`` or ``"BGR"``: the channel order of a numpy array (OpenCV's ``cv2.imread`` and
-            ``VideoCapture`` give BGR). Ignored for paths and PIL images.
-    Raises:
-        FileNotFoundError: a path that does not exist. ValueError: an unreadable file or unusable array.
-    """
-    color = color.upper()
-    if color not in ("RGB", "BGR"):
-        raise ValueError(f"color must be 'RGB' or 'BGR', got {color!r}")
-    if isinstance(image, (str, Path)):
-        path = Path(image)
-        if not path.is_file():
-            raise FileNotFoundError(f"image not found: {path}")
-        bgr = read_image(str(path))
-        if bgr is None:
-            raise ValueError(f"cannot read {path} as an image")
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    if type(image).__module__.startswith("PIL."):  # PIL is optional: recognised without importing it
-        return np.asarray(image.convert("RGB"))
-    if not isinstance(image, np.ndarray):
-        raise ValueError(f"expected a path, a numpy array or a PIL image, got {type(image).__name__}")
-    if image.dtype != np.uint8:
-        raise ValueError(f"expected a uint8 image, got {image.dtype}; convert with (img * 255).astype(np.uint8)")
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[..., 0]
-    if image.ndim == 2:
-        return np.ascontiguousarray(np.repeat(image[..., None], 3, axis=2))
-    if image.ndim != 3 or image.shape[2] not in (3, 4) or image.size == 0:
-        raise ValueError(f"expected an (H, W), (H, W, 3) or (H, W, 4) image, got shape {image.shape}")
-    image = image[..., :3]
-    return np.ascontiguousarray(image[..., ::-1] if color == "BGR" else image)
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; anything else as ``torch.device``."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' asked for but CUDA is not available; use device='cpu' or 'auto'")
-    return device
-
-
-def fast_dtype(device: torch.device) -> torch.dtype | None:
-    """The reduced precision worth using for inference on ``device``, or None (stay in fp32).
-
-    CPU: bf16 where the CPU has native bf16 (AVX512-BF16 or AMX; elsewhere bf16 is emulated and slower
-    than fp32); with channels_last it runs a 256 px 1-stack model about 2x faster. CUDA: None, since at
-    the batch sizes of one photo the forward pass is bound by kernel launches, not arithmetic (measured on
-    an H200: bf16 autocast was 1.05-1.5x slower than fp32 at batch 1 and 16).
-    """
-    return torch.bfloat16 if device.type == "cpu" and cpu_has_native_bf16() else None
-
-
 class FaceAligner:
     """Detect faces and localise their landmarks.
 
     Args:
-        model: None (the default shipped model, :func:`awing.models.default_model`), a shipped model's
+        model: None (the default shipped model, :func:`awing.pretrained.default_model`), a shipped model's
             name (``awing models``), or the path of a checkpoint (``awing train``'s, or a weights file
             from ``awing export``). Loaded with ``weights_only=True``.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"auto"``.
@@ -138,7 +77,8 @@ class FaceAligner:
         enlarge: fraction by which the squared detector box grows to make the crop. None: the model's
             calibrated factor for this detector's box style (``checkpoint["inference"]["enlarge"]``, see
             ``awing export --calibrate``) if any, else the detector's own (:func:`awing.detect.detector_enlarge`).
-        fast: use bf16 autocast + channels_last where that is faster (:func:`fast_dtype`: CPUs with
+        fast: use bf16 autocast + channels_last where that is faster
+            (:func:`awing.core.device.inference_dtype`: CPUs with
             native bf16); False forces fp32.
         backend: ``"torch"`` or ``"onnx"``: the model exported to ONNX at start-up and run by ONNX
             Runtime on the CPU (fp32; ``pip install "awing[onnx]"``). For the small shipped models it is
@@ -167,17 +107,17 @@ class FaceAligner:
         self.device = resolve_device(device) if backend == "torch" else torch.device("cpu")
         self.model_path = resolve_model(model)
         ckpt = load_checkpoint(self.model_path)
-        self.model, self.schema = model_from_checkpoint(ckpt, device=self.device)
+        self.model, self.schema, self.codec = model_from_checkpoint(ckpt, device=self.device)
         if schema is not None and load_schema(schema).name != self.schema.name:
             raise ValueError(
                 f"{self.model_path} predicts the {self.schema.name!r} layout "
                 f"({self.schema.num_points} points), not {load_schema(schema).name!r}"
             )
-        self.metrics = ckpt.get("metrics") or {}
+        self.metrics = checkpoint_metrics(ckpt)
         self.detector = get_detector(detector)
         calibrated = (ckpt.get("inference") or {}).get("enlarge")
         self.enlarge = detector_enlarge(self.detector, calibrated) if enlarge is None else float(enlarge)
-        self.dtype = fast_dtype(self.device) if fast and backend == "torch" else None
+        self.dtype = inference_dtype(self.device) if fast and backend == "torch" else None
         if self.dtype is not None:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.max_batch = int(max_batch)
@@ -187,7 +127,7 @@ class FaceAligner:
     @property
     def input_size(self) -> int:
         """S: the side of the model's square input, pixels."""
-        return self.model.spec.input_size
+        return self.codec.input_size
 
     @property
     def point_names(self) -> tuple[str, ...]:
@@ -295,10 +235,9 @@ class FaceAligner:
 
     def _to_image(self, heatmaps: torch.Tensor, matrices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Decode (K, N, H, W) heatmaps and map the points through the inverse crop affines."""
-        points, confidence = decode_heatmaps(heatmaps.float())
-        stride = self.input_size / heatmaps.shape[-1]
+        points, confidence = self.codec.decode(heatmaps)
         m = torch.from_numpy(np.asarray(matrices, np.float64)).to(points.device)
-        image_points = heatmap_to_image(points, stride, m)
+        image_points = self.codec.to_image(points, m)
         return image_points.cpu().numpy().astype(np.float32), confidence.cpu().numpy().astype(np.float32)
 
 
@@ -310,7 +249,7 @@ def _onnx_session(model: torch.nn.Module, schema):
         raise ImportError('backend="onnx" needs ONNX Runtime: pip install "awing[onnx]"') from err
     import tempfile
 
-    from awing.export import export_onnx
+    from awing.app.export import export_onnx
 
     with tempfile.TemporaryDirectory() as tmp:
         path = export_onnx(model, schema, Path(tmp) / "model.onnx")

@@ -14,15 +14,11 @@ loading never unpickles arbitrary objects)::
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tempfile
 from pathlib import Path
 
 import torch
-
-from awing.method.model import HourglassSpec, StackedHourglass
-from awing.schemas import Schema
 
 FORMAT = "awing-checkpoint-v1"
 
@@ -70,28 +66,22 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return ckpt
 
 
-def model_from_checkpoint(ckpt: dict, device: str | torch.device = "cpu") -> tuple[StackedHourglass, Schema]:
-    """Rebuild the model (in eval mode, fp32) and its schema from a loaded checkpoint."""
-    try:
-        spec = HourglassSpec(**ckpt["spec"])
-        schema = Schema.from_dict(ckpt["schema"], source="checkpoint")
-    except (TypeError, ValueError) as err:
-        raise CheckpointError(f"checkpoint architecture or schema is invalid: {err}") from err
-    if spec.num_points != schema.num_points:
-        raise CheckpointError(
-            f"checkpoint model has {spec.num_points} points but its schema {schema.num_points}"
-        )
-    model = StackedHourglass(spec)
-    state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as err:
-        raise CheckpointError(f"checkpoint weights do not match its architecture: {err}") from err
-    return model.to(device).eval(), schema
+def checkpoint_metrics(ckpt: dict) -> dict:
+    """A checkpoint's ``metrics`` in its one shape: the metrics.csv row of its epoch (``epoch``, ``lr``,
+    ``train_loss``, ..., ``val_nme``, ``val_fr@0.08``, ``val_auc@0.08``, ...; fractions).
 
-
-def spec_dict(spec: HourglassSpec) -> dict:
-    return dataclasses.asdict(spec)
+    Files from before that shape held the validation figures without the ``val_`` prefix, or under
+    ``metrics["val"]``; those are read into it.
+    """
+    metrics = ckpt.get("metrics")
+    if not isinstance(metrics, dict):
+        return {}
+    if isinstance(metrics.get("val"), dict):  # {"val": {"nme": ...}}
+        rest = {k: v for k, v in metrics.items() if k != "val"}
+        return {**rest, **{f"val_{k}": v for k, v in metrics["val"].items()}}
+    if "nme" in metrics and "val_nme" not in metrics:  # {"nme": ..., "fr@0.1": ...}
+        return {f"val_{k}" if k != "epoch" else k: v for k, v in metrics.items()}
+    return dict(metrics)
 
 
 def export_weights(ckpt: dict, path: str | Path, half: bool = True, extra: dict | None = None) -> Path:

@@ -1,7 +1,8 @@
 """awing: facial landmarks by heatmap regression with the Adaptive Wing loss.
 
-Each sub-command (train, eval, compare, predict, export, models, datasets) lives in its own module
-exposing ``add_arguments(parser)`` and ``run(args) -> int``; this file only wires them together.
+Each sub-command lives in its own module exposing ``add_arguments(parser)`` and ``run(args) -> int``;
+this file only wires them together, and imports only the module of the command being run, so that
+``awing --help`` and ``awing --version`` answer without loading torch or OpenCV.
 """
 
 from __future__ import annotations
@@ -17,14 +18,23 @@ COMMANDS = {
     "train": ("awing.engine.train", "train a model from a config (torchrun-ready)"),
     "eval": ("awing.engine.evaluate", "evaluate a checkpoint on test sets: NME, FR, AUC, CED, subsets"),
     "compare": ("awing.engine.compare", "put several runs' tables and CED curves side by side"),
-    "predict": ("awing.predict", "landmarks on photos, folders and videos"),
-    "export": ("awing.export", "export a model to ONNX or a small fp16 weights file"),
-    "models": ("awing.models", "list the shipped models"),
+    "predict": ("awing.app.predict", "landmarks on photos, folders and videos"),
+    "export": ("awing.app.export", "export a model to ONNX or a small fp16 weights file"),
+    "models": ("awing.app.models", "list the shipped models"),
     "datasets": ("awing.data.readers.cli", "list the dataset readers and their splits"),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_in(argv: list[str]) -> str | None:
+    """The sub-command named in ``argv`` (the first word that is not an option), if any."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``awing`` parser; only ``command``'s module is imported for its arguments (all are listed)."""
     parser = argparse.ArgumentParser(prog="awing", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--version", action="version", version=f"awing {__version__}")
@@ -32,13 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(_module=module)
-        importlib.import_module(module).add_arguments(p)
+        if name == command:
+            importlib.import_module(module).add_arguments(p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser()
+    parser = build_parser(_command_in(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

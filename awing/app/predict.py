@@ -27,8 +27,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from awing.api import FaceAligner, FaceLandmarks
-from awing.data.dataset import read_image
+from awing.app.api import FaceAligner, FaceLandmarks
+from awing.core.images import read_image
 from awing.detect import FixedBoxes
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ A detector is any object with ``detect(image) -> (boxes, scores)`` (:class:`Face
   covering pixel columns ``a..b`` spans ``a - 0.5 .. b + 0.5``), best first.
 - ``scores``: (K,) float32, larger is more certain; only comparable within one detector.
 
-Each detector also carries ``enlarge``: the fraction by which :class:`awing.api.FaceAligner` grows its
+Each detector also carries ``enlarge``: the fraction by which :class:`awing.app.api.FaceAligner` grows its
 (squared) boxes to get the crop the model expects. Detectors draw boxes of different tightness: a Haar
 box spans roughly brows-to-chin, about 1.6x the extent of the FDD-14 landmarks, while dlib's HOG box is
 tighter (about 1.36x), so each needs its own factor. The defaults are measured on FDD-14 validation
@@ -56,7 +56,7 @@ DLIB_ENLARGE = 1.35
 
 @runtime_checkable
 class FaceDetector(Protocol):
-    """What :class:`awing.api.FaceAligner` needs from a face detector.
+    """What :class:`awing.app.api.FaceAligner` needs from a face detector.
 
     A detector may also have ``enlarge`` (float, its boxes' crop enlargement) and ``box_style`` (str,
     the key of a checkpoint's calibrated enlargement); one without them is treated like the Haar detector.

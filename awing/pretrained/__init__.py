@@ -1,5 +1,6 @@
-"""The shipped models: files ``awing/models/<name>.pt`` (written by
-:func:`awing.engine.checkpoint.export_weights`) each with a model card ``<name>.md`` beside it.
+"""The shipped (pretrained) model files ``awing/pretrained/<name>.pt`` (written by
+:func:`awing.core.checkpoint.export_weights`), each with a model card ``<name>.md`` beside it, and their
+registry. (The network itself is :mod:`awing.method.model`.)
 
 ``FaceAligner()`` without a model uses :func:`default_model`; ``awing models`` lists what is shipped.
 The models are trained on research data sets (FDD, MTFL) licensed for non-commercial research use only;
@@ -8,38 +9,24 @@ each card says so.
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 
-from awing.engine.checkpoint import load_checkpoint
+from awing.core.checkpoint import checkpoint_metrics, load_checkpoint
 
-MODELS_DIR = Path(__file__).parent
+PRETRAINED_DIR = Path(__file__).parent
 
 # The default model is the first of these that is shipped, else the first shipped model by name.
 DEFAULT_PREFERENCE = ("fdd14-1hg-tiny", "mtfl5-1hg-tiny")
 
 
 def _shipped_files() -> dict[str, Path]:
-    return {p.stem: p for p in sorted(MODELS_DIR.glob("*.pt"))}
+    return {p.stem: p for p in sorted(PRETRAINED_DIR.glob("*.pt"))}
 
 
-def validation_nme(metrics: dict | None) -> float | None:
-    """The validation NME (a fraction) recorded in a checkpoint's ``metrics``, or None.
-
-    Looks for ``metrics["val"]["nme"]``, then ``metrics["val_nme"]``, then ``metrics["nme"]``.
-    """
-    if not isinstance(metrics, dict):
-        return None
-    val = metrics.get("val")
-    for value in (
-        val.get("nme") if isinstance(val, dict) else None,
-        metrics.get("val_nme"),
-        metrics.get("nme"),
-    ):
-        if isinstance(value, (int, float)):
-            return float(value)
-    return None
+def validation_nme(ckpt: dict) -> float | None:
+    """The validation NME (a fraction) recorded in a checkpoint, or None."""
+    value = checkpoint_metrics(ckpt).get("val_nme")
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 def model_info(path: str | Path) -> dict:
@@ -57,12 +44,12 @@ def model_info(path: str | Path) -> dict:
         "width": int(spec.get("width", 0)),
         "input_size": int(spec.get("input_size", 0)),
         "size_mb": path.stat().st_size / 2**20,
-        "val_nme": validation_nme(ckpt.get("metrics")),
+        "val_nme": validation_nme(ckpt),
         "card": str(card) if card.is_file() else None,
     }
 
 
-def available_models() -> list[dict]:
+def list_pretrained() -> list[dict]:
     """One :func:`model_info` dict per shipped model, sorted by name (empty if none is shipped)."""
     return [model_info(p) for p in _shipped_files().values()]
 
@@ -78,7 +65,7 @@ def default_model() -> Path:
         if name in files:
             return files[name]
     raise FileNotFoundError(
-        f"no shipped model in {MODELS_DIR} yet: pass model=PATH (a checkpoint written by `awing train`, "
+        f"no shipped model in {PRETRAINED_DIR} yet: pass model=PATH (a checkpoint written by `awing train`, "
         "e.g. runs/NAME/best.pt) or a file made by `awing export CKPT --format weights`"
     )
 
@@ -99,39 +86,3 @@ def resolve_model(name_or_path: str | Path | None) -> Path:
         return files[str(name_or_path)]
     shipped = ", ".join(files) or "none in this install"
     raise FileNotFoundError(f"model {str(name_or_path)!r} is neither a file nor a shipped model ({shipped})")
-
-
-# ------------------------------------------------------------------------------------------ awing models
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print the list as JSON")
-
-
-def run(args: argparse.Namespace) -> int:
-    models = available_models()
-    if args.json:
-        print(json.dumps(models, indent=2))
-        return 0
-    if not models:
-        print(f"no shipped models in {MODELS_DIR}")
-        return 0
-    default = default_model().stem
-    rows = [("name", "schema", "points", "arch", "size", "val NME", "card")]
-    for m in models:
-        nme = "-" if m["val_nme"] is None else f"{100 * m['val_nme']:.2f}%"
-        arch = f"{m['stacks']}hg w{m['width']} {m['input_size']}px"
-        name = m["name"] + (" (default)" if m["name"] == default else "")
-        rows.append(
-            (
-                name,
-                m["schema"],
-                str(m["points"]),
-                arch,
-                f"{m['size_mb']:.1f} MB",
-                nme,
-                Path(m["card"]).name if m["card"] else "-",
-            )
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-    return 0

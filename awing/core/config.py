@@ -8,8 +8,10 @@ error before any work starts.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
+import math
 import re
 import typing
 from pathlib import Path
@@ -27,7 +29,7 @@ class ModelConfig:
     name: str = "awing-1hg"
     stacks: int | None = None
     width: int | None = None
-    input_size: int = 256
+    input_size: int | None = None  # None: the preset's (awing-1hg: 256, awing-1hg-small: 128)
     boundary: bool = True  # the extra boundary heatmap channel (Sec. 5)
     coordconv: bool = True  # x, y, r coordinate channels (Sec. 6)
     boundary_coords: bool = True  # B_x, B_y from the previous stack's boundary (Eq. 6)
@@ -63,16 +65,17 @@ class DataConfig:
 
     format: str = "synthetic"  # a reader name: see ``awing datasets``
     root: str = "runs/data/synthetic98"
-    schema: str | None = None  # override the reader's schema (custom data)
+    schema: str | None = None  # the landmark schema, for readers that need one (custom, COCO, synthetic)
     train_split: str = "train"
     val_split: str = "val"
-    test_splits: list = dataclasses.field(default_factory=lambda: ["test"])
-    options: dict = dataclasses.field(default_factory=dict)  # reader keyword options
+    test_splits: list = dataclasses.field(default_factory=lambda: ["test"])  # evaluated after training
+    options: dict = dataclasses.field(default_factory=dict)  # reader keyword options (not the schema)
     crop: str = "box"  # box | landmarks ("GT bbox")
     enlarge: float = 0.0  # enlarge the box by this fraction on each dimension (WFLW: 0.1)
     workers: int = 0
     cache: bool = False  # keep decoded images in memory (small datasets)
     limit: int | None = None  # use at most this many training samples (smoke runs)
+    label_noise: list = dataclasses.field(default_factory=lambda: [0.0, 0.0])  # [P, S] % of Table 11
 
 
 @dataclasses.dataclass
@@ -117,12 +120,15 @@ class TrainConfig:
     name: str | None = None  # run folder name; default: the config file's stem
     val_every: int = 1  # epochs
     progress: bool = True  # tqdm bars; false for batch jobs whose output goes to a file (one log line per epoch)
-    label_noise: list = dataclasses.field(default_factory=lambda: [0.0, 0.0])  # [P, S] of Table 11
     tensorboard: bool = True  # only if the tensorboard package is installed
+    threads: int | None = None  # CPU intra-op threads; None: OMP_NUM_THREADS, else this process's cores
+    overwrite: bool = False  # train into an existing run folder, replacing its files (else: refused)
+    max_skipped: float = 0.1  # fail when more than this share of an epoch's training images is unreadable
 
 
 @dataclasses.dataclass
 class EvalConfig:
+    batch_size: int | None = None  # None: optim.batch_size
     normaliser: str | None = None  # default: the schema's protocol normaliser
     thresholds: list = dataclasses.field(default_factory=lambda: [0.08, 0.10])  # FR and AUC cut-offs
     flip_test: bool = False
@@ -174,8 +180,14 @@ _YamlLoader.add_implicit_resolver(
 )
 
 
-def _yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_YamlLoader)  # noqa: S506 (a SafeLoader subclass)
+def _yaml(text: str, where: str = "") -> Any:
+    try:
+        return yaml.load(text, Loader=_YamlLoader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{where or 'config'}: invalid YAML{at}: {problem}") from None
 
 
 def _read_yaml(path: Path, seen: tuple = ()) -> dict:
@@ -183,11 +195,13 @@ def _read_yaml(path: Path, seen: tuple = ()) -> dict:
         raise ConfigError(f"config file not found: {path}")
     if path.resolve() in seen:
         raise ConfigError(f"config base cycle through {path}")
-    data = _yaml(path.read_text()) or {}
+    data = _yaml(path.read_text(), str(path)) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config is a mapping of sections")
     base = data.pop("base", None)
-    if base:
+    if base is not None:
+        if not isinstance(base, str) or not base.strip():
+            raise ConfigError(f"{path}: base must be the path of another config file, got {base!r}")
         data = _merge(_read_yaml((path.parent / base), seen + (path.resolve(),)), data)
     return data
 
@@ -223,8 +237,23 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     return value
 
 
-# Keys that older versions wrote (checkpoints keep their config): accepted and dropped.
+# Keys that older versions wrote (checkpoints keep their config): dropped, or moved to their new place.
 RETIRED_KEYS = {"train.log_every", "train.log_train_mse"}
+MOVED_KEYS = {"train.label_noise": "data.label_noise"}
+
+
+def _upgrade(data: dict) -> dict:
+    """Move keys of older configs (``MOVED_KEYS``) to where they live now."""
+    data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for old, new in MOVED_KEYS.items():
+        (s_old, k_old), (s_new, k_new) = old.split("."), new.split(".")
+        section = data.get(s_old)
+        if isinstance(section, dict) and k_old in section:
+            value = section.pop(k_old)
+            target = data.setdefault(s_new, {})
+            if isinstance(target, dict):
+                target.setdefault(k_new, value)
+    return data
 
 
 def _build(cls, data: dict, where: str):
@@ -251,34 +280,109 @@ def _build(cls, data: dict, where: str):
     return cls(**kwargs)
 
 
-def parse_overrides(overrides: list[str]) -> dict:
-    """``["a.b=1", "c.d=[1, 2]"]`` -> nested dict; values are parsed as YAML."""
-    nested: dict = {}
+def parse_overrides(overrides: list[str]) -> list[tuple[list[str], Any]]:
+    """``["a.b=1", "c.d=[1, 2]"]`` -> ``[(["a", "b"], 1), (["c", "d"], [1, 2])]``; values are parsed as YAML."""
+    parsed = []
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not key=value")
         key, raw = item.split("=", 1)
         parts = key.strip().split(".")
-        node = nested
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = _yaml(raw) if raw.strip() else ""
-    return nested
+        if not all(parts):
+            raise ConfigError(f"override {item!r}: empty key")
+        parsed.append((parts, _yaml(raw, f"override {key.strip()}") if raw.strip() else ""))
+    return parsed
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Set each dotted key in (a copy of) ``data``: ``loss.params.theta=0.3`` changes theta and keeps
+    the other parameters; a mapping given as the value (``loss.params={theta: 0.3}``) replaces."""
+    data = copy.deepcopy(data)
+    for parts, value in parse_overrides(overrides):
+        node = data
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {'.'.join(parts)}: {'.'.join(parts[: i + 1])} is not a section")
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def _check(condition: bool, key: str, message: str) -> None:
+    if not condition:
+        raise ConfigError(f"{key}: {message}")
+
+
+def _finite_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def validate(cfg: Config) -> Config:
+    """Value checks that need no other part of awing; each failure names its key.
+
+    The loss parameters, the model preset and the device are checked by the training engine
+    (``awing.engine.train.check_config``), which knows the losses and models.
+    """
+    m, t, d, o, tr, e = cfg.model, cfg.targets, cfg.data, cfg.optim, cfg.train, cfg.eval
+    _check(m.input_size is None or m.input_size > 0, "model.input_size", f"must be > 0, got {m.input_size}")
+    _check(m.stacks is None or m.stacks > 0, "model.stacks", f"must be > 0, got {m.stacks}")
+    _check(m.width is None or m.width > 0, "model.width", f"must be > 0, got {m.width}")
+    _check(t.sigma > 0 and math.isfinite(t.sigma), "targets.sigma", f"must be > 0, got {t.sigma}")
+    _check(t.boundary_sigma > 0 and math.isfinite(t.boundary_sigma), "targets.boundary_sigma",
+           f"must be > 0, got {t.boundary_sigma}")  # fmt: skip
+    _check(t.radius >= 0, "targets.radius", f"must be >= 0, got {t.radius}")
+    _check(d.limit is None or d.limit >= 0, "data.limit", f"must be >= 0, got {d.limit}")
+    _check(d.workers >= 0, "data.workers", f"must be >= 0, got {d.workers}")
+    _check(d.crop in ("box", "landmarks"), "data.crop", f"must be box or landmarks, got {d.crop!r}")
+    _check("schema" not in d.options, "data.options.schema", "the schema is data.schema (one key)")
+    _check(len(d.label_noise) == 2 and all(_finite_number(v) and 0 <= v <= 100 for v in d.label_noise),
+           "data.label_noise", f"must be [P, S] percentages in [0, 100], got {d.label_noise}")  # fmt: skip
+    _check(all(isinstance(s, str) for s in d.test_splits), "data.test_splits", "must be a list of split names")
+    _check(o.epochs > 0, "optim.epochs", f"must be > 0, got {o.epochs}")
+    _check(o.batch_size > 0, "optim.batch_size", f"must be > 0, got {o.batch_size}")
+    _check(_finite_number(o.lr) and o.lr > 0, "optim.lr", f"must be a finite number > 0, got {o.lr}")
+    _check(o.weight_decay >= 0, "optim.weight_decay", f"must be >= 0, got {o.weight_decay}")
+    _check(all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in o.milestones),
+           "optim.milestones", f"must be a list of positive epoch numbers, got {o.milestones}")  # fmt: skip
+    _check(o.milestones == sorted(o.milestones), "optim.milestones", f"must be increasing, got {o.milestones}")
+    _check(tr.val_every >= 1, "train.val_every", f"must be >= 1 (epochs), got {tr.val_every}")
+    _check(0 <= tr.max_skipped <= 1, "train.max_skipped", f"must be a share in [0, 1], got {tr.max_skipped}")
+    _check(tr.threads is None or tr.threads >= 1, "train.threads", f"must be >= 1, got {tr.threads}")
+    _check(tr.precision in ("auto", "fp32", "bf16", "fp16"), "train.precision",
+           f"must be auto, fp32, bf16 or fp16, got {tr.precision!r}")  # fmt: skip
+    _check(tr.name is None or _safe_name(tr.name), "train.name",
+           f"must be a folder name inside train.out_dir (no '..', '/' or '\\'), got {tr.name!r}")  # fmt: skip
+    _check(e.batch_size is None or e.batch_size > 0, "eval.batch_size", f"must be > 0, got {e.batch_size}")
+    _check(all(_finite_number(v) and v > 0 for v in e.thresholds), "eval.thresholds",
+           f"must be positive numbers, got {e.thresholds}")  # fmt: skip
+    return cfg
+
+
+def _safe_name(name: str) -> bool:
+    return bool(name) and name not in (".", "..") and not any(c in name for c in "/\\\0") and ".." not in name
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Config from a YAML file (or the defaults) plus dotted ``key=value`` overrides."""
-    data = _read_yaml(Path(path)) if path else {}
-    data = _merge(data, parse_overrides(overrides or []))
+    """Config from a YAML file (or the defaults) plus dotted ``key=value`` overrides, validated.
+
+    Raises:
+        ConfigError: a missing file, invalid YAML, an unknown key, a wrong type or an invalid value,
+            naming the key.
+    """
+    data = _upgrade(_read_yaml(Path(path)) if path else {})
+    data = apply_overrides(data, overrides or [])
     cfg = _build(Config, data, "")
     if path and cfg.train.name is None:
         cfg.train.name = Path(path).stem
-    return cfg
+    return validate(cfg)
 
 
 def config_from_dict(data: dict) -> Config:
     """Rebuild a config saved with :meth:`Config.to_dict` (e.g. from a checkpoint)."""
-    return _build(Config, data, "")
+    return _build(Config, _upgrade(data), "")
 
 
 def save_config(cfg: Config, path: str | Path) -> None:

@@ -1,0 +1,45 @@
+"""``awing models``: the shipped models, their schema, size and validation NME."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from awing import pretrained
+from awing.pretrained import default_model, list_pretrained
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the list as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    models = list_pretrained()
+    if args.json:
+        print(json.dumps(models, indent=2))
+        return 0
+    if not models:
+        print(f"no shipped models in {pretrained.PRETRAINED_DIR}")
+        return 0
+    default = default_model().stem
+    rows = [("name", "schema", "points", "arch", "size", "val NME", "card")]
+    for m in models:
+        nme = "-" if m["val_nme"] is None else f"{100 * m['val_nme']:.2f}%"
+        arch = f"{m['stacks']}hg w{m['width']} {m['input_size']}px"
+        name = m["name"] + (" (default)" if m["name"] == default else "")
+        rows.append(
+            (
+                name,
+                m["schema"],
+                str(m["points"]),
+                arch,
+                f"{m['size_mb']:.1f} MB",
+                nme,
+                Path(m["card"]).name if m["card"] else "-",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    return 0

@@ -1,0 +1,80 @@
+"""Crop calibration: how much to grow each detector's boxes so that inference crops match the
+model's training crops (``awing export --calibrate`` stores the result in the model file)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from awing.core.config import Config, config_from_dict
+from awing.core.images import load_image
+from awing.data.build import build_dataset, read_split
+from awing.data.crop import square_box
+from awing.detect.detectors import DETECTORS, get_detector
+from awing.schemas import load_schema
+
+__all__ = ["calibrate_enlarge", "calibration_hints"]
+
+
+def calibrate_enlarge(
+    samples: Sequence, face_box, train_enlarge: float, detectors: Sequence[str], limit: int = 200
+) -> dict[str, float]:
+    """Per-detector crop enlargement that reproduces the training crops' scale.
+
+    For each image, the training crop side is ``square_box(face_box(sample), train_enlarge)``'s side; the
+    detector box nearest the landmarks' centre gives ``side / max(box w, box h) - 1``; the result is the
+    median over images (images where a detector finds no face are skipped).
+
+    Args:
+        samples: :class:`~awing.data.sample.Sample` s with landmarks (e.g. the validation split).
+        face_box: ``sample -> (4,)`` the box training crops were built from
+            (:meth:`awing.data.dataset.LandmarkDataset.face_box`).
+        detectors: names for :func:`awing.detect.get_detector`.
+    Returns:
+        ``{detector: enlarge}`` for the detectors that found at least 5 faces.
+    """
+    chosen = list(samples)[:: max(1, len(samples) // limit)][:limit]
+    ratios: dict[str, list[float]] = {name: [] for name in detectors}
+    found = {name: get_detector(name) for name in detectors}
+    for sample in chosen:
+        try:
+            rgb = load_image(sample.image)
+        except (FileNotFoundError, ValueError):
+            continue
+        side = square_box(face_box(sample), train_enlarge)[2]
+        centre = np.nanmean(sample.landmarks, axis=0)
+        for name, detector in found.items():
+            boxes, _ = detector.detect(rgb)
+            if len(boxes) == 0:
+                continue
+            box = boxes[np.argmin(np.linalg.norm((boxes[:, :2] + boxes[:, 2:]) / 2 - centre, axis=1))]
+            ratios[name].append(side / float(max(box[2] - box[0], box[3] - box[1])) - 1.0)
+    return {name: round(float(np.median(r)), 3) for name, r in ratios.items() if len(r) >= 5}
+
+
+def calibration_hints(ckpt: dict, spec: str | None) -> dict:
+    """``{"enlarge": {...}, "calibrated_on": ...}`` from the run's validation data (or ``spec``,
+    ``FORMAT:ROOT:SPLIT``), for ``awing export --calibrate``."""
+    data = (ckpt.get("config") or {}).get("data") or {}
+    if spec and spec != "config":
+        fmt, root, split = spec.split(":", 2) if spec.count(":") >= 2 else (None, None, None)
+        if fmt is None:
+            raise ValueError(f"--calibrate expects FORMAT:ROOT:SPLIT, got {spec!r}")
+    else:
+        fmt, root, split = data.get("format"), data.get("root"), data.get("val_split")
+        if not (fmt and root and split):
+            raise ValueError("checkpoint has no run config with a val split; use --calibrate FMT:ROOT:SPLIT")
+    cfg = config_from_dict(ckpt["config"]) if ckpt.get("config") else Config()
+    samples = read_split(cfg.data, split, fmt, root)
+    crop, train_enlarge = cfg.data.crop, cfg.data.enlarge
+    dataset = build_dataset(cfg, samples, load_schema(ckpt["schema"]), input_size=64)
+    names = [n for n in DETECTORS if n != "dlib"]
+    try:
+        import dlib  # noqa: F401
+
+        names.append("dlib")
+    except ImportError:
+        pass
+    enlarge = calibrate_enlarge(samples, dataset.face_box, train_enlarge, names)
+    return {"enlarge": enlarge, "calibrated_on": f"{fmt}:{split} (crop={crop}, enlarge={train_enlarge})"}

@@ -1,0 +1,146 @@
+"""The heatmap codec: the one object that owns how points become heatmaps and heatmaps become points.
+
+A codec holds the input size, the heatmap size (hence the stride), the Gaussian's sigma and support, the
+boundary channel's sigma, the sub-pixel decoder and the frame that relates heatmap pixels to crop pixels.
+It is built once from the model spec and the config (:func:`build_codec`), stored in checkpoints
+(:meth:`HeatmapCodec.to_dict` / :func:`codec_from_dict`) and used by training, evaluation, the API,
+export and the benchmarks, so none of them recomputes a stride or re-states a frame convention.
+
+Frames (docs/ARCHITECTURE.md): crop pixels have their centres at integers; with stride
+``s = input_size / heatmap_size`` the default codec maps ``h = (c + 0.5) / s - 0.5`` (pixel-centre
+aligned). Crop -> image is the inverse of the crop's 2x3 affine.
+
+A new target or decoder is one subclass registered with :func:`register_codec`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import torch
+
+from awing.method.decode import apply_affine, decode_heatmaps, invert_affine
+from awing.method.targets import render_targets
+
+__all__ = ["HeatmapCodec", "CODECS", "register_codec", "build_codec", "codec_from_dict"]
+
+CODECS: dict[str, type[HeatmapCodec]] = {}
+
+
+def register_codec(cls: type[HeatmapCodec]) -> type[HeatmapCodec]:
+    """Class decorator: make ``cls`` loadable by its ``name`` from checkpoints."""
+    CODECS[cls.name] = cls
+    return cls
+
+
+@register_codec
+@dataclasses.dataclass(frozen=True)
+class HeatmapCodec:
+    """Sub-pixel Gaussian targets, argmax + quarter-pixel decoding, pixel-centre frames.
+
+    Attributes:
+        input_size: S, the side of the square model input (crop), pixels.
+        heatmap_size: H, the side of the model's heatmaps, pixels.
+        sigma: the landmark Gaussian's standard deviation, heatmap pixels.
+        radius: support half-size, heatmap pixels (3 -> the paper's 7x7).
+        boundary_sigma: the boundary channel's sigma, heatmap pixels (cut at 3 sigma).
+        shift: the decoder's move toward the larger neighbour, heatmap pixels (Sec. 7.3: 0.25).
+    """
+
+    name: ClassVar[str] = "gaussian"
+
+    input_size: int
+    heatmap_size: int
+    sigma: float = 1.5
+    radius: int = 3
+    boundary_sigma: float = 1.0
+    shift: float = 0.25
+
+    def __post_init__(self) -> None:
+        if self.input_size <= 0 or self.heatmap_size <= 0:
+            raise ValueError(
+                f"input_size and heatmap_size must be positive, got {self.input_size}, {self.heatmap_size}"
+            )
+        if not (self.sigma > 0 and self.boundary_sigma > 0):
+            raise ValueError(f"sigma and boundary_sigma must be > 0, got {self.sigma}, {self.boundary_sigma}")
+        if self.radius < 0:
+            raise ValueError(f"radius must be >= 0, got {self.radius}")
+
+    @property
+    def stride(self) -> float:
+        """Crop pixels per heatmap pixel."""
+        return self.input_size / self.heatmap_size
+
+    # ----------------------------------------------------------------------------------- frames
+    def crop_to_heatmap(self, points: torch.Tensor) -> torch.Tensor:
+        """(..., 2) crop pixels -> heatmap pixels."""
+        return (points + 0.5) / self.stride - 0.5
+
+    def heatmap_to_crop(self, points: torch.Tensor) -> torch.Tensor:
+        """(..., 2) heatmap pixels -> crop pixels."""
+        return (points + 0.5) * self.stride - 0.5
+
+    # ----------------------------------------------------------------------------- the codec
+    def encode(self, points: torch.Tensor, segments: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training targets for crop-space points, rendered on the points' device.
+
+        Args:
+            points: (B, N, 2) landmarks in crop pixels; NaN for missing.
+            segments: (S, 2) landmark index pairs of the boundary lines, or None for no boundary channel.
+        Returns:
+            targets: (B, N [+ 1], H, W) float32 in [0, 1].
+            mask: (B, N [+ 1]) bool, False for a missing or off-grid landmark (its channel is not supervised).
+        """
+        size = (self.heatmap_size, self.heatmap_size)
+        return render_targets(
+            self.crop_to_heatmap(points.float()), size, segments, self.sigma, self.radius, self.boundary_sigma
+        )
+
+    def decode(self, heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Points from landmark heatmaps.
+
+        Args:
+            heatmaps: (B, N, H, W) landmark channels only.
+        Returns:
+            points: (B, N, 2) float32 ``x, y`` in crop pixels.
+            confidence: (B, N) float32, the peak value.
+        """
+        points, confidence = decode_heatmaps(heatmaps.float(), self.shift)
+        return self.heatmap_to_crop(points), confidence
+
+    def to_image(self, points: torch.Tensor, affine: torch.Tensor) -> torch.Tensor:
+        """(B, N, 2) crop pixels -> original-image pixels through the inverse of the (B, 2, 3) crop affine
+        (original -> crop). Computed in the affine's dtype (pass float64 for exact round trips)."""
+        return apply_affine(points.to(affine.dtype), invert_affine(affine))
+
+    # ------------------------------------------------------------------------------ storage
+    def to_dict(self) -> dict:
+        return {"name": self.name, **dataclasses.asdict(self)}
+
+
+def build_codec(spec, targets=None) -> HeatmapCodec:
+    """The default codec for a model spec (``input_size``, ``heatmap_size``) and a target config
+    (``sigma``, ``radius``, ``boundary_sigma``; None: the defaults)."""
+    fields = {}
+    if targets is not None:
+        fields = {k: getattr(targets, k) for k in ("sigma", "radius", "boundary_sigma")}
+    return HeatmapCodec(input_size=spec.input_size, heatmap_size=spec.heatmap_size, **fields)
+
+
+def codec_from_dict(data: dict) -> HeatmapCodec:
+    """Rebuild a codec stored with :meth:`HeatmapCodec.to_dict`.
+
+    Raises:
+        ValueError: an unknown codec name or fields that do not fit it.
+    """
+    if not isinstance(data, dict):
+        raise ValueError(f"a codec is a mapping, got {type(data).__name__}")
+    fields = dict(data)
+    name = fields.pop("name", HeatmapCodec.name)
+    if name not in CODECS:
+        raise ValueError(f"unknown heatmap codec {name!r}; known: {', '.join(sorted(CODECS))}")
+    try:
+        return CODECS[name](**fields)
+    except TypeError as err:
+        raise ValueError(f"codec {name!r}: {err}") from err

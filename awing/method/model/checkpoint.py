@@ -1,0 +1,80 @@
+"""A model and what it needs to be used, to and from a checkpoint's fields.
+
+The inference part of a checkpoint (:mod:`awing.core.checkpoint` holds the file format) is::
+
+    model   state_dict          spec    HourglassSpec fields (architecture)
+    schema  Schema.to_dict()    codec   HeatmapCodec.to_dict() (input size, heatmap frame, decoder)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from types import SimpleNamespace
+from typing import NamedTuple
+
+import torch
+
+from awing.core.checkpoint import CheckpointError
+from awing.method.codec import HeatmapCodec, build_codec, codec_from_dict
+from awing.method.model.hourglass import HourglassSpec, StackedHourglass
+from awing.schemas import Schema
+
+__all__ = ["LoadedModel", "model_payload", "model_from_checkpoint", "codec_of_checkpoint"]
+
+
+class LoadedModel(NamedTuple):
+    model: StackedHourglass
+    schema: Schema
+    codec: HeatmapCodec
+
+
+def model_payload(model: StackedHourglass, schema: Schema, codec: HeatmapCodec | None = None) -> dict:
+    """The checkpoint fields that rebuild ``model`` for inference (weights as they are)."""
+    codec = codec or build_codec(model.spec)
+    return {
+        "model": model.state_dict(),
+        "spec": dataclasses.asdict(model.spec),
+        "schema": schema.to_dict(),
+        "codec": codec.to_dict(),
+    }
+
+
+def codec_of_checkpoint(ckpt: dict, spec: HourglassSpec) -> HeatmapCodec:
+    """The checkpoint's codec; files written before codecs were stored get the default one for their
+    spec and their run's target settings."""
+    if "codec" in ckpt:
+        try:
+            return codec_from_dict(ckpt["codec"])
+        except ValueError as err:
+            raise CheckpointError(f"checkpoint codec is invalid: {err}") from err
+    targets = ((ckpt.get("config") or {}).get("targets")) or {}
+    fields = {k: targets[k] for k in ("sigma", "radius", "boundary_sigma") if k in targets}
+    return build_codec(spec, SimpleNamespace(**{"sigma": 1.5, "radius": 3, "boundary_sigma": 1.0, **fields}))
+
+
+def model_from_checkpoint(ckpt: dict, device: str | torch.device = "cpu") -> LoadedModel:
+    """Rebuild the model (in eval mode, fp32), its schema and its codec from a loaded checkpoint.
+
+    Raises:
+        CheckpointError: fields of the wrong type or shape, or weights that do not fit the architecture.
+    """
+    try:
+        if not isinstance(ckpt.get("spec"), dict) or not isinstance(ckpt.get("schema"), dict):
+            raise TypeError("'spec' and 'schema' must be mappings")
+        spec = HourglassSpec(**ckpt["spec"])
+        schema = Schema.from_dict(ckpt["schema"], source="checkpoint")
+    except (TypeError, ValueError, KeyError) as err:
+        raise CheckpointError(f"checkpoint architecture or schema is invalid: {err}") from err
+    if spec.num_points != schema.num_points:
+        raise CheckpointError(f"checkpoint model has {spec.num_points} points but its schema {schema.num_points}")
+    codec = codec_of_checkpoint(ckpt, spec)
+    weights = ckpt.get("model")
+    if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
+        raise CheckpointError("checkpoint 'model' is not a state dict of tensors")
+    model = StackedHourglass(spec)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in weights.items()}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise CheckpointError(f"checkpoint weights do not match its architecture: {err}") from err
+    return LoadedModel(model.to(device).eval(), schema, codec)
