@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import importlib
 
-from awing.data.sample import AnnotationError, Sample
+from awing.data.sample import AnnotationError, Sample, landmark_box
 
 _LAZY = {
-    "landmark_box": "crop",
     "square_box": "crop",
     "crop_matrix": "crop",
     "transform_points": "crop",
@@ -27,7 +26,7 @@ _LAZY = {
     "read_split": "build",
 }
 
-__all__ = ["Sample", "AnnotationError", *_LAZY]
+__all__ = ["Sample", "AnnotationError", "landmark_box", *_LAZY]
 
 
 def __getattr__(name: str):

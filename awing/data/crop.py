@@ -24,10 +24,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from awing.data.sample import points_box
-
 __all__ = [
-    "landmark_box",
     "square_box",
     "crop_matrix",
     "transform_points",
@@ -35,7 +32,6 @@ __all__ = [
 ]
 
 
-landmark_box = points_box  # the paper's "GT bbox"; one implementation, in awing.data.sample
 
 
 def square_box(box: Sequence[float] | np.ndarray, enlarge: float = 0.0) -> tuple[float, float, float]:

@@ -26,8 +26,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from awing.core.config import AugmentConfig
 from awing.core.images import read_image
 from awing.data.augment import photometric, random_affine_params, warp_sample
-from awing.data.crop import landmark_box, square_box
-from awing.data.sample import Sample
+from awing.data.crop import square_box
+from awing.data.sample import Sample, landmark_box
 from awing.schemas import Schema, load_schema
 
 log = logging.getLogger("awing.data")

@@ -47,23 +47,20 @@ class Sample:
     def num_points(self) -> int:
         return int(self.landmarks.shape[0])
 
-    def landmark_box(self) -> np.ndarray:
-        """(4,) the tight box around the annotated landmarks (the paper's "GT bbox")."""
-        try:
-            return points_box(self.landmarks)
-        except ValueError as err:
-            raise AnnotationError(f"{self.source}: {err}") from err
 
 
-def points_box(points: np.ndarray) -> np.ndarray:
+def landmark_box(points: np.ndarray, where: str = "") -> np.ndarray:
     """(4,) float32 tight box ``x0, y0, x1, y1`` around the non-missing points (the paper's "GT bbox").
 
-    Raises ValueError if every point is missing.
+    The one way awing builds a box from landmarks (readers, crops, evaluation).
+
+    Raises:
+        AnnotationError (a ValueError): every point is missing; the message starts with ``where``.
     """
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     pts = pts[~np.isnan(pts).any(axis=1)]
     if len(pts) == 0:
-        raise ValueError("no annotated landmark to build a box from")
+        raise AnnotationError(f"{where + ': ' if where else ''}no annotated landmark to build a box from")
     return np.concatenate([pts.min(axis=0), pts.max(axis=0)]).astype(np.float32)
 
 

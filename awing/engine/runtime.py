@@ -89,6 +89,10 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+class RunFolderError(ValueError):
+    """A run folder that holds another run, or that another run is using."""
+
+
 class RunFolder:
     """``out_dir / name``, held by one run at a time.
 
@@ -106,11 +110,11 @@ class RunFolder:
         self._lock = None
 
     def check(self, resume: bool, overwrite: bool) -> list[str]:
-        """The run files already in the folder; refuses (FileExistsError) a fresh run on top of them.
+        """The run files already in the folder; refuses (RunFolderError) a fresh run on top of them.
         Writes nothing, so it can run before any other work."""
         existing = [f for f in self.RUN_FILES if (self.path / f).exists()] if self.enabled else []
         if existing and not resume and not overwrite:
-            raise FileExistsError(
+            raise RunFolderError(
                 f"{self.path} already holds a run ({', '.join(existing)}). Continue it with --resume, train into a "
                 "new folder with train.name=NEW_NAME, or replace it with train.overwrite=true"
             )
@@ -128,7 +132,7 @@ class RunFolder:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             handle.close()
-            raise FileExistsError(f"{self.path} is in use by another awing run (its .lock is held)") from None
+            raise RunFolderError(f"{self.path} is in use by another awing run (its .lock is held)") from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"{os.getpid()}\n")
@@ -136,7 +140,7 @@ class RunFolder:
         self._lock = handle
         try:
             existing = self.check(resume, overwrite)
-        except FileExistsError:
+        except RunFolderError:
             self.release()
             raise
         if existing and overwrite and not resume:

@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import logging
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -386,7 +387,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         results = train(cfg, resume=args.resume)
     except TrainingDiverged as err:
-        print(f"awing: error: {err}")
+        print(f"awing: error: {err}", file=sys.stderr)
         return 3
     for split, res in results.get("testsets", {}).items():
         print(f"{split}: NME {100 * res['nme']:.2f}%  " + "  ".join(

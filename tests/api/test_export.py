@@ -13,7 +13,8 @@ from awing.app.api import FaceAligner
 from awing.app.cli import main
 from awing.app.export import LastStackHeatmaps, check_onnx, export_onnx
 from awing.core.checkpoint import load_checkpoint, save_checkpoint
-from awing.data.crop import landmark_box, square_box
+from awing.data.crop import square_box
+from awing.data.sample import landmark_box
 from awing.detect.calibrate import calibrate_enlarge
 from awing.method.model import create_model, model_from_checkpoint, model_payload
 from awing.schemas import load_schema

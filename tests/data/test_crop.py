@@ -4,11 +4,11 @@ import pytest
 
 from awing.data.crop import (
     crop_matrix,
-    landmark_box,
     square_box,
     transform_points,
     warp_image,
 )
+from awing.data.sample import landmark_box
 
 
 def test_square_box_by_hand():

@@ -30,7 +30,7 @@ from awing.data.readers import (
     w300,
     wflw,
 )
-from awing.data.sample import AnnotationError
+from awing.data.sample import AnnotationError, landmark_box
 from awing.schemas import load_schema
 
 from shared_data import SHARED, need
@@ -237,7 +237,7 @@ def test_w300_splits_subtract_one_and_box_from_landmarks(w300_root, split, folde
     assert [s.source for s in samples] == [str(root / f"{e}.pts") for e in expected]
     for s, key in zip(samples, expected):
         np.testing.assert_allclose(s.landmarks, f32(points[key] - 1.0), atol=1e-5)
-        np.testing.assert_array_equal(s.box, s.landmark_box())
+        np.testing.assert_array_equal(s.box, landmark_box(s.landmarks))
         assert s.split == split and s.visible is None
     subsets = [s.attributes["subset"] for s in samples]
     if split == "full":
@@ -640,7 +640,7 @@ def test_lsp_train_test_visibility_and_box(tmp_path):
     np.testing.assert_array_equal(test[-1].landmarks, f32(joints[:2, :, 1999].T))
     assert train[0].visible.tolist() == [True] * 5 + [False] + [True] * 8
     assert test[0].visible.all()
-    np.testing.assert_array_equal(train[0].box, train[0].landmark_box())
+    np.testing.assert_array_equal(train[0].box, landmark_box(train[0].landmarks))
     assert train[0].image == str(tmp_path / "images/im0001.jpg")
     assert test[0].image == str(tmp_path / "images/im1001.jpg")
     assert test[0].source == f"{tmp_path / 'joints.mat'}[row 1001]"
@@ -679,7 +679,7 @@ def test_lspet_invisible_joints_are_missing(tmp_path):
     np.testing.assert_array_equal(samples[0].landmarks, f32(joints[:, :2, 0]))
     assert np.isnan(samples[1].landmarks[[0, 13]]).all() and not np.isnan(samples[1].landmarks[1:13]).any()
     assert samples[1].visible.tolist() == [False] + [True] * 12 + [False]
-    np.testing.assert_array_equal(samples[1].box, samples[1].landmark_box())
+    np.testing.assert_array_equal(samples[1].box, landmark_box(samples[1].landmarks))
     with pytest.raises(ValueError, match="unknown split 'test'"):
         lsp.read_extended(tmp_path, "test")
 
@@ -887,7 +887,7 @@ def test_mtfl_fixed_holdout_and_planar_order(tmp_path):
     assert val[1].source == f"{tmp_path / 'train.txt'}:21"  # the blank line 13 is not a face
     np.testing.assert_array_equal(every[3].landmarks, f32(rng_points(5, 3)))
     np.testing.assert_array_equal(every[3].box, [0, 0, 79, 79])
-    np.testing.assert_array_equal(mtfl.read(tmp_path, "all", box="landmarks")[3].box, every[3].landmark_box())
+    np.testing.assert_array_equal(mtfl.read(tmp_path, "all", box="landmarks")[3].box, landmark_box(every[3].landmarks))
 
 
 def test_mtfl_leaves_out_the_misaligned_net_faces_by_default(tmp_path):

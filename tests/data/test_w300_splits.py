@@ -14,6 +14,7 @@ import pytest
 from test_readers import rng_points, touch, write_pts  # the 300W fixture helpers of test_readers.py
 
 from awing.data.readers import READERS, get_reader, read_dataset, w300
+from awing.data.sample import landmark_box
 
 from shared_data import SHARED, need
 
@@ -122,7 +123,7 @@ def test_explicit_subset_list_reads_in_the_given_order(partial_root):
     assert {s.split for s in samples} == {"afw+helen_train"}
     first = w300.read(root, "helen_train+afw", one_based=False)[0]
     np.testing.assert_allclose(samples[len(afw)].landmarks, first.landmarks - 1.0, atol=1e-5)
-    np.testing.assert_array_equal(samples[0].box, samples[0].landmark_box())
+    np.testing.assert_array_equal(samples[0].box, landmark_box(samples[0].landmarks))
 
 
 def test_explicit_missing_subset_is_an_error(partial_root):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import pkgutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,32 +24,38 @@ class ReaderInfo:
     read: Callable[..., list[Sample]]
     description: str = ""
     creates_root: bool = False  # the reader makes its data (synthetic faces): a missing root is fine
+    accepts: Callable[[str], bool] | None = None  # split names beyond ``splits``; ``read`` then checks them
+
+    def knows(self, split: str) -> bool:
+        """Whether ``read_dataset`` passes ``split`` on (a reader with ``accepts`` names its own errors)."""
+        return not self.splits or split in self.splits or self.accepts is not None
 
 
 READERS: dict[str, ReaderInfo] = {}
 
-# Modules that register readers when imported; kept explicit so ``awing datasets`` lists all of them.
-_READER_MODULES = ("wflw", "w300", "cofw", "aflw", "lsp", "coco", "fdd", "mtfl", "custom", "synthetic")
+# Modules of this package that are not readers.
+_NOT_READERS = {"cli"}
 
 
-def register_reader(name: str, schema: str, splits: tuple[str, ...], description: str = "", creates_root: bool = False):
+def register_reader(
+    name: str, schema: str, splits: tuple[str, ...], description: str = "", creates_root: bool = False,
+    accepts: Callable[[str], bool] | None = None,
+):  # fmt: skip
     """Decorator: register ``read(root, split, **options)`` under ``name``."""
 
     def wrap(fn):
         text = description or (fn.__doc__ or "").strip()
-        READERS[name] = ReaderInfo(name, schema, tuple(splits), fn, text, creates_root)
+        READERS[name] = ReaderInfo(name, schema, tuple(splits), fn, text, creates_root, accepts)
         return fn
 
     return wrap
 
 
 def _import_all() -> None:
-    for module in _READER_MODULES:
-        try:
-            importlib.import_module(f"awing.data.readers.{module}")
-        except ModuleNotFoundError as err:  # a reader module not written yet
-            if err.name != f"awing.data.readers.{module}":
-                raise
+    """Import every reader module of this package (each registers itself): a new file is found as it is."""
+    for module in pkgutil.iter_modules(__path__):
+        if not module.name.startswith("_") and module.name not in _NOT_READERS:
+            importlib.import_module(f"{__name__}.{module.name}")
 
 
 def get_reader(name: str) -> ReaderInfo:
@@ -69,7 +76,7 @@ def read_dataset(name: str, root: str | Path, split: str, **options) -> list[Sam
     root = Path(root).expanduser()
     if not root.exists() and not info.creates_root:
         raise FileNotFoundError(f"data root for {name!r} does not exist: {root}")
-    if info.splits and split not in info.splits:
+    if not info.knows(split):
         raise ValueError(f"unknown split {split!r} for {name!r}; known: {', '.join(info.splits)}")
     return info.read(root, split, **options)
 

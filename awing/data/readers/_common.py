@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from awing.data.sample import AnnotationError, check_image_exists, points_box
+from awing.data.sample import AnnotationError, check_image_exists
 
 #: Image file extensions tried, in this order, when an annotation names only a file stem.
 IMAGE_EXTENSIONS = (".jpg", ".png", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".JPG", ".PNG", ".JPEG")
@@ -113,14 +113,6 @@ def points_interleaved(values: np.ndarray) -> np.ndarray:
 def points_planar(values: np.ndarray) -> np.ndarray:
     """(N, 2) from ``x0, x1, ..., y0, y1, ...`` (all x first, then all y)."""
     return np.asarray(values, dtype=np.float64).reshape(2, -1).T.copy()
-
-
-def landmark_box(points: np.ndarray, where: str) -> np.ndarray:
-    """(4,) ``x0, y0, x1, y1``: the tight box around the annotated (non-NaN) points."""
-    try:
-        return points_box(points)
-    except ValueError as err:
-        raise AnnotationError(f"{where}: {err}") from err
 
 
 def xywh_to_xyxy(box: Sequence[float]) -> np.ndarray:

@@ -39,9 +39,10 @@ from awing.data.readers._common import (
     points_planar,
 )
 from awing.data.sample import AnnotationError, Sample
+from awing.schemas import load_schema
 
 SPLITS = ("train", "test", "frontal")
-NUM_POINTS = 19
+NUM_POINTS = load_schema("aflw19").num_points  # the schema says it, not the reader
 NUM_TRAIN = 20000
 
 

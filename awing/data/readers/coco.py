@@ -29,12 +29,11 @@ from awing.data.readers._common import (
     check_box,
     find_image_dir,
     image_path,
-    landmark_box,
     no_samples,
     parse_floats,
     xywh_to_xyxy,
 )
-from awing.data.sample import AnnotationError, Sample
+from awing.data.sample import AnnotationError, Sample, landmark_box
 from awing.schemas import load_schema
 
 #: keypoint count -> the built-in schema, where unambiguous.

@@ -32,9 +32,10 @@ import numpy as np
 from awing.data.readers import register_reader
 from awing.data.readers._common import MatFile, at_row, check_box, check_split, points_planar, xywh_to_xyxy
 from awing.data.sample import AnnotationError, Sample
+from awing.schemas import load_schema
 
 SPLITS = ("train", "test")
-NUM_POINTS = 29
+NUM_POINTS = load_schema("cofw29").num_points  # the schema says it, not the reader
 #: split -> (file, images variable, annotations variable, boxes variable)
 FILES = {
     "train": ("COFW_train_color.mat", "IsTr", "phisTr", "bboxesTr"),

@@ -39,13 +39,12 @@ from awing.data.readers._common import (
     find_image_dir,
     first_existing,
     image_path,
-    landmark_box,
     no_samples,
     parse_floats,
     row_points,
     xy_columns,
 )
-from awing.data.sample import AnnotationError, Sample
+from awing.data.sample import AnnotationError, Sample, landmark_box
 from awing.schemas import load_schema
 
 DEFAULT_FILES = ("annotations.csv", "annotations.json", "landmarks.csv", "landmarks.json")

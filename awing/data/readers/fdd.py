@@ -23,17 +23,17 @@ from awing.data.readers._common import (
     check_split,
     csv_records,
     image_path,
-    landmark_box,
     no_samples,
     parse_int,
     require_file,
     row_points,
     xy_columns,
 )
-from awing.data.sample import AnnotationError, Sample
+from awing.data.sample import AnnotationError, Sample, landmark_box
+from awing.schemas import load_schema
 
 SPLITS = ("train", "val", "test")
-NUM_POINTS = 14
+NUM_POINTS = load_schema("fdd14").num_points  # the schema says it, not the reader
 BACKGROUNDS = ("simple", "complex")
 
 

@@ -37,10 +37,11 @@ from pathlib import Path
 import numpy as np
 
 from awing.data.readers import register_reader
-from awing.data.readers._common import MatFile, at_row, check_split, image_path, landmark_box
-from awing.data.sample import AnnotationError, Sample
+from awing.data.readers._common import MatFile, at_row, check_split, image_path
+from awing.data.sample import AnnotationError, Sample, landmark_box
+from awing.schemas import load_schema
 
-NUM_JOINTS = 14
+NUM_JOINTS = load_schema("lsp14").num_points  # the schema says it, not the reader
 
 
 def read_joints(path: Path, joints_axis: int) -> np.ndarray:

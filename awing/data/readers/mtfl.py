@@ -39,16 +39,16 @@ from awing.data.readers._common import (
     at_line,
     check_split,
     image_path,
-    landmark_box,
     parse_floats,
     points_planar,
     require_file,
     text_lines,
 )
-from awing.data.sample import AnnotationError, Sample
+from awing.data.sample import AnnotationError, Sample, landmark_box
+from awing.schemas import load_schema
 
 SPLITS = ("train", "val", "all")
-NUM_POINTS = 5
+NUM_POINTS = load_schema("mtfl5").num_points  # the schema says it, not the reader
 VAL_EVERY = 10
 MISALIGNED_PREFIX = "net_7876/_"  # see the module docstring
 

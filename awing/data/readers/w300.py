@@ -56,7 +56,6 @@ or ``private`` run.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import re
@@ -64,7 +63,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from awing.data.readers import READERS, register_reader
+from awing.data.readers import register_reader
 from awing.data.readers._common import (
     at_line,
     check_split,
@@ -72,7 +71,6 @@ from awing.data.readers._common import (
     find_image_dir,
     image_beside,
     image_path,
-    landmark_box,
     no_samples,
     parse_floats,
     parse_int,
@@ -80,7 +78,7 @@ from awing.data.readers._common import (
     require_file,
     text_lines,
 )
-from awing.data.sample import AnnotationError, Sample
+from awing.data.sample import AnnotationError, Sample, landmark_box
 from awing.schemas import load_schema
 
 NUM_POINTS = load_schema("w300_68").num_points
@@ -232,18 +230,11 @@ def looked_for(root: Path, subsets) -> str:
     return "; ".join(f"300W {s} folder ({', '.join(str(root / d) for d in SUBSET_DIRS[s])})" for s in subsets)
 
 
-class _Splits(tuple):
-    """The w300 split names, listed by ``awing datasets``. ``in`` holds for any string: besides these
-    names a split may be a ``+`` list of subsets, which :func:`read` checks (its errors list both)."""
-
-    def __contains__(self, split) -> bool:
-        return isinstance(split, str)
-
-
 @register_reader(
     "w300",
     schema="w300_68",
     splits=tuple(SPLIT_SUBSETS),
+    accepts=lambda split: "+" in split or split in SUBSET_DIRS,  # subsets, alone or joined: a+b
     description="300W iBUG folders with .pts files (68 points, box from landmarks; split may be subsets: a+b)",
 )
 def read(root: Path, split: str, one_based: bool = True, check_images: bool = True) -> list[Sample]:
@@ -310,10 +301,6 @@ def read(root: Path, split: str, one_based: bool = True, check_images: bool = Tr
     if not samples:
         raise no_samples("w300", split, root, present=counts)
     return samples
-
-
-# read_dataset checks ``split in info.splits``: keep the listed names but let ``+`` lists reach read().
-READERS["w300"] = dataclasses.replace(READERS["w300"], splits=_Splits(SPLIT_SUBSETS))
 
 
 @register_reader(
