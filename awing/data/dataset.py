@@ -89,7 +89,6 @@ class LandmarkDataset(Dataset):
         self.seed = int(seed)
         self.flip_permutation = self.schema.flip_permutation
         self.invalid_files: set[str] = set()  # this process's unreadable images (warned once each)
-        self.n_invalid = 0  # invalid items served by this process
         self._images: dict[str, np.ndarray] = {}
         # Shared memory, so DataLoader workers (also persistent ones) see the epoch the loop sets.
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
@@ -125,7 +124,6 @@ class LandmarkDataset(Dataset):
         return image
 
     def _invalid(self, index: int, sample: Sample, reason: str) -> dict:
-        self.n_invalid += 1
         if sample.image not in self.invalid_files:
             self.invalid_files.add(sample.image)
             log.warning("skipping %s (%s): %s", sample.image, sample.source or f"sample {index}", reason)

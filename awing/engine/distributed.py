@@ -89,11 +89,7 @@ def broadcast_buffers(module: torch.nn.Module, info: DistInfo) -> None:
 
 def any_rank(flag: bool, info: DistInfo, device: torch.device) -> bool:
     """True on every rank if ``flag`` is True on any (e.g. a stop signal that reached only some ranks)."""
-    if not info.enabled:
-        return bool(flag)
-    value = torch.tensor([int(flag)], device=device)
-    dist.all_reduce(value, op=dist.ReduceOp.MAX)
-    return bool(value.item())
+    return bool(max_over_ranks(int(flag), info, device))
 
 
 def max_over_ranks(value: int, info: DistInfo, device: torch.device) -> int:
