@@ -12,9 +12,11 @@ End to end: one photo through ``FaceAligner.predict`` (Haar detection, crop, for
 (HOG detection + 68-point predictor).
 
 Accuracy (needs ../shared/data, or AWING_SHARED_DATA): NME (inter-ocular, % of the eye-corner distance for
-FDD-14, of the eye-centre distance for MTFL-5) on FDD val and the MTFL hold-out, for the shipped models
-and for dlib (``pip install dlib-bin face-recognition-models``; HOG boxes, as its predictor was trained
-on them). dlib's 68 points (iBUG 300-W order, 0-based) are mapped onto the smaller layouts:
+FDD-14, of the eye-centre distance for MTFL-5, of the outer eye corners for 300-W) on FDD val, the MTFL
+hold-out and the 300-W val split, for the shipped models and for dlib (``pip install dlib-bin
+face-recognition-models``; HOG boxes, as its predictor was trained on them). dlib's 68 points (iBUG 300-W
+order, 0-based) are mapped onto the smaller layouts by the schemas' declared mappings (``from_schemas``
+in awing/schemas/fdd14.yaml and mtfl5.yaml), which are:
 
     FDD-14: 0 brow outer <- 17, 1 brow inner <- 21, 2 <- 22, 3 <- 26, 4 eye outer <- 36,
             5 eye centre <- mean(36..41), 6 eye inner <- 39, 7 <- 42, 8 <- mean(42..47), 9 <- 45,
@@ -51,15 +53,10 @@ from awing.core.images import load_image
 from awing.engine.metrics import per_image_nme
 from awing.method.model import create_model, model_from_checkpoint, model_payload
 from awing.pretrained import list_pretrained
-from awing.schemas import load_schema, normaliser_distance
+from awing.schemas import load_schema, map_points, normaliser_distance, point_mapping
 
 PRESETS = ["awing-1hg", "awing-2hg", "awing-4hg", "awing-1hg-small", "awing-2hg-small"]
 
-DLIB_TO = {
-    "fdd14": [[17], [21], [22], [26], [36], list(range(36, 42)), [39], [42], list(range(42, 48)), [45], [30],
-              [48], [62], [54]],
-    "mtfl5": [list(range(36, 42)), list(range(42, 48)), [30], [48], [54]],
-}  # fmt: skip
 
 
 def shared_data() -> Path:
@@ -212,8 +209,8 @@ def accuracy_rows(dataset: str, root: Path, split: str, schema_name: str, models
         for i, s in enumerate(samples):
             p68 = dlib_points(dlib_pair, load_image(s.image), near=np.nanmean(s.landmarks, 0))
             if p68 is not None:
-                pred[i] = [p68[idx].mean(axis=0) for idx in DLIB_TO[schema_name]]
-        preds["dlib 68-pt (HOG box), mapped"] = pred
+                pred[i] = map_points(p68, point_mapping("w300_68", schema_name))  # the schemas' mapping
+        preds["dlib 68-pt (HOG box)" + (", mapped" if schema_name != "w300_68" else "")] = pred
     found = {k: np.isfinite(p).all(axis=(1, 2)) for k, p in preds.items()}
     common = np.logical_and.reduce(list(found.values())) if found else np.zeros(0, bool)
     rows = []
@@ -290,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_accuracy:
         return 0
     print(f"\n## Accuracy: NME % (inter-ocular), up to {args.acc_limit} faces per set")
-    sets = [("fdd", data / "fdd14", "val", "fdd14"), ("mtfl", data / "mtfl5", "val", "mtfl5")]
+    sets = [("fdd", data / "fdd14", "val", "fdd14"), ("mtfl", data / "mtfl5", "val", "mtfl5"),
+            ("w300", data / "w300", "val", "w300_68")]  # fmt: skip
     for dataset, root, split, schema_name in sets:
         ours = [m for m in shipped if m["schema"] == schema_name]
         if not root.is_dir():

@@ -1,6 +1,6 @@
 """Training throughput: loader images/s next to model-step images/s, fp32 eager vs the fast path.
 
-    python benchmarks/throughput.py [--model awing-1hg-tiny] [--data fdd|synthetic] [--steps 10] [--batch 16]
+    python benchmarks/throughput.py [--model NAME] [--data fdd|mtfl|w300|synthetic] [--steps 10] [key=value ...]
 
 Prints, in one run (so the ratios are fair on a noisy machine):
   - loader: images/s of the Dataset + DataLoader alone (augmentation on, the training path),
@@ -33,6 +33,7 @@ from awing.schemas import lines_as_segments  # noqa: E402
 CONFIGS = {
     "fdd": "configs/cpu/fdd14.yaml",
     "mtfl": "configs/cpu/mtfl5.yaml",
+    "w300": "configs/cpu/w300.yaml",
     "synthetic": "configs/cpu/synthetic.yaml",
 }
 
@@ -82,10 +83,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("overrides", nargs="*", help="config overrides, e.g. model.input_size=256 model.stacks=2")
     args = parser.parse_args()
     overrides = [f"optim.batch_size={args.batch}", f"data.workers={args.workers}"]
     if args.model:
         overrides.append(f"model.name={args.model}")
+    overrides += args.overrides
     cfg = load_config(CONFIGS[args.data], overrides)
     schema, train_samples, _ = load_training_splits(cfg)
     lines_as_segments_cache.append(lines_as_segments(schema))

@@ -52,6 +52,9 @@ class Schema:
         normalisers: NME normalisers by name; ``default_normaliser`` names the protocol's one.
         subsets: named evaluation subsets; each maps to a sample-attribute key that is truthy for members.
         pck_threshold: fraction of the normaliser for PCK (body pose), if the schema uses PCK.
+        from_schemas: how to get these points from another layout's: ``{source schema: N index lists}``,
+            point ``i`` being the mean of the source points ``from_schemas[source][i]`` (e.g. an eye centre
+            from the six points around that eye). :func:`point_mapping` composes them.
     """
 
     name: str
@@ -64,6 +67,7 @@ class Schema:
     subsets: dict[str, str] = dataclasses.field(default_factory=dict)
     description: str = ""
     pck_threshold: float | None = None
+    from_schemas: dict[str, tuple[tuple[int, ...], ...]] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = self.num_points
@@ -82,6 +86,9 @@ class Schema:
             problems.append(
                 f"default_normaliser {self.default_normaliser!r} is not among {list(self.normalisers)}"
             )
+        for source, rows in self.from_schemas.items():
+            if len(rows) != n or not all(rows):
+                problems.append(f"from_schemas[{source!r}] needs one non-empty index list per point ({n})")
         for line_name, line in self.boundary_lines.items():
             if len(line) < 2:
                 problems.append(f"boundary line {line_name!r} needs at least 2 points")
@@ -112,6 +119,7 @@ class Schema:
             "default_normaliser": self.default_normaliser,
             "subsets": dict(self.subsets),
             "pck_threshold": self.pck_threshold,
+            "from_schemas": {k: [list(r) for r in v] for k, v in self.from_schemas.items()},
         }
 
     @classmethod
@@ -146,6 +154,10 @@ class Schema:
             default_normaliser=str(data["default_normaliser"]),
             subsets=dict(data.get("subsets") or {}),
             pck_threshold=data.get("pck_threshold"),
+            from_schemas={
+                str(k): tuple(tuple(int(i) for i in row) for row in v)
+                for k, v in (data.get("from_schemas") or {}).items()
+            },
         )
 
 
@@ -208,6 +220,48 @@ def normaliser_distance(
     return np.linalg.norm(a - b, axis=-1)
 
 
+def point_mapping(source: Schema | str, target: Schema | str) -> np.ndarray | None:
+    """(T, S) float64 weights that make ``target``'s points from ``source``'s: ``target = W @ source``,
+    each row the mean over the source points it names. Declared mappings (``from_schemas``) are composed
+    through other built-in layouts when there is no direct one (e.g. wflw98 -> w300_68 -> fdd14).
+    None if no chain of declared mappings leads from ``source`` to ``target``.
+    """
+    source, target = load_schema(source), load_schema(target)
+    if source.name == target.name:
+        return np.eye(target.num_points) if source.num_points == target.num_points else None
+    frontier, seen = [(target, np.eye(target.num_points))], {target.name}
+    while frontier:  # breadth-first over "made from" links, from the target back towards the source
+        layout, weights = frontier.pop(0)
+        for name, rows in layout.from_schemas.items():
+            if name in seen:
+                continue
+            try:
+                parent = load_schema(name)
+            except (FileNotFoundError, ValueError):
+                continue
+            step = np.zeros((layout.num_points, parent.num_points))
+            for i, row in enumerate(rows):
+                if not all(0 <= j < parent.num_points for j in row):
+                    raise ValueError(f"schema {layout.name}: from_schemas[{name!r}] row {i} is out of range")
+                step[i, list(row)] = 1.0 / len(row)
+            if name == source.name:
+                return weights @ step
+            seen.add(name)
+            frontier.append((parent, weights @ step))
+    return None
+
+
+def map_points(points: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(..., S, 2) points in one layout -> (..., T, 2) in another through :func:`point_mapping`'s weights.
+    A target point is NaN (missing) when any source point it is made from is missing."""
+    pts = np.asarray(points, dtype=np.float64)
+    used = weights > 0
+    out = np.einsum("ts,...sc->...tc", weights, np.nan_to_num(pts))
+    missing = np.isnan(pts).any(axis=-1)  # (..., S)
+    out[(missing[..., None, :] & used).any(axis=-1)] = np.nan
+    return out
+
+
 def lines_as_segments(schema: Schema) -> np.ndarray:
     """(S, 2) int: every consecutive index pair of every boundary line (the polyline segments)."""
     segs = [(line[i], line[i + 1]) for line in schema.boundary_lines.values() for i in range(len(line) - 1)]
@@ -221,4 +275,6 @@ __all__: Sequence[str] = [
     "available_schemas",
     "normaliser_distance",
     "lines_as_segments",
+    "point_mapping",
+    "map_points",
 ]

@@ -28,17 +28,15 @@ import math
 
 import numpy as np
 
+from awing.schemas import load_schema
+
 SCHEMAS = ("wflw98", "w300_68")
 
 # The 300W 68-point layout as indices into the WFLW 98-point one (the usual WFLW->300W convention):
 # every other contour point; the upper edge of each brow (tail tip + 4 upper points); the nose as is;
 # the eye corners and the upper/lower lid points nearest a third of the way along; the mouth as is.
-WFLW_TO_300W = np.array(
-    [*range(0, 33, 2), *range(33, 38), *range(42, 47), *range(51, 60)]
-    + [60, 61, 63, 64, 65, 67, 68, 69, 71, 72, 73, 75]
-    + [*range(76, 96)],
-    dtype=np.int64,
-)
+# 98 -> 68 point indices: the schema's declared mapping (awing/schemas/w300_68.yaml, one point each).
+WFLW_TO_300W = np.array([row[0] for row in load_schema("w300_68").from_schemas["wflw98"]], dtype=np.int64)
 
 _PIVOT = np.array([0.0, 0.6, -1.0])  # (3,) head rotation centre, face units
 _Z_CURVE = 0.33  # the face surface recedes as z = -_Z_CURVE * x**2
