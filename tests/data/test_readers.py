@@ -93,7 +93,7 @@ def test_read_dataset_rejects_unknown_split(tmp_path):
 
 @pytest.mark.parametrize(
     "module, split",
-    [(wflw, "val"), (w300, "test"), (cofw, "val"), (aflw, "val"), (lsp, "val"), (fdd, "dev"), (mtfl, "test")],
+    [(wflw, "val"), (w300, "test"), (cofw, "val"), (aflw, "val"), (lsp, "val"), (fdd, "dev"), (mtfl, "dev")],
 )
 def test_readers_reject_unknown_split_when_called_directly(tmp_path, module, split):
     with pytest.raises(ValueError, match=f"unknown split {split!r}"):
@@ -888,6 +888,25 @@ def test_mtfl_fixed_holdout_and_planar_order(tmp_path):
     np.testing.assert_array_equal(every[3].landmarks, f32(rng_points(5, 3)))
     np.testing.assert_array_equal(every[3].box, [0, 0, 79, 79])
     np.testing.assert_array_equal(mtfl.read(tmp_path, "all", box="landmarks")[3].box, landmark_box(every[3].landmarks))
+
+
+def test_mtfl_test_split_reads_testing_txt_with_each_images_own_size(tmp_path):
+    """MTFL's own test part: testing.txt (AFLW faces, Windows separators in the original), boxes from
+    each image's size; a root without it is a clear error naming the file."""
+    with pytest.raises(FileNotFoundError, match="testing.txt"):
+        read_dataset("mtfl", tmp_path, "test")
+    lines = []
+    for i, size in enumerate((150, 96, 211)):
+        p = rng_points(5, i)
+        lines.append(f"AFLW\\face_{i}.jpg " + " ".join(f"{v:.2f}" for v in np.r_[p[:, 0], p[:, 1]]))
+        (tmp_path / "AFLW").mkdir(exist_ok=True)
+        cv2.imwrite(str(tmp_path / f"AFLW/face_{i}.jpg"), np.zeros((size, size + 10, 3), np.uint8))
+    (tmp_path / "testing.txt").write_text("\n".join(lines) + "\n")
+    test = read_dataset("mtfl", tmp_path, "test")
+    assert [Path(s.image).name for s in test] == ["face_0.jpg", "face_1.jpg", "face_2.jpg"]
+    np.testing.assert_array_equal(test[1].box, [0, 0, 105, 95])  # 106 wide, 96 high
+    np.testing.assert_array_equal(test[2].landmarks, f32(rng_points(5, 2)))
+    assert test[0].source == f"{tmp_path / 'testing.txt'}:1"
 
 
 def test_mtfl_leaves_out_the_misaligned_net_faces_by_default(tmp_path):
