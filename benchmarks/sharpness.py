@@ -53,6 +53,7 @@ from awing.core.config import Config, config_from_dict
 from awing.core.device import resolve_device
 from awing.data.build import build_dataset, read_split
 from awing.data.dataset import LandmarkDataset, build_loader
+from awing.method.codec import codec_from_dict
 from awing.method.decode import decode_heatmaps
 from awing.method.model import model_from_checkpoint, predict_heatmaps
 from awing.method.targets import inside_mask, render_targets
@@ -271,7 +272,7 @@ def run_statistics(
     cfg = config_from_dict(ckpt["config"])
     model, schema, codec = model_from_checkpoint(ckpt, device)
     spec = model.spec
-    size, stride = codec.heatmap_size, codec.stride
+    size = codec.heatmap_size
     dataset = val_dataset(cfg, schema, codec.input_size)
     examples = list(examples) if examples is not None else []
     loader = build_loader(dataset, batch_size, shuffle=False, workers=0)
@@ -329,7 +330,7 @@ def run_statistics(
     if reference:
         result["reference"] = summary("gt")
         result["crops"], result["points"] = crops, crop_points
-        result["stride"] = stride
+        result["codec"] = codec.to_dict()
     return result
 
 
@@ -373,7 +374,7 @@ def _figure(
     grid = fig.add_gridspec(len(faces) + 1, cols, height_ratios=[1] * len(faces) + [1.1])
     image, heat_axes = None, []
     size = first["dataset"]["heatmap_size"]
-    stride = first["stride"]
+    codec = codec_from_dict(first["codec"])
     for r, face in enumerate(faces):
         ax = fig.add_subplot(grid[r, 0])
         crop = first["crops"][face]
@@ -388,7 +389,7 @@ def _figure(
             heat_axes.append(ax2)
             if hm is not None:
                 image = ax2.imshow(hm, vmin=0.0, vmax=1.0, cmap="magma", interpolation="nearest")
-                gt = pts / stride + 0.5 / stride - 0.5  # crop -> heatmap pixels
+                gt = codec.crop_to_heatmap(np.asarray(pts, dtype=np.float64))
                 ax2.scatter(gt[:, 0], gt[:, 1], s=2, c="cyan", linewidths=0, alpha=0.6)
                 ax2.set_xlim(-0.5, size - 0.5)
                 ax2.set_ylim(size - 0.5, -0.5)
