@@ -14,6 +14,7 @@ pixels. Points follow docs/ARCHITECTURE.md: ``(x, y)``, pixel centres at integer
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,9 +23,11 @@ import torch
 
 from awing.core.checkpoint import checkpoint_metrics, load_checkpoint
 from awing.core.device import inference_dtype, resolve_device
+from awing.core.extras import require
 from awing.core.images import load_image
 from awing.data.crop import crop_matrix, square_box, warp_image
 from awing.detect import FaceDetector, detector_enlarge, get_detector
+from awing.method.codec import crop_square
 from awing.method.model import model_from_checkpoint, predict_heatmaps
 from awing.pretrained import resolve_model
 from awing.schemas import load_schema
@@ -88,7 +91,9 @@ class FaceAligner:
             further passes).
     Raises:
         FileNotFoundError: no such model file / no shipped model. CheckpointError: not an awing
-        checkpoint. ValueError: wrong schema, device or detector.
+        checkpoint. ValueError: wrong schema, device, detector, ``max_batch`` (< 1) or ``enlarge`` (not
+        finite, or below -0.9). MissingExtra (an ImportError): ``backend="onnx"`` or ``detector="dlib"``
+        without their extra installed.
     """
 
     def __init__(
@@ -104,6 +109,16 @@ class FaceAligner:
     ) -> None:
         if backend not in ("torch", "onnx"):
             raise ValueError(f"backend must be 'torch' or 'onnx', not {backend!r}")
+        if isinstance(max_batch, bool) or not isinstance(max_batch, (int, np.integer)) or max_batch < 1:
+            raise ValueError(f"max_batch must be a whole number of faces >= 1, got {max_batch!r}")
+        if enlarge is not None:
+            if isinstance(enlarge, bool) or not isinstance(enlarge, (int, float, np.integer, np.floating)):
+                raise ValueError(f"enlarge must be a number or None, got {enlarge!r}")
+            if not (math.isfinite(enlarge) and enlarge >= -0.9):
+                raise ValueError(f"enlarge must be a finite number >= -0.9 (0: the squared box), got {enlarge!r}")
+        if backend == "onnx":  # before loading anything
+            require("onnxruntime", "onnx", 'backend="onnx"')
+            require("onnx", "onnx", 'backend="onnx"')
         self.device = resolve_device(device) if backend == "torch" else torch.device("cpu")
         self.model_path = resolve_model(model)
         ckpt = load_checkpoint(self.model_path)
@@ -115,6 +130,7 @@ class FaceAligner:
             )
         self.metrics = checkpoint_metrics(ckpt)
         self.detector = get_detector(detector)
+        self.crop_rule = (ckpt.get("inference") or {}).get("crop")  # e.g. the authors' crop (awing.app.official)
         calibrated = (ckpt.get("inference") or {}).get("enlarge")
         self.enlarge = detector_enlarge(self.detector, calibrated) if enlarge is None else float(enlarge)
         self.dtype = inference_dtype(self.device) if fast and backend == "torch" else None
@@ -167,7 +183,22 @@ class FaceAligner:
         return self._align([rgb], [boxes], [scores], self.enlarge if enlarge is None else float(enlarge))[0]
 
     def predict_batch(self, images: Sequence, color: str = "RGB") -> list[list[FaceLandmarks]]:
-        """:meth:`predict` for several images; the faces of all of them share forward passes."""
+        """:meth:`predict` for several images; the faces of all of them share forward passes.
+
+        Args:
+            images: a list (or other sequence) of images, each as :meth:`predict` takes them; a (B, H, W, C)
+                array is B images. One image on its own (a path, an (H, W[, C]) array) is a ValueError.
+        """
+        if isinstance(images, (str, bytes, Path)) or type(images).__module__.startswith("PIL."):
+            raise ValueError(
+                f"predict_batch takes a list of images, got one {type(images).__name__}: "
+                "use predict(image) or predict_batch([image])"
+            )
+        if isinstance(images, np.ndarray) and images.ndim != 4:
+            raise ValueError(
+                f"predict_batch takes a list of images or a (B, H, W, C) array, got an array of shape "
+                f"{images.shape}: use predict(image) for one image"
+            )
         rgbs = [load_image(im, color) for im in images]
         found = [self.detector.detect(rgb) for rgb in rgbs]
         boxes = [np.asarray(b, np.float32).reshape(-1, 4) for b, _ in found]
@@ -183,7 +214,8 @@ class FaceAligner:
         crops, matrices, owners = [], [], []
         for i, (rgb, image_boxes) in enumerate(zip(rgbs, boxes)):
             for box in image_boxes:
-                cx, cy, side = square_box(box, enlarge)
+                # a model's stored crop rule (the authors' crop; then ``enlarge`` is not used) or awing's
+                cx, cy, side = crop_square(box, self.crop_rule) if self.crop_rule else square_box(box, enlarge)
                 m = crop_matrix((cx, cy), side, s)
                 crops.append(warp_image(rgb, m, s))
                 matrices.append(m)

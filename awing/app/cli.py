@@ -20,6 +20,7 @@ COMMANDS = {
     "compare": ("awing.engine.compare", "put several runs' tables and CED curves side by side"),
     "predict": ("awing.app.predict", "landmarks on photos, folders and videos"),
     "export": ("awing.app.export", "export a model to ONNX or a small fp16 weights file"),
+    "import-official": ("awing.app.official", "convert the authors' released checkpoint into an awing one"),
     "models": ("awing.app.models", "list the shipped models"),
     "datasets": ("awing.data.readers.cli", "list the dataset readers and their splits"),
 }
@@ -58,12 +59,26 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    import os
+
+    from awing.core.extras import MissingExtra  # no torch: --help and --version stay quick
+
     try:
+        out = getattr(args, "out", None)
+        if args.command == "eval" and out and os.path.exists(out) and not os.path.isdir(out):
+            raise ValueError(f"--out {out} is a file; give a folder for results.json and the reports")  # up front
         return int(importlib.import_module(args._module).run(args) or 0)
-    except (FileNotFoundError, ValueError) as err:  # bad paths, configs, schemas, checkpoints
+    except (OSError, ValueError, MissingExtra) as err:  # bad paths, configs, checkpoints; full disks; extras
         if args.verbose:
             raise
-        print(f"awing: error: {err}", file=sys.stderr)
+        if isinstance(err, OSError) and err.strerror:
+            where = f"{err.filename}: " if err.filename else ""
+            message = where + err.strerror  # "[Errno 28] ..." without the number
+            if isinstance(err, FileExistsError) and err.filename and os.path.isfile(err.filename):
+                message = f"{err.filename} is a file, not a folder"
+        else:
+            message = str(err)
+        print(f"awing: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from awing.core.checkpoint import export_weights, load_checkpoint
+from awing.core.extras import require
 from awing.detect.calibrate import calibration_hints
 from awing.method.codec import build_codec
 from awing.method.model import model_from_checkpoint
@@ -31,6 +32,23 @@ from awing.pretrained import resolve_model
 log = logging.getLogger(__name__)
 
 __all__ = ["LastStackHeatmaps", "export_onnx", "check_onnx"]
+
+
+MIN_OPSET = 11  # ONNX Resize follows PyTorch's upsampling from 11 on; before 9 the CoordConv meshgrid fails
+
+
+def check_opset(opset) -> int:
+    """``opset`` as an int the exporter takes: ``MIN_OPSET`` to torch's newest TorchScript-export opset."""
+    try:
+        from torch.onnx._constants import ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET as newest
+    except ImportError:  # a torch without the constant: let the exporter judge the upper end
+        newest = None
+    if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)):
+        raise ValueError(f"ONNX opset must be an integer, got {opset!r}")
+    if opset < MIN_OPSET or (newest is not None and opset > newest):
+        top = newest if newest is not None else "the newest this torch knows"
+        raise ValueError(f"ONNX opset {opset} is not supported: use {MIN_OPSET} to {top} (default 17)")
+    return int(opset)
 
 
 class LastStackHeatmaps(torch.nn.Module):
@@ -50,8 +68,8 @@ def export_onnx(model: torch.nn.Module, schema, path: str | Path, opset: int = 1
     Uses the TorchScript exporter (``dynamo=False``: no extra dependency); where a torch version lacks it,
     the dynamo exporter, which needs ``pip install onnxscript``.
     """
-    import onnx
-
+    onnx = require("onnx", "onnx", "ONNX export")
+    opset = check_opset(opset)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     net = LastStackHeatmaps(model, schema.num_points).cpu().float().eval()  # eval(): BN running stats
@@ -69,10 +87,7 @@ def export_onnx(model: torch.nn.Module, schema, path: str | Path, opset: int = 1
             torch.onnx.export(net, (example,), str(path), dynamo=False, **kwargs)
     except (TypeError, NotImplementedError, RuntimeError) as err:  # a torch without the legacy exporter
         log.info("TorchScript ONNX export unavailable (%s); using the dynamo exporter", err)
-        try:
-            import onnxscript  # noqa: F401
-        except ImportError as missing:
-            raise RuntimeError("this torch exports ONNX via onnxscript: pip install onnxscript") from missing
+        require("onnxscript", "pip:onnxscript", "ONNX export with this torch (its dynamo exporter)")
         torch.onnx.export(net, (example,), str(path), dynamo=True, **kwargs)
     proto = onnx.load(str(path))
     meta = {
@@ -94,8 +109,7 @@ def check_onnx(model: torch.nn.Module, path: str | Path, batch: int = 3, atol: f
 
     Returns the largest absolute difference of the heatmaps. Raises ValueError if it exceeds ``atol``.
     """
-    import onnxruntime as ort
-
+    ort = require("onnxruntime", "onnx", "checking an ONNX export")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     size = model.spec.input_size
     x = torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(0))
@@ -114,7 +128,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="checkpoint path or shipped model name")
     parser.add_argument("--format", choices=["onnx", "weights"], default="onnx")
     parser.add_argument("--out", required=True, help="output file (.onnx or .pt)")
-    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    parser.add_argument("--opset", type=int, default=17, help=f"ONNX opset, {MIN_OPSET} or newer (default 17)")
     parser.add_argument("--check", action="store_true", help="onnx: compare with PyTorch in ONNX Runtime")
     parser.add_argument("--fp32", action="store_true", help="weights: keep fp32 (default fp16)")
     parser.add_argument(
@@ -124,9 +138,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.is_dir():
+        suffix = ".onnx" if args.format == "onnx" else ".pt"
+        raise ValueError(f"--out {out} is a folder; give the file to write, e.g. {out / ('model' + suffix)}")
+    if args.format == "onnx":  # before any work: the opset, the extras
+        check_opset(args.opset)
+        require("onnx", "onnx", "awing export --format onnx")
+        if args.check:
+            require("onnxruntime", "onnx", "awing export --check")
     path = resolve_model(args.checkpoint)
     ckpt = load_checkpoint(path)
-    out = Path(args.out)
+    model, schema, codec = model_from_checkpoint(ckpt)  # a checkpoint that does not rebuild is not exported
     if args.format == "weights":
         hints = calibration_hints(ckpt, args.calibrate) if args.calibrate else ckpt.get("inference")
         extra = {"inference": hints} if hints else None
@@ -135,7 +158,6 @@ def run(args: argparse.Namespace) -> int:
         export_weights(ckpt, out, half=not args.fp32, extra=extra)
         log.info("wrote %s (%.1f MB)", out, out.stat().st_size / 2**20)
         return 0
-    model, schema, codec = model_from_checkpoint(ckpt)
     export_onnx(model, schema, out, opset=args.opset, codec=codec)
     log.info("wrote %s (%.1f MB)", out, out.stat().st_size / 2**20)
     if args.check:

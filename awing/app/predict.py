@@ -5,13 +5,16 @@ Writes into ``--out``:
 - ``predictions.json``: ``{"model": {...}, "detector": ..., "files": [{"file", "kind", "frames":
   [{"frame", "faces": [{"box", "score", "points", "confidence"}]}], "error"}]}``; ``frame`` is 0 for an
   image and the video frame index for a video. ``error`` is null or why the file gave no landmarks.
+  ``missing`` lists the paths given that are neither a file nor a folder. Strict JSON: a value that is
+  not a finite number (a model that outputs NaN) is null.
 - ``predictions.csv``: one row per face: ``file, frame, face, box_x0, box_y0, box_x1, box_y1, score,
   x0, y0, ..., x{N-1}, y{N-1}, c0, ..., c{N-1}`` (points in original pixels, c = confidence).
 - ``annotated/``: each image with its boxes and points drawn, each video re-encoded (mp4v) with them,
   unless ``--no-draw``.
 
 A file that cannot be read, or in which no face is found, is reported (log and JSON) and skipped; the
-exit code is 1 only when no file at all could be processed.
+exit code is 1 only when no file at all could be processed. Files inside ``--out`` are not read when
+``--out`` lies in an input folder.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from tqdm import tqdm
 from awing.app.api import FaceAligner, FaceLandmarks
 from awing.core.images import read_image
 from awing.detect import FixedBoxes
+from awing.engine.metrics import to_jsonable
 
 log = logging.getLogger(__name__)
 
@@ -70,18 +74,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 # ------------------------------------------------------------------------------------------- inputs
-def collect_inputs(paths: list[str]) -> tuple[list[tuple[Path, str, Path]], list[str]]:
+def collect_inputs(paths: list[str], skip: Path | None = None) -> tuple[list[tuple[Path, str, Path]], list[str]]:
     """Expand folders: ``([(file, key, name)], missing)``.
+
+    Files inside ``skip`` (the output folder, when it lies inside an input folder) are left out of the
+    folders' files, so that a run does not read its own annotated copies.
 
     ``key`` names the file in predictions.json/.csv: the path as given, or ``folder/relative/path`` for a
     file found in a folder. ``name`` is the relative path of its annotated copy: that relative path, or
     the file name of a file given directly; videos get ``.mp4``; clashes get ``-2``, ``-3``, ...
     """
     found, missing, used = [], [], set()
+    skip = skip.resolve() if skip is not None else None
     for text in paths:
         path = Path(text)
         if path.is_dir():
             for f in sorted(path.rglob("*")):
+                if skip is not None and f.resolve().is_relative_to(skip):
+                    continue
                 if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS:
                     rel = Path(path.resolve().name) / f.relative_to(path)
                     found.append((f, rel.as_posix(), rel))
@@ -220,8 +230,8 @@ def _csv_header(num_points: int) -> list[str]:
 
 
 def write_outputs(out: Path, header: dict, records: list[dict], num_points: int) -> None:
-    with open(out / "predictions.json", "w") as f:
-        json.dump({**header, "files": records}, f)
+    data = to_jsonable({**header, "files": records})  # NaN/inf (a model gone wrong) -> null: strict JSON
+    (out / "predictions.json").write_text(json.dumps(data, allow_nan=False))
     with open(out / "predictions.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(_csv_header(num_points))
@@ -246,7 +256,10 @@ def run(args: argparse.Namespace) -> int:
     if args.video_stride < 1:
         log.error("--video-stride must be at least 1")
         return 2
-    files, missing = collect_inputs(args.paths)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder for predictions.json, .csv and annotated/")
+    files, missing = collect_inputs(args.paths, skip=out)
     for text in missing:
         log.error("%s: no such file or folder", text)
     if not files:
@@ -257,7 +270,6 @@ def run(args: argparse.Namespace) -> int:
     aligner = FaceAligner(args.model, device=args.device, detector=detector, enlarge=args.enlarge, fast=not args.fp32,
                           backend=args.backend)  # fmt: skip
     log.info("%r", aligner)
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     records, processed, faces = [], 0, 0
     for file, key, name in tqdm(files, desc="files", unit="file"):
@@ -295,6 +307,7 @@ def run(args: argparse.Namespace) -> int:
         },
         "detector": "boxes" if table is not None else args.detector,
         "enlarge": aligner.enlarge,
+        "missing": missing,
     }
     write_outputs(out, header, records, aligner.schema.num_points)
     failed = sum(1 for r in records if r["error"])

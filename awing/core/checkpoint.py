@@ -14,8 +14,13 @@ loading never unpickles arbitrary objects)::
 
 from __future__ import annotations
 
+import errno
+import math
 import os
+import re
+import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 
 import torch
@@ -37,10 +42,29 @@ def save_checkpoint(path: str | Path, payload: dict) -> Path:
         torch.save({"format": FORMAT, **payload}, tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:
+        if not _disk_full(err, path.parent):
+            raise
+        kept = f"the existing {path.name} is unchanged" if path.exists() else "nothing was written"
+        raise OSError(errno.ENOSPC, f"no space left on the device to write {path} ({kept}); free some space") from err
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _disk_full(err: Exception, folder: Path) -> bool:
+    """Whether a write failed for want of space: ENOSPC, or torch's zip writer's RuntimeError ("file write
+    failed", no errno) on a device with (almost) nothing free."""
+    if isinstance(err, OSError):
+        return err.errno == errno.ENOSPC
+    text = str(err)
+    if "No space left" in text:
+        return True
+    try:
+        return "write failed" in text and shutil.disk_usage(folder).free < 2**24
+    except OSError:
+        return False
 
 
 def _umask() -> int:
@@ -57,13 +81,68 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises several types for non-checkpoint files
-        raise CheckpointError(f"{path} is not a loadable awing checkpoint: {err}") from err
+        raise _unloadable(path, err) from err
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an awing checkpoint (format {FORMAT!r} expected)")
     for key in ("model", "spec", "schema"):
         if key not in ckpt:
             raise CheckpointError(f"{path} lacks {key!r}")
+    _check_fields(path, ckpt)
     return ckpt
+
+
+def _unloadable(path: Path, err: Exception) -> CheckpointError:
+    """Why ``torch.load(weights_only=True)`` refused a file, in awing's terms (not torch's advice to load
+    it with ``weights_only=False``, which would run whatever code the file holds)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        head = b""
+    if path.suffix.lower() == ".onnx" or (head[:1] == b"\x08" and head[2:3] == b"\x12"):  # ModelProto
+        return CheckpointError(
+            f"{path} is not a loadable awing checkpoint: it is an ONNX file; give the .pt checkpoint it was "
+            "exported from (ONNX files are for ONNX Runtime; FaceAligner(backend='onnx') makes its own)"
+        )
+    if not zipfile.is_zipfile(path):
+        return CheckpointError(
+            f"{path} is not a loadable awing checkpoint: not a PyTorch checkpoint file (or a damaged one)"
+        )
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+    what = f" ({found.group(1)})" if found else ""
+    return CheckpointError(
+        f"{path} is not a loadable awing checkpoint: it holds Python objects{what} besides tensors and plain values, "
+        "and awing loads checkpoints with weights_only=True, which never runs code from the file"
+    )
+
+
+_OPTIONAL_MAPPINGS = ("codec", "config", "inference")  # ``metrics`` of any other type reads as none
+
+
+def _check_fields(path: Path, ckpt: dict) -> None:
+    """The inference fields' types: ``model``, ``spec``, ``schema`` mappings, ``codec``, ``config`` and
+    ``inference`` mappings where present, ``inference["enlarge"]`` ``{style: number}``."""
+    for key in ("model", "spec", "schema"):
+        if not isinstance(ckpt[key], dict):
+            raise CheckpointError(f"{path}: checkpoint field {key!r} must be a mapping, not {type(ckpt[key]).__name__}")
+    for key in _OPTIONAL_MAPPINGS:
+        if ckpt.get(key) is not None and not isinstance(ckpt[key], dict):
+            raise CheckpointError(f"{path}: checkpoint field {key!r} must be a mapping, not {type(ckpt[key]).__name__}")
+    enlarge = (ckpt.get("inference") or {}).get("enlarge")
+    if enlarge is not None:
+        good = isinstance(enlarge, dict) and all(
+            isinstance(k, str)
+            and isinstance(v, (int, float))
+            and not isinstance(v, bool)
+            and math.isfinite(v)
+            and v > -1
+            for k, v in enlarge.items()
+        )
+        if not good:
+            raise CheckpointError(
+                f"{path}: checkpoint field inference['enlarge'] must map box styles to finite numbers > -1, "
+                f"got {enlarge!r}"
+            )
 
 
 def checkpoint_metrics(ckpt: dict) -> dict:
@@ -85,8 +164,8 @@ def checkpoint_metrics(ckpt: dict) -> dict:
 
 
 def export_weights(ckpt: dict, path: str | Path, half: bool = True, extra: dict | None = None) -> Path:
-    """A small inference-only file: model weights (fp16 by default), spec, schema, metrics, and the run's
-    config (so ``awing eval`` crops test faces the way the model was trained)."""
+    """A small inference-only file: model weights (fp16 by default), spec, schema, codec, metrics, inference
+    hints, and the run's config (so ``awing eval`` crops test faces the way the model was trained)."""
     state = {k: v.half() if half and v.is_floating_point() else v for k, v in ckpt["model"].items()}
-    keep = {k: ckpt[k] for k in ("spec", "schema", "metrics", "epoch", "config") if k in ckpt}
+    keep = {k: ckpt[k] for k in ("spec", "schema", "codec", "metrics", "epoch", "config", "inference") if k in ckpt}
     return save_checkpoint(path, {"model": state, **keep, **(extra or {})})

@@ -36,6 +36,8 @@ from typing import Protocol, runtime_checkable
 import cv2
 import numpy as np
 
+from awing.core.extras import MissingExtra
+
 __all__ = [
     "FaceDetector",
     "OpenCVDetector",
@@ -190,8 +192,8 @@ class DlibDetector:
         try:
             import dlib
         except ImportError as err:
-            raise ImportError(
-                "detector 'dlib' needs the dlib package: pip install 'awing[dlib]' (the prebuilt dlib-bin "
+            raise MissingExtra(
+                "detector 'dlib' needs the dlib package: pip install \"awing[dlib]\" (the prebuilt dlib-bin "
                 "wheel), or use detector='opencv'"
             ) from err
         self._detector = dlib.get_frontal_face_detector()

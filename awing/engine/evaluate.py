@@ -23,10 +23,10 @@ from awing.core.config import Config, config_from_dict
 from awing.data.build import build_dataset, dataset_schema, read_split
 from awing.data.dataset import LandmarkDataset, build_loader
 from awing.engine import distributed
-from awing.engine.metrics import evaluate_predictions
+from awing.engine.metrics import CONVENTION_NAMES, POOLINGS, evaluate_predictions
 from awing.engine.reports import make_results, predictions_grid, write_results
 from awing.engine.runtime import environment
-from awing.method.codec import HeatmapCodec
+from awing.method.codec import HeatmapCodec, crop_square
 from awing.method.model import model_from_checkpoint, predict_heatmaps
 from awing.schemas import Schema
 
@@ -64,15 +64,37 @@ class Evaluation:
         return out
 
 
+class RuleCropDataset(LandmarkDataset):
+    """A :class:`LandmarkDataset` whose crop squares come from a model's stored crop rule
+    (``checkpoint["inference"]["crop"]``, :func:`awing.method.codec.crop_square`, e.g. the authors' crop
+    of an imported model) instead of ``square_box(box, enlarge)``. Box normalisers keep the annotated
+    box (:meth:`annotated_box`)."""
+
+    def __init__(self, base: LandmarkDataset, rule: dict) -> None:
+        self.__dict__.update(base.__dict__)
+        crop_square((0.0, 0.0, 10.0, 10.0), rule)  # an unknown rule fails here, not per item
+        self.crop_rule, self.enlarge = dict(rule), 0.0
+
+    def annotated_box(self, sample) -> np.ndarray:
+        """(4,) float32: the box the rule starts from (the dataset's own face box), original pixels."""
+        return super().face_box(sample)
+
+    def face_box(self, sample) -> np.ndarray:
+        """(4,) float64: the rule's crop square as ``x0, y0, x1, y1`` (squared again with no enlargement)."""
+        cx, cy, side = crop_square(self.annotated_box(sample), self.crop_rule)
+        return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], dtype=np.float64)
+
+
 def evaluate_model(
     model, codec: HeatmapCodec, dataset: LandmarkDataset, schema: Schema, cfg: Config, device, info=None,
-    amp_dtype=None, progress: bool = False,
+    amp_dtype=None, progress: bool = False, convention: str | None = None, pooling: str | None = None,
 ) -> Evaluation:
     """Predict and score every sample of ``dataset`` (split over ranks under DDP, gathered on all).
 
     Unreadable images are left out of the scores and counted in ``metrics["num_skipped"]`` (their paths,
     up to 20, in ``metrics["skipped_images"]``). ``progress`` shows a bar over batches on the main rank
-    (the eval CLI; training logs one line instead).
+    (the eval CLI; training logs one line instead). ``convention`` / ``pooling``: see
+    :func:`awing.engine.metrics.evaluate_predictions` (None: the schema's default normaliser, per-image mean).
     """
     info = info or distributed.DistInfo()
     was_training = model.training
@@ -101,10 +123,11 @@ def evaluate_model(
     samples = [dataset.samples[order[i]] for i in sort]
     pred, conf = pred[sort], conf[sort]
     gt = np.stack([s.landmarks for s in samples]).astype(np.float64)
-    boxes = np.stack([dataset.face_box(s) for s in samples]) if samples else np.zeros((0, 4))
+    box_of = getattr(dataset, "annotated_box", dataset.face_box)  # a crop rule's square is no normaliser
+    boxes = np.stack([box_of(s) for s in samples]) if samples else np.zeros((0, 4))
     metrics = evaluate_predictions(
         pred, gt, schema, boxes=boxes, attributes=[s.attributes for s in samples],
-        normaliser=cfg.eval.normaliser, thresholds=cfg.eval.thresholds,
+        normaliser=cfg.eval.normaliser, thresholds=cfg.eval.thresholds, convention=convention, pooling=pooling,
     )  # fmt: skip
     metrics["num_skipped"] = len(skipped)
     metrics["skipped_images"] = [dataset.samples[i].image for i in skipped[:20]]
@@ -155,6 +178,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--flip-test", action="store_true", help="average with the mirrored image's prediction"
     )
     parser.add_argument("--normaliser", help="NME normaliser name (default: the schema's protocol one)")
+    parser.add_argument(
+        "--convention", choices=sorted(CONVENTION_NAMES),
+        help="named evaluation convention (normaliser + pooling): paper (default), authors, hrnet, mmpose",
+    )  # fmt: skip
+    parser.add_argument(
+        "--pooling", choices=list(POOLINGS),
+        help="NME aggregate: per_image (mean of per-image NMEs, the paper's) or pooled (mmpose: all points)",
+    )  # fmt: skip
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batch-size", type=int, help="evaluation batch size (eval.batch_size; default: the run's)")
 
@@ -168,17 +199,25 @@ def parse_data_spec(spec: str) -> tuple[str, str, str]:
 
 def evaluate_splits(
     model, codec: HeatmapCodec, schema: Schema, cfg: Config, specs: list[tuple[str, str, str]], device,
-    info=None, amp_dtype=None, progress: bool = False,
+    info=None, amp_dtype=None, progress: bool = False, crop_rule: dict | None = None,
+    convention: str | None = None, pooling: str | None = None,
 ) -> dict[str, Evaluation]:
     """Evaluate on each ``(format, root, split)``; keys are the split names (``format:split`` when two
-    specs share a split name). Prints one line per set on the main rank."""
+    specs share a split name). Prints one line per set on the main rank.
+
+    ``crop_rule``: a model's stored crop rule (``checkpoint["inference"]["crop"]``; None: the config's
+    ``square_box`` crop). ``convention`` / ``pooling``: see :func:`awing.engine.metrics.evaluate_predictions`.
+    """
     info = info or distributed.DistInfo()
     evaluations = {}
     for fmt, root, split in specs:
         samples = read_split(cfg.data, split, fmt, root)
         dataset_schema(cfg.data, samples, fmt)  # a layout that does not fit the model fails here, by name
         dataset = build_dataset(cfg, samples, schema, codec.input_size)
-        ev = evaluate_model(model, codec, dataset, schema, cfg, device, info, amp_dtype, progress=progress)
+        if crop_rule:
+            dataset = RuleCropDataset(dataset, crop_rule)
+        ev = evaluate_model(model, codec, dataset, schema, cfg, device, info, amp_dtype, progress=progress,
+                            convention=convention, pooling=pooling)  # fmt: skip
         evaluations[split if len({s[2] for s in specs}) == len(specs) else f"{fmt}:{split}"] = ev
         if info.is_main:
             skipped = f" ({ev.metrics['num_skipped']} unreadable, not scored)" if ev.metrics["num_skipped"] else ""
@@ -203,7 +242,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         d = cfg.data
         specs = [(d.format, d.root, s) for s in [d.val_split, *d.test_splits] if s]
-    evaluations = evaluate_splits(model, codec, schema, cfg, specs, device, progress=True)
+    crop_rule = (ckpt.get("inference") or {}).get("crop")  # e.g. the authors' crop of an imported model
+    convention, pooling = getattr(args, "convention", None), getattr(args, "pooling", None)
+    evaluations = evaluate_splits(model, codec, schema, cfg, specs, device, progress=True, crop_rule=crop_rule,
+                                  convention=convention, pooling=pooling)  # fmt: skip
     out = Path(args.out) if args.out else Path(args.checkpoint).parent
     write_evaluation(evaluations, out, cfg, schema, device)
     return 0

@@ -48,6 +48,12 @@ __all__ = [
     "threshold_key",
     "evaluate_predictions",
     "to_jsonable",
+    "CONVENTIONS",
+    "CONVENTION_NAMES",
+    "POOLINGS",
+    "resolve_convention",
+    "annotation_box_size",
+    "pooled_nme",
 ]
 
 # Table 8's column order for LSP joint groups; other groups follow in order of first appearance.
@@ -318,6 +324,70 @@ def subset_indices(schema: Schema, attributes: Sequence[Mapping] | None) -> dict
     return out
 
 
+# ------------------------------------------------------------------------------------- conventions
+#: NME aggregates: ``per_image`` = mean over images of each image's mean point error (Eq. 7; the paper,
+#: the authors' and HRNet's code); ``pooled`` = mean over every scored point of every image (mmpose's
+#: ``keypoint_nme``: all points with ``keypoints_visible > 0``, i.e. every annotated point).
+POOLINGS = ("per_image", "pooled")
+
+#: The normaliser that is not a schema's: ``box_size`` = 200 x ``scale`` of HRNet's CSV / mmpose's COCO
+#: JSON (the sample's ``attributes["box_size"]``, else ``200 * attributes["scale"]``), pixels.
+ANNOTATION_NORMALISERS = ("box_size",)
+
+#: Named conventions: convention -> {schema name: (normaliser, pooling)}; a schema not listed takes its
+#: default normaliser. ``paper``: the AWing paper's protocol (awing's default). ``authors``: their released
+#: evaluation code (protossw512/AdaptiveWingLoss ``fan_NME``). ``hrnet`` / ``mmpose``: those toolkits.
+CONVENTIONS: dict[str, dict[str, tuple[str, str]]] = {
+    "paper": {"w300_68": ("inter_ocular", "per_image"), "cofw29": ("inter_pupil", "per_image"),
+              "aflw19": ("box", "per_image"), "wflw98": ("inter_ocular", "per_image")},
+    "authors": {"w300_68": ("inter_pupil", "per_image"), "cofw29": ("inter_pupil", "per_image"),
+                "aflw19": ("box", "per_image"), "wflw98": ("inter_ocular", "per_image")},
+    "hrnet": {"w300_68": ("inter_ocular", "per_image"), "cofw29": ("inter_ocular", "per_image"),
+              "aflw19": ("box_size", "per_image"), "wflw98": ("inter_ocular", "per_image")},
+    "mmpose": {"w300_68": ("inter_ocular", "pooled"), "cofw29": ("inter_ocular", "pooled"),
+               "aflw19": ("box_size", "pooled"), "wflw98": ("inter_ocular", "pooled")},
+}  # fmt: skip
+CONVENTION_NAMES = tuple(CONVENTIONS)
+
+
+def resolve_convention(schema: Schema | str, convention: str | None = None) -> tuple[str, str]:
+    """``(normaliser, pooling)`` of a named convention for a schema (None: ``paper``, awing's default).
+
+    Raises:
+        ValueError: an unknown convention name.
+    """
+    schema = load_schema(schema)
+    name = convention or "paper"
+    if name not in CONVENTIONS:
+        raise ValueError(f"unknown evaluation convention {name!r}; known: {', '.join(CONVENTION_NAMES)}")
+    default = (schema.default_normaliser, "per_image")
+    if name != "mmpose":
+        return CONVENTIONS[name].get(schema.name, default)
+    return CONVENTIONS[name].get(schema.name, (schema.default_normaliser, "pooled"))
+
+
+def annotation_box_size(attributes: Sequence[Mapping] | None) -> np.ndarray | None:
+    """(B,) float64 ``box_size`` = 200 x ``scale`` (HRNet / mmpose) per image from sample attributes, in
+    pixels; None unless every image carries ``box_size`` or ``scale``."""
+    if not attributes:
+        return None
+    out = []
+    for a in attributes:
+        a = a or {}
+        if a.get("box_size") is not None:
+            out.append(float(a["box_size"]))
+        elif a.get("scale") is not None:
+            out.append(200.0 * float(a["scale"]))
+        else:
+            return None
+    return np.asarray(out, dtype=np.float64)
+
+
+def pooled_nme(errors: np.ndarray) -> float:
+    """mmpose's NME: the mean of every scored point's normalised error, (B, N) -> float (NaN: none)."""
+    return _mean(np.asarray(errors, dtype=np.float64).reshape(-1))
+
+
 # ------------------------------------------------------------------------------------------ evaluate
 def threshold_key(threshold: float) -> str:
     """The JSON key of an FR / AUC threshold: ``0.08 -> "0.08"``, ``0.10 -> "0.1"``."""
@@ -335,12 +405,14 @@ def _summary(
     main: str,
     thresholds: Sequence[float],
     pck_correct: np.ndarray | None,
+    pooled: np.ndarray | None = None,
 ) -> dict:
+    """``pooled``: the main normaliser's (B, N) point errors when the headline NME is pooled (mmpose)."""
     x = nme[main][idx]
     fin = x[~np.isnan(x)]
     out = {
         "num_images": int(fin.size),
-        "nme": _mean(x),
+        "nme": _mean(x) if pooled is None else pooled_nme(pooled[idx]),
         "fr": {threshold_key(t): failure_rate(fin, t) for t in thresholds},
         "auc": {threshold_key(t): auc(fin, t) for t in thresholds},
         "nme_by_normaliser": {k: _mean(v[idx]) for k, v in nme.items()},
@@ -371,6 +443,8 @@ def evaluate_predictions(
     thresholds: Sequence[float] = (0.08, 0.10),
     subsets: Mapping[str, Sequence[int]] | None = None,
     mask: np.ndarray | None = None,
+    convention: str | None = None,
+    pooling: str | None = None,
 ) -> dict:
     """Every metric of one test set, as a JSON-serialisable dict (floats and lists; NaN becomes None).
 
@@ -387,12 +461,21 @@ def evaluate_predictions(
         subsets: explicit subsets, name -> image indices (e.g. 300W ``common`` / ``challenge``); they
             override a schema subset of the same name.
         mask: (B, N) bool, True where a point is scored (default: every annotated point).
+        convention: a named convention (:data:`CONVENTIONS`: ``paper``, ``authors``, ``hrnet``, ``mmpose``)
+            giving the normaliser and the pooling; an explicit ``normaliser`` / ``pooling`` wins. None: the
+            schema's default normaliser, per-image mean (the paper's; labelled ``paper`` only when it is
+            that convention's choice, else ``custom``).
+        pooling: ``per_image`` (mean of per-image NMEs) or ``pooled`` (mmpose: mean over all scored points);
+            FR, AUC and CED are per image either way.
     Returns:
         A dict with keys (all NME / FR / AUC / PCK values are fractions)::
 
             num_images         images with a defined NME (the ones every aggregate uses)
             num_skipped        images without (no scored point, or a NaN / zero normaliser)
             normaliser         the main normaliser's name
+            convention         the named convention the figures follow (``paper``, ..., or ``custom``)
+            pooling            ``per_image`` or ``pooled``: how ``nme`` aggregates point errors
+            nme_per_image, nme_pooled   the main normaliser's NME both ways
             thresholds         [0.08, 0.1]
             nme                mean NME under the main normaliser
             fr, auc            {threshold_key: value}, e.g. {"0.08": ..., "0.1": ...}
@@ -411,16 +494,34 @@ def evaluate_predictions(
         boxes = np.asarray(boxes, dtype=np.float64).reshape(b, 4)
     if attributes is not None and len(attributes) != b:
         raise ValueError(f"{len(attributes)} attribute dicts for {b} images")
-    main = normaliser or schema.default_normaliser
-    if main not in schema.normalisers:
+    conv_norm, conv_pool = resolve_convention(schema, convention)
+    main = normaliser or conv_norm
+    pooling = pooling or conv_pool
+    if pooling not in POOLINGS:
+        raise ValueError(f"unknown NME pooling {pooling!r}; known: {', '.join(POOLINGS)}")
+    if main not in schema.normalisers and main not in ANNOTATION_NORMALISERS:
         raise ValueError(
-            f"unknown normaliser {main!r}; schema {schema.name!r} has {list(schema.normalisers)}"
+            f"unknown normaliser {main!r}; schema {schema.name!r} has {list(schema.normalisers)} "
+            f"(and {list(ANNOTATION_NORMALISERS)} where the annotations carry it)"
         )
+    if convention is not None:
+        label = convention if (main, pooling) == (conv_norm, conv_pool) else "custom"
+    else:  # name what the figures follow, if a named convention does
+        label = next((c for c in CONVENTION_NAMES if resolve_convention(schema, c) == (main, pooling)), "custom")
     thresholds = [float(t) for t in thresholds]
 
     names = [main] + [k for k in schema.normalisers if k != main]
     norms, errors = {}, {}
+    box_size = annotation_box_size(attributes)
+    if main == "box_size" and box_size is None:
+        raise ValueError("normaliser 'box_size' needs every sample's annotated 'box_size' or 'scale' (HRNet / mmpose)")
+    if box_size is not None and "box_size" not in names:
+        names.append("box_size")
     for name in names:
+        if name == "box_size":
+            norms[name] = box_size
+            errors[name] = normalised_point_errors(pred, gt, box_size, mask)
+            continue
         if schema.normalisers[name].kind == "box" and boxes is None:
             if name == main:
                 raise ValueError(f"normaliser {main!r} needs face boxes")
@@ -436,9 +537,12 @@ def evaluate_predictions(
         err = errors[main]
         pck_correct = np.where(np.isnan(err), np.nan, (err <= schema.pck_threshold).astype(np.float64))
 
-    full = _summary(np.arange(b), nme, main, thresholds, None)
+    pooled = errors[main] if pooling == "pooled" else None
+    full = _summary(np.arange(b), nme, main, thresholds, None, pooled)
     out = {"num_images": full.pop("num_images")}
-    out.update(num_skipped=b - out["num_images"], normaliser=main, thresholds=thresholds, **full)
+    out.update(num_skipped=b - out["num_images"], normaliser=main, convention=label, pooling=pooling,
+               nme_per_image=_mean(nme[main]), nme_pooled=pooled_nme(errors[main]), thresholds=thresholds,
+               **full)  # fmt: skip
     point_err = errors[main]
     out["per_point_nme"] = [_mean(point_err[:, j]) for j in range(point_err.shape[1])]
     out["per_image_nme"] = nme[main].tolist()
@@ -451,7 +555,7 @@ def evaluate_predictions(
         idx_arr = np.asarray(idx, dtype=np.int64)
         if idx_arr.size and (idx_arr.min() < 0 or idx_arr.max() >= b):
             raise ValueError(f"subset {k!r}: indices outside 0..{b - 1}")
-        entry = _summary(idx_arr, nme, main, thresholds, pck_correct)
+        entry = _summary(idx_arr, nme, main, thresholds, pck_correct, pooled)
         entry["indices"] = idx_arr.tolist()
         out["subsets"][k] = entry
 

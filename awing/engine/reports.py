@@ -13,6 +13,9 @@ prints NME, FR and PCK in % and AUC as a fraction (as Table 1 does). NaN is stor
           "num_images": 2500,                  # images with a defined NME (used by every aggregate)
           "num_skipped": 0,                    # images without one (no scored point, zero normaliser)
           "normaliser": "inter_ocular",        # the main normaliser
+          "convention": "paper",               # metrics.CONVENTIONS name the figures follow, or "custom"
+          "pooling": "per_image",              # "per_image" (paper) or "pooled" (mmpose): how "nme" averages
+          "nme_per_image": 0.0436, "nme_pooled": 0.0437,   # the main normaliser's NME both ways
           "thresholds": [0.08, 0.1],
           "nme": 0.0436,
           "fr":  {"0.08": 0.051, "0.1": 0.0284},   # keys: metrics.threshold_key(t)
@@ -203,6 +206,16 @@ def _metric_rows(metrics: Sequence[Mapping]) -> list[tuple[str, Callable]]:
     return rows
 
 
+_POOLING_WORDS = {"per_image": "NME = mean of per-image NMEs", "pooled": "NME pooled over all scored points"}
+
+
+def _convention_label(metrics: Mapping) -> str:
+    """``paper (inter_ocular, NME = mean of per-image NMEs)`` for a test set's metrics dict."""
+    pooling = metrics.get("pooling") or "per_image"
+    words = _POOLING_WORDS.get(pooling, pooling)
+    return f"{metrics.get('convention') or 'custom'} ({metrics.get('normaliser', '?')}, {words})"
+
+
 def _pck_label(group: str) -> str:
     return group.replace("_", " ").title()
 
@@ -219,6 +232,9 @@ def results_markdown(results: Mapping) -> str:
         f"Schema `{data.get('schema', '?')}`, normaliser {', '.join(norms) or '?'}. "
         "NME and FR in % of the normaliser, AUC as a fraction of the CED area up to the threshold."
     )
+    conventions = sorted({_convention_label(m) for m in testsets.values() if m.get("convention") or m.get("pooling")})
+    if conventions:
+        lines.append(f"Evaluation convention: {'; '.join(conventions)}.")
     lines.append("")
 
     every = [m for ts in testsets.values() for m in [ts, *(ts.get("subsets") or {}).values()]]

@@ -23,7 +23,7 @@ import torch
 from awing.method.decode import apply_affine, decode_heatmaps, invert_affine
 from awing.method.targets import render_targets
 
-__all__ = ["HeatmapCodec", "CODECS", "register_codec", "build_codec", "codec_from_dict"]
+__all__ = ["HeatmapCodec", "AuthorsCodec", "CODECS", "register_codec", "build_codec", "codec_from_dict", "crop_square"]
 
 CODECS: dict[str, type[HeatmapCodec]] = {}
 
@@ -144,3 +144,120 @@ def codec_from_dict(data: dict) -> HeatmapCodec:
         return CODECS[name](**fields)
     except TypeError as err:
         raise ValueError(f"codec {name!r}: {err}") from err
+
+
+@register_codec
+@dataclasses.dataclass(frozen=True)
+class AuthorsCodec(HeatmapCodec):
+    """The authors' decoder and frame (protossw512/AdaptiveWingLoss, ``get_preds_fromhm`` then x stride).
+
+    Decoding: per-channel argmax (the first maximum, as ``torch.max``), then ``shift`` (0.25) heatmap
+    pixels toward the larger neighbour on both axes, applied only where the peak is interior on BOTH
+    axes (``0 < x < W - 1`` and ``0 < y < H - 1``; the authors hard-code 63 for 64-px heatmaps), then
+    ``+ 0.5``: the authors' heatmap frame ``p = index + 0.5 +/- shift``, and their crop frame
+    ``c = p * stride``. That frame is edge-origin (crop point 0 is the crop square's left / top edge), so
+    it sits 0.5 crop pixel from awing's pixel-centre crop frame: ``c = u + 0.5`` for awing's crop point
+    ``u`` (:func:`awing.data.crop.crop_matrix`). :meth:`decode` returns the authors' ``c``;
+    :meth:`to_image` takes that 0.5 off before inverting the crop affine, so points land where theirs do.
+
+    Targets (:meth:`encode`, for fine-tuning only): awing's sub-pixel Gaussians, centred where the decoder
+    reads them back; the authors drew theirs on floored integer pixels with an effective sigma of ~1.75.
+
+    Attributes: those of :class:`HeatmapCodec`.
+    """
+
+    name: ClassVar[str] = "authors"
+
+    # ----------------------------------------------------------------------------------- frames
+    def crop_to_heatmap(self, points: torch.Tensor) -> torch.Tensor:
+        """(..., 2) crop pixels in the authors' edge-origin frame -> heatmap pixels (pixel centres at
+        integers): ``h = c / stride - 0.5``."""
+        return points / self.stride - 0.5
+
+    def heatmap_to_crop(self, points: torch.Tensor) -> torch.Tensor:
+        """(..., 2) heatmap pixels (pixel centres at integers) -> crop pixels in the authors' frame:
+        ``c = (h + 0.5) * stride``."""
+        return (points + 0.5) * self.stride
+
+    @staticmethod
+    def from_awing_crop(points: torch.Tensor) -> torch.Tensor:
+        """(..., 2) awing crop pixels (pixel centres at integers) -> the authors' crop frame (+0.5)."""
+        return points + 0.5
+
+    @staticmethod
+    def to_awing_crop(points: torch.Tensor) -> torch.Tensor:
+        """(..., 2) the authors' crop frame -> awing crop pixels (-0.5)."""
+        return points - 0.5
+
+    # ----------------------------------------------------------------------------- the codec
+    def encode(self, points: torch.Tensor, segments: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`HeatmapCodec.encode` for (B, N, 2) points in awing's crop frame (a dataset's ``points``)."""
+        size = (self.heatmap_size, self.heatmap_size)
+        heat = self.crop_to_heatmap(self.from_awing_crop(points.float()))
+        return render_targets(heat, size, segments, self.sigma, self.radius, self.boundary_sigma)
+
+    def decode_heatmap_frame(self, heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The authors' ``get_preds_fromhm`` (without its optional image mapping).
+
+        Args:
+            heatmaps: (B, N, H, W) landmark channels only.
+        Returns:
+            points: (B, N, 2) float32 ``x, y`` in the authors' heatmap frame (``index + 0.5 +/- shift``).
+            confidence: (B, N) float32, the peak value.
+        """
+        points, confidence = decode_heatmaps(heatmaps, self.shift, interior="both")
+        return points + 0.5, confidence
+
+    def decode(self, heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Points from (B, N, H, W) landmark heatmaps: (B, N, 2) float32 ``x, y`` in the authors' crop
+        frame (``get_preds_fromhm`` x stride) and (B, N) float32 peak values."""
+        points, confidence = self.decode_heatmap_frame(heatmaps)
+        return points * self.stride, confidence
+
+    def to_image(self, points: torch.Tensor, affine: torch.Tensor) -> torch.Tensor:
+        """(B, N, 2) points in the authors' crop frame -> original-image pixels through the inverse of the
+        (B, 2, 3) awing crop affine (original -> awing crop), in the affine's dtype."""
+        return apply_affine(self.to_awing_crop(points.to(affine.dtype)), invert_affine(affine))
+
+
+def crop_square(box, rule: dict) -> tuple[float, float, float]:
+    """The square crop region of a face box under a stored crop rule (``checkpoint["inference"]["crop"]``).
+
+    Rules (``rule["kind"]``):
+        ``authors``: the authors' WFLW crop (their ``convert_WFLW.py`` + data loader): box coordinates
+            truncated to integers (``integer``, default True), each side padded by ``int(pad * w / 2)``
+            / ``int(pad * h / 2)`` (``pad`` 0.05, so w' ~ 1.05 w) with the left / top edge clamped at 0,
+            then a square of side ``factor * (w' + h')`` (``factor`` 0.64 = 0.8 x 200 / 250) about the
+            padded box's centre.
+
+    Args:
+        box: ``x0, y0, x1, y1`` in original pixels.
+        rule: the rule's dict.
+    Returns:
+        ``(cx, cy, side)`` in original pixels, for :func:`awing.data.crop.crop_matrix`.
+    Raises:
+        ValueError: an unknown rule, or an empty / non-finite box.
+    """
+    import math
+
+    kind = rule.get("kind") if isinstance(rule, dict) else None
+    if kind != "authors":
+        raise ValueError(f"unknown crop rule {rule!r}; known kinds: 'authors'")
+    x0, y0, x1, y1 = (float(v) for v in box)
+    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)) or not (x1 > x0 and y1 > y0):
+        raise ValueError(f"cannot crop an empty or non-finite box {(x0, y0, x1, y1)}")
+    pad, factor = float(rule.get("pad", 0.05)), float(rule.get("factor", 0.64))
+    if rule.get("integer", True):
+        x0, y0, x1, y1 = (float(int(v)) for v in (x0, y0, x1, y1))
+        px, py = int(pad * (x1 - x0) / 2), int(pad * (y1 - y0) / 2)
+    else:
+        px, py = pad * (x1 - x0) / 2, pad * (y1 - y0) / 2
+    if rule.get("clamp", True):
+        x0, y0 = max(0.0, x0 - px), max(0.0, y0 - py)
+    else:
+        x0, y0 = x0 - px, y0 - py
+    x1, y1 = x1 + px, y1 + py
+    side = factor * ((x1 - x0) + (y1 - y0))
+    if not side > 0:
+        raise ValueError(f"cannot crop an empty box {(x0, y0, x1, y1)}")
+    return (x0 + x1) / 2.0, (y0 + y1) / 2.0, side

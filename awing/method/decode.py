@@ -8,10 +8,13 @@ from __future__ import annotations
 import torch
 
 
-def decode_heatmaps(heatmaps: torch.Tensor, shift: float = 0.25) -> tuple[torch.Tensor, torch.Tensor]:
+def decode_heatmaps(
+    heatmaps: torch.Tensor, shift: float = 0.25, interior: str = "axis"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel argmax, moved ``shift`` pixels toward the larger neighbour on each axis (Sec. 7.3).
 
-    The shift applies on an axis only where the peak has neighbours on both sides.
+    ``interior="axis"`` (awing): the shift applies on an axis where the peak has neighbours on both sides
+    along it; ``"both"`` (the authors' ``get_preds_fromhm``): only where the peak is interior on both axes.
 
     Args:
         heatmaps: (B, N, H, W).
@@ -27,8 +30,13 @@ def decode_heatmaps(heatmaps: torch.Tensor, shift: float = 0.25) -> tuple[torch.
     def value_at(xx: torch.Tensor, yy: torch.Tensor) -> torch.Tensor:
         return flat.gather(-1, (yy.clamp(0, h - 1) * w + xx.clamp(0, w - 1)).unsqueeze(-1)).squeeze(-1)
 
-    dx = torch.sign(value_at(x + 1, y) - value_at(x - 1, y)) * ((x > 0) & (x < w - 1))
-    dy = torch.sign(value_at(x, y + 1) - value_at(x, y - 1)) * ((y > 0) & (y < h - 1))
+    inside_x, inside_y = (x > 0) & (x < w - 1), (y > 0) & (y < h - 1)
+    if interior == "both":
+        inside_x = inside_y = inside_x & inside_y
+    elif interior != "axis":
+        raise ValueError(f"interior must be 'axis' or 'both', got {interior!r}")
+    dx = torch.sign(value_at(x + 1, y) - value_at(x - 1, y)) * inside_x
+    dy = torch.sign(value_at(x, y + 1) - value_at(x, y - 1)) * inside_y
     points = torch.stack([x.float() + shift * dx, y.float() + shift * dy], dim=-1)
     return points, confidence
 

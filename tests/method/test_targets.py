@@ -98,3 +98,14 @@ def test_crop_heatmap_round_trip_and_inverse_affine_exact():
     # heatmap -> image: forward through the crop and the stride lands on the same heatmap point
     crop_pts = apply_affine(pts, m)
     assert torch.allclose(codec.to_image(crop_pts, m), pts, atol=1e-9)
+
+
+def test_decode_interior_rule_axis_vs_both():
+    """A peak on the top row with a larger right neighbour: awing shifts x (x is interior), the authors'
+    rule (interior on both axes) does not."""
+    heat = torch.zeros(1, 1, 8, 8)
+    heat[0, 0, 0, 3], heat[0, 0, 0, 4], heat[0, 0, 0, 2] = 1.0, 0.6, 0.2
+    assert decode_heatmaps(heat)[0].tolist() == [[[3.25, 0.0]]]
+    assert decode_heatmaps(heat, interior="both")[0].tolist() == [[[3.0, 0.0]]]
+    with pytest.raises(ValueError, match="interior"):
+        decode_heatmaps(heat, interior="edge")

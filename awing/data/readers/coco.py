@@ -12,6 +12,11 @@ for every labelled point; so visibility is read per file: if any point of the fi
 ``v = 1`` means occluded (``visible = False``); otherwise the file carries no visibility and
 ``visible`` is None. A missing or empty ``bbox`` falls back to the tight landmark box.
 
+mmpose's (and HRNet's) ``center`` (2 values, pixels), ``scale`` (box size / 200) and ``box_size``
+(pixels) of an annotation are kept in ``Sample.attributes`` under those names where present, so that
+their AFLW normaliser ``box_size`` = 200 x ``scale`` can be computed
+(:func:`awing.engine.metrics.annotation_box_size`).
+
 Schema: the ``schema`` option, else inferred from the keypoint count where only one built-in schema
 has it (98 wflw98, 68 w300_68, 29 cofw29, 19 aflw19, 5 mtfl5; 14 is FDD or LSP: pass ``schema``).
 Use :func:`schema_for` to learn the schema of a file.
@@ -149,14 +154,37 @@ def read(
             box = check_box(xywh_to_xyxy(values), where)
         else:
             box = landmark_box(landmarks, where)
+        attributes = _scale_attributes(annotation, where)
         samples.append(
             Sample(
                 image=image_path(folder, images[annotation["image_id"]], where, check_images),
                 landmarks=landmarks,
                 visible=points[:, 2] == 2 if has_visibility else None,
                 box=box,
+                attributes=attributes,
                 split=split,
                 source=where,
             )
         )
     return samples
+
+
+def _scale_attributes(annotation: dict, where: str) -> dict:
+    """``{"center": [cx, cy], "scale": s, "box_size": b}``: the fields of these an annotation has (floats)."""
+    out = {}
+    center = annotation.get("center")
+    if center is not None:
+        if not isinstance(center, (list, tuple)):
+            raise AnnotationError(f"{where}: 'center' must be a list of 2 numbers, found {center!r}")
+        out["center"] = [float(v) for v in parse_floats([str(v) for v in center], where, 2, "center values")]
+    for key in ("scale", "box_size"):
+        value = annotation.get(key)
+        if isinstance(value, (list, tuple)):  # some converters store one value per axis; face sets use one
+            value = value[0] if value else None
+        if value is None:
+            continue
+        number = float(parse_floats([str(value)], where, 1, key)[0])
+        if not number > 0:
+            raise AnnotationError(f"{where}: {key} must be positive, found {number}")
+        out[key] = number
+    return out

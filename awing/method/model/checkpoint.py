@@ -45,11 +45,32 @@ def codec_of_checkpoint(ckpt: dict, spec: HourglassSpec) -> HeatmapCodec:
     if "codec" in ckpt:
         try:
             return codec_from_dict(ckpt["codec"])
-        except ValueError as err:
+        except (ValueError, TypeError, KeyError, AttributeError) as err:
             raise CheckpointError(f"checkpoint codec is invalid: {err}") from err
-    targets = ((ckpt.get("config") or {}).get("targets")) or {}
+    config = ckpt.get("config") or {}
+    targets = (config.get("targets") if isinstance(config, dict) else None) or {}
+    if not isinstance(targets, dict):
+        raise CheckpointError(f"checkpoint config 'targets' must be a mapping, not {type(targets).__name__}")
     fields = {k: targets[k] for k in ("sigma", "radius", "boundary_sigma") if k in targets}
     return build_codec(spec, SimpleNamespace(**{"sigma": 1.5, "radius": 3, "boundary_sigma": 1.0, **fields}))
+
+
+def _check_spec_types(fields: dict) -> None:
+    """TypeError/ValueError unless each known spec field has its type (an int >= 1 or a bool): a ``"14"``
+    or ``14.0`` would otherwise fail deep in the layers, or compare unequal to the schema's 14."""
+    known = {f.name: f for f in dataclasses.fields(HourglassSpec)}
+    for name, value in fields.items():
+        field = known.get(name)
+        if field is None:
+            continue  # HourglassSpec(**fields) names it
+        is_bool = isinstance(field.default, bool)
+        if is_bool and not isinstance(value, bool):
+            raise TypeError(f"spec {name!r} must be true or false, got {value!r}")
+        if not is_bool:
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"spec {name!r} must be an integer, got {value!r}")
+            if value < 1:
+                raise ValueError(f"spec {name!r} must be at least 1, got {value}")
 
 
 def model_from_checkpoint(ckpt: dict, device: str | torch.device = "cpu") -> LoadedModel:
@@ -61,17 +82,23 @@ def model_from_checkpoint(ckpt: dict, device: str | torch.device = "cpu") -> Loa
     try:
         if not isinstance(ckpt.get("spec"), dict) or not isinstance(ckpt.get("schema"), dict):
             raise TypeError("'spec' and 'schema' must be mappings")
+        _check_spec_types(ckpt["spec"])
         spec = HourglassSpec(**ckpt["spec"])
         schema = Schema.from_dict(ckpt["schema"], source="checkpoint")
-    except (TypeError, ValueError, KeyError) as err:
+    except (TypeError, ValueError, KeyError, AttributeError) as err:
         raise CheckpointError(f"checkpoint architecture or schema is invalid: {err}") from err
     if spec.num_points != schema.num_points:
         raise CheckpointError(f"checkpoint model has {spec.num_points} points but its schema {schema.num_points}")
     codec = codec_of_checkpoint(ckpt, spec)
     weights = ckpt.get("model")
-    if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
+    if not isinstance(weights, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items()
+    ):
         raise CheckpointError("checkpoint 'model' is not a state dict of tensors")
-    model = StackedHourglass(spec)
+    try:
+        model = StackedHourglass(spec)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise CheckpointError(f"checkpoint architecture is invalid: {err}") from err
     state = {k: v.float() if v.is_floating_point() else v for k, v in weights.items()}
     try:
         model.load_state_dict(state)
