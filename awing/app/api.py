@@ -25,9 +25,8 @@ from awing.core.checkpoint import checkpoint_metrics, load_checkpoint
 from awing.core.device import inference_dtype, resolve_device
 from awing.core.extras import require
 from awing.core.images import load_image
-from awing.data.crop import crop_matrix, square_box, warp_image
+from awing.data.crop import crop_matrix, face_square, warp_image
 from awing.detect import FaceDetector, detector_enlarge, get_detector
-from awing.method.codec import crop_square
 from awing.method.model import model_from_checkpoint, predict_heatmaps
 from awing.pretrained import resolve_model
 from awing.schemas import load_schema
@@ -215,7 +214,7 @@ class FaceAligner:
         for i, (rgb, image_boxes) in enumerate(zip(rgbs, boxes)):
             for box in image_boxes:
                 # a model's stored crop rule (the authors' crop; then ``enlarge`` is not used) or awing's
-                cx, cy, side = crop_square(box, self.crop_rule) if self.crop_rule else square_box(box, enlarge)
+                cx, cy, side = face_square(box, enlarge, self.crop_rule)
                 m = crop_matrix((cx, cy), side, s)
                 crops.append(warp_image(rgb, m, s))
                 matrices.append(m)

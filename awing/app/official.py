@@ -20,7 +20,7 @@ their dtype (fp16 or fp32 files); loading uses ``torch.load(..., weights_only=Tr
 
 The written file is an ordinary awing checkpoint that carries the authors' decoder and frame
 (:class:`awing.method.codec.AuthorsCodec`) and their crop (``inference.crop``, see
-:func:`awing.method.codec.crop_square`), so ``FaceAligner`` and ``awing eval`` reproduce their chain.
+:func:`awing.data.crop.crop_square`), so ``FaceAligner`` and ``awing eval`` reproduce their chain.
 Their input convention is awing's: RGB / 255, no mean / std.
 """
 

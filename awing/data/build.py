@@ -79,12 +79,14 @@ def load_training_splits(cfg: Config) -> tuple[Schema, list[Sample], list[Sample
 
 
 def build_dataset(
-    cfg: Config, samples: list[Sample], schema: Schema, input_size: int, train: bool = False
-) -> LandmarkDataset:
-    """A :class:`LandmarkDataset` with the config's crop, cache and (when ``train``) augmentation."""
+    cfg: Config, samples: list[Sample], schema: Schema, input_size: int, train: bool = False,
+    crop_rule: dict | None = None,
+) -> LandmarkDataset:  # fmt: skip
+    """A :class:`LandmarkDataset` with the config's crop, cache and (when ``train``) augmentation;
+    ``crop_rule``: a model's stored crop rule instead of the config's enlargement (evaluation)."""
     d = cfg.data
     augment = cfg.augment if (train and cfg.augment.enabled) else None
     return LandmarkDataset(
         samples, schema, input_size, crop=d.crop, enlarge=d.enlarge, augment=augment, train=train,
-        cache=d.cache, seed=cfg.train.seed,
+        cache=d.cache, seed=cfg.train.seed, crop_rule=crop_rule,
     )  # fmt: skip

@@ -29,8 +29,9 @@ __all__ = [
     "crop_matrix",
     "transform_points",
     "warp_image",
+    "crop_square",
+    "face_square",
 ]
-
 
 
 
@@ -175,3 +176,50 @@ def warp_image(
         borderValue=(float(border_value),) * 4,
     )
     return out.reshape(size[::-1] + channels)  # OpenCV drops a trailing channel of 1
+
+
+def crop_square(box, rule: dict) -> tuple[float, float, float]:
+    """The square crop region of a face box under a stored crop rule (``checkpoint["inference"]["crop"]``).
+
+    Rules (``rule["kind"]``):
+        ``authors``: the authors' WFLW crop (their ``convert_WFLW.py`` + data loader): box coordinates
+            truncated to integers (``integer``, default True), each side padded by ``int(pad * w / 2)``
+            / ``int(pad * h / 2)`` (``pad`` 0.05, so w' ~ 1.05 w) with the left / top edge clamped at 0,
+            then a square of side ``factor * (w' + h')`` (``factor`` 0.64 = 0.8 x 200 / 250) about the
+            padded box's centre.
+
+    Args:
+        box: ``x0, y0, x1, y1`` in original pixels.
+        rule: the rule's dict.
+    Returns:
+        ``(cx, cy, side)`` in original pixels, for :func:`awing.data.crop.crop_matrix`.
+    Raises:
+        ValueError: an unknown rule, or an empty / non-finite box.
+    """
+    kind = rule.get("kind") if isinstance(rule, dict) else None
+    if kind != "authors":
+        raise ValueError(f"unknown crop rule {rule!r}; known kinds: 'authors'")
+    x0, y0, x1, y1 = (float(v) for v in box)
+    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)) or not (x1 > x0 and y1 > y0):
+        raise ValueError(f"cannot crop an empty or non-finite box {(x0, y0, x1, y1)}")
+    pad, factor = float(rule.get("pad", 0.05)), float(rule.get("factor", 0.64))
+    if rule.get("integer", True):
+        x0, y0, x1, y1 = (float(int(v)) for v in (x0, y0, x1, y1))
+        px, py = int(pad * (x1 - x0) / 2), int(pad * (y1 - y0) / 2)
+    else:
+        px, py = pad * (x1 - x0) / 2, pad * (y1 - y0) / 2
+    if rule.get("clamp", True):
+        x0, y0 = max(0.0, x0 - px), max(0.0, y0 - py)
+    else:
+        x0, y0 = x0 - px, y0 - py
+    x1, y1 = x1 + px, y1 + py
+    side = factor * ((x1 - x0) + (y1 - y0))
+    if not side > 0:
+        raise ValueError(f"cannot crop an empty box {(x0, y0, x1, y1)}")
+    return (x0 + x1) / 2.0, (y0 + y1) / 2.0, side
+
+
+def face_square(box, enlarge: float = 0.0, rule: dict | None = None) -> tuple[float, float, float]:
+    """The crop region of a face box: a stored crop rule's (:func:`crop_square`) when the model carries
+    one, else :func:`square_box` enlarged by ``enlarge``. Returns ``(cx, cy, side)``, original pixels."""
+    return crop_square(box, rule) if rule else square_box(box, enlarge)

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from awing.core.config import AugmentConfig
 from awing.core.images import read_image
 from awing.data.augment import photometric, random_affine_params, warp_sample
-from awing.data.crop import square_box
+from awing.data.crop import face_square
 from awing.data.sample import Sample, landmark_box
 from awing.schemas import Schema, load_schema
 
@@ -57,6 +57,8 @@ class LandmarkDataset(Dataset):
         train: training mode (augmentation on).
         cache: keep decoded images in memory (per process; faces of one image share it).
         seed: seed of the augmentation generator.
+        crop_rule: a model's stored crop rule (:func:`awing.data.crop.crop_square`, e.g. the authors' crop of
+            an imported model), used instead of ``square_box(box, enlarge)``.
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class LandmarkDataset(Dataset):
         train: bool = False,
         cache: bool = False,
         seed: int = 0,
+        crop_rule: dict | None = None,
     ) -> None:
         if crop not in CROP_MODES:
             raise ValueError(f"crop must be one of {CROP_MODES}, got {crop!r}")
@@ -83,6 +86,9 @@ class LandmarkDataset(Dataset):
         self.input_size = int(input_size)
         self.crop = crop
         self.enlarge = float(enlarge)
+        self.crop_rule = dict(crop_rule) if crop_rule else None
+        if self.crop_rule:
+            face_square((0.0, 0.0, 10.0, 10.0), rule=self.crop_rule)  # an unknown rule fails here, not per item
         self.augment = augment
         self.train = bool(train)
         self.cache = bool(cache)
@@ -156,7 +162,7 @@ class LandmarkDataset(Dataset):
         sample = self.samples[index]
         try:
             box = self.face_box(sample)
-            cx, cy, side = square_box(box, self.enlarge)
+            cx, cy, side = face_square(box, self.enlarge, self.crop_rule)
         except ValueError as err:
             return self._invalid(index, sample, f"no usable face box ({err})")
         image = self._image(sample.image)

@@ -26,7 +26,7 @@ from awing.engine import distributed
 from awing.engine.metrics import CONVENTION_NAMES, POOLINGS, evaluate_predictions
 from awing.engine.reports import make_results, predictions_grid, write_results
 from awing.engine.runtime import environment
-from awing.method.codec import HeatmapCodec, crop_square
+from awing.method.codec import HeatmapCodec
 from awing.method.model import model_from_checkpoint, predict_heatmaps
 from awing.schemas import Schema
 
@@ -62,27 +62,6 @@ class Evaluation:
         out.update({f"{prefix}fr@{k}": v for k, v in m["fr"].items()})
         out.update({f"{prefix}auc@{k}": v for k, v in m["auc"].items()})
         return out
-
-
-class RuleCropDataset(LandmarkDataset):
-    """A :class:`LandmarkDataset` whose crop squares come from a model's stored crop rule
-    (``checkpoint["inference"]["crop"]``, :func:`awing.method.codec.crop_square`, e.g. the authors' crop
-    of an imported model) instead of ``square_box(box, enlarge)``. Box normalisers keep the annotated
-    box (:meth:`annotated_box`)."""
-
-    def __init__(self, base: LandmarkDataset, rule: dict) -> None:
-        self.__dict__.update(base.__dict__)
-        crop_square((0.0, 0.0, 10.0, 10.0), rule)  # an unknown rule fails here, not per item
-        self.crop_rule, self.enlarge = dict(rule), 0.0
-
-    def annotated_box(self, sample) -> np.ndarray:
-        """(4,) float32: the box the rule starts from (the dataset's own face box), original pixels."""
-        return super().face_box(sample)
-
-    def face_box(self, sample) -> np.ndarray:
-        """(4,) float64: the rule's crop square as ``x0, y0, x1, y1`` (squared again with no enlargement)."""
-        cx, cy, side = crop_square(self.annotated_box(sample), self.crop_rule)
-        return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], dtype=np.float64)
 
 
 def evaluate_model(
@@ -123,8 +102,7 @@ def evaluate_model(
     samples = [dataset.samples[order[i]] for i in sort]
     pred, conf = pred[sort], conf[sort]
     gt = np.stack([s.landmarks for s in samples]).astype(np.float64)
-    box_of = getattr(dataset, "annotated_box", dataset.face_box)  # a crop rule's square is no normaliser
-    boxes = np.stack([box_of(s) for s in samples]) if samples else np.zeros((0, 4))
+    boxes = np.stack([dataset.face_box(s) for s in samples]) if samples else np.zeros((0, 4))
     metrics = evaluate_predictions(
         pred, gt, schema, boxes=boxes, attributes=[s.attributes for s in samples],
         normaliser=cfg.eval.normaliser, thresholds=cfg.eval.thresholds, convention=convention, pooling=pooling,
@@ -213,9 +191,7 @@ def evaluate_splits(
     for fmt, root, split in specs:
         samples = read_split(cfg.data, split, fmt, root)
         dataset_schema(cfg.data, samples, fmt)  # a layout that does not fit the model fails here, by name
-        dataset = build_dataset(cfg, samples, schema, codec.input_size)
-        if crop_rule:
-            dataset = RuleCropDataset(dataset, crop_rule)
+        dataset = build_dataset(cfg, samples, schema, codec.input_size, crop_rule=crop_rule)
         ev = evaluate_model(model, codec, dataset, schema, cfg, device, info, amp_dtype, progress=progress,
                             convention=convention, pooling=pooling)  # fmt: skip
         evaluations[split if len({s[2] for s in specs}) == len(specs) else f"{fmt}:{split}"] = ev

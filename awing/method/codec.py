@@ -23,7 +23,7 @@ import torch
 from awing.method.decode import apply_affine, decode_heatmaps, invert_affine
 from awing.method.targets import render_targets
 
-__all__ = ["HeatmapCodec", "AuthorsCodec", "CODECS", "register_codec", "build_codec", "codec_from_dict", "crop_square"]
+__all__ = ["HeatmapCodec", "AuthorsCodec", "CODECS", "register_codec", "build_codec", "codec_from_dict"]
 
 CODECS: dict[str, type[HeatmapCodec]] = {}
 
@@ -218,46 +218,3 @@ class AuthorsCodec(HeatmapCodec):
         """(B, N, 2) points in the authors' crop frame -> original-image pixels through the inverse of the
         (B, 2, 3) awing crop affine (original -> awing crop), in the affine's dtype."""
         return apply_affine(self.to_awing_crop(points.to(affine.dtype)), invert_affine(affine))
-
-
-def crop_square(box, rule: dict) -> tuple[float, float, float]:
-    """The square crop region of a face box under a stored crop rule (``checkpoint["inference"]["crop"]``).
-
-    Rules (``rule["kind"]``):
-        ``authors``: the authors' WFLW crop (their ``convert_WFLW.py`` + data loader): box coordinates
-            truncated to integers (``integer``, default True), each side padded by ``int(pad * w / 2)``
-            / ``int(pad * h / 2)`` (``pad`` 0.05, so w' ~ 1.05 w) with the left / top edge clamped at 0,
-            then a square of side ``factor * (w' + h')`` (``factor`` 0.64 = 0.8 x 200 / 250) about the
-            padded box's centre.
-
-    Args:
-        box: ``x0, y0, x1, y1`` in original pixels.
-        rule: the rule's dict.
-    Returns:
-        ``(cx, cy, side)`` in original pixels, for :func:`awing.data.crop.crop_matrix`.
-    Raises:
-        ValueError: an unknown rule, or an empty / non-finite box.
-    """
-    import math
-
-    kind = rule.get("kind") if isinstance(rule, dict) else None
-    if kind != "authors":
-        raise ValueError(f"unknown crop rule {rule!r}; known kinds: 'authors'")
-    x0, y0, x1, y1 = (float(v) for v in box)
-    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)) or not (x1 > x0 and y1 > y0):
-        raise ValueError(f"cannot crop an empty or non-finite box {(x0, y0, x1, y1)}")
-    pad, factor = float(rule.get("pad", 0.05)), float(rule.get("factor", 0.64))
-    if rule.get("integer", True):
-        x0, y0, x1, y1 = (float(int(v)) for v in (x0, y0, x1, y1))
-        px, py = int(pad * (x1 - x0) / 2), int(pad * (y1 - y0) / 2)
-    else:
-        px, py = pad * (x1 - x0) / 2, pad * (y1 - y0) / 2
-    if rule.get("clamp", True):
-        x0, y0 = max(0.0, x0 - px), max(0.0, y0 - py)
-    else:
-        x0, y0 = x0 - px, y0 - py
-    x1, y1 = x1 + px, y1 + py
-    side = factor * ((x1 - x0) + (y1 - y0))
-    if not side > 0:
-        raise ValueError(f"cannot crop an empty box {(x0, y0, x1, y1)}")
-    return (x0 + x1) / 2.0, (y0 + y1) / 2.0, side

@@ -18,8 +18,8 @@ from awing.app.api import FaceAligner
 from awing.app.cli import main
 from awing.app.official import AUTHORS_CROP, import_official
 from awing.core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from awing.data.crop import crop_matrix, warp_image
-from awing.method.codec import AuthorsCodec, HeatmapCodec, codec_from_dict, crop_square
+from awing.data.crop import crop_matrix, crop_square, warp_image
+from awing.method.codec import AuthorsCodec, HeatmapCodec, codec_from_dict
 from awing.method.model import create_model, model_from_checkpoint, model_payload
 from awing.schemas import load_schema
 
@@ -179,20 +179,20 @@ def test_awing_eval_crops_an_imported_model_with_its_rule_and_names_the_conventi
     path, _ = imported
     wflw = need(SHARED / "fixtures" / "mmpose_samples" / "wflw")
     made = []
-    original = evaluate.RuleCropDataset.__init__
+    original = evaluate.build_dataset
 
-    def spy(self, base, rule):
-        original(self, base, rule)
-        made.append(self)
+    def spy(*args, **kwargs):
+        made.append(original(*args, **kwargs))
+        return made[-1]
 
-    monkeypatch.setattr(evaluate.RuleCropDataset, "__init__", spy)
+    monkeypatch.setattr(evaluate, "build_dataset", spy)
     out = tmp_path / "eval"
     assert main(["eval", str(path), f"coco:{wflw}:test", "--out", str(out), "--convention", "mmpose",
                  "--batch-size", "2"]) == 0  # fmt: skip
     (dataset,) = made
     assert dataset.crop_rule == AUTHORS_CROP
     sample = dataset.samples[0]
-    cx, cy, side = crop_square(dataset.annotated_box(sample), AUTHORS_CROP)
+    cx, cy, side = crop_square(dataset.face_box(sample), AUTHORS_CROP)
     np.testing.assert_allclose(dataset[0]["affine"].numpy(), crop_matrix((cx, cy), side, 256), atol=1e-6)
     results = json.loads((out / "results.json").read_text())
     test = results["testsets"]["test"]

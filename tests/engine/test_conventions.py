@@ -10,14 +10,12 @@ import cv2
 import numpy as np
 import pytest
 
-from awing.data.crop import crop_matrix
+from awing.data.crop import crop_matrix, crop_square
 from awing.data.dataset import LandmarkDataset
 from awing.data.readers import coco
 from awing.data.sample import Sample
-from awing.engine.evaluate import RuleCropDataset
 from awing.engine.metrics import CONVENTION_NAMES, evaluate_predictions, resolve_convention
 from awing.engine.reports import make_results, results_markdown
-from awing.method.codec import crop_square
 from awing.schemas import load_schema
 
 from shared_data import SHARED, need
@@ -134,7 +132,7 @@ def test_results_markdown_names_the_convention(aflw_faces):
     assert "Evaluation convention: paper (box, NME = mean of per-image NMEs)." in text
 
 
-def test_rule_crop_dataset_crops_with_the_stored_rule_and_scores_with_the_annotated_box(tmp_path):
+def test_a_crop_rule_crops_with_the_stored_rule_and_scores_with_the_annotated_box(tmp_path):
     rule = {"kind": "authors", "pad": 0.05, "factor": 0.64, "integer": True, "clamp": True}
     image = np.full((300, 400, 3), 128, np.uint8)
     cv2.imwrite(str(tmp_path / "face.png"), image)
@@ -142,10 +140,10 @@ def test_rule_crop_dataset_crops_with_the_stored_rule_and_scores_with_the_annota
     box = np.array([100.0, 90.0, 260.0, 250.0], np.float32)
     sample = Sample(image=str(tmp_path / "face.png"), landmarks=points, box=box)
     base = LandmarkDataset([sample], "wflw98", 256, enlarge=0.1)
-    dataset = RuleCropDataset(base, rule)
+    dataset = LandmarkDataset([sample], "wflw98", 256, enlarge=0.1, crop_rule=rule)
     item = dataset[0]
     cx, cy, side = crop_square(box, rule)  # (180, 170), 0.64 * (168 + 168)
     assert (cx, cy, side) == (180.0, 170.0, pytest.approx(0.64 * 336))
     np.testing.assert_allclose(item["affine"].numpy(), crop_matrix((cx, cy), side, 256), atol=1e-9)
-    np.testing.assert_array_equal(dataset.annotated_box(sample), box)
+    np.testing.assert_array_equal(dataset.face_box(sample), box)  # the annotated box stays the normaliser's
     assert base[0]["affine"][0, 0].item() == pytest.approx(256 / (160 * 1.1))  # the base dataset: unchanged
