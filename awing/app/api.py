@@ -29,7 +29,7 @@ from awing.data.crop import crop_matrix, face_square, warp_image
 from awing.detect import FaceDetector, detector_enlarge, get_detector
 from awing.method.model import model_from_checkpoint, predict_heatmaps
 from awing.pretrained import resolve_model
-from awing.schemas import load_schema
+from awing.schemas import load_schema, map_points, point_mapping
 
 __all__ = ["FaceAligner", "FaceLandmarks"]
 
@@ -88,6 +88,9 @@ class FaceAligner:
         schema: the landmark layout you expect (e.g. ``"fdd14"``); a model with another one is an error.
         max_batch: at most this many faces per forward pass (memory bound; faces beyond it are run in
             further passes).
+        output_schema: return the points in this layout instead of the model's, through the schemas'
+            declared mappings (e.g. ``"mtfl5"``: the five points face-recognition alignment uses, from a
+            68- or 14-point model); each point's confidence is the mean over the points it is made from.
     Raises:
         FileNotFoundError: no such model file / no shipped model. CheckpointError: not an awing
         checkpoint. ValueError: wrong schema, device, detector, ``max_batch`` (< 1) or ``enlarge`` (not
@@ -105,6 +108,7 @@ class FaceAligner:
         schema: str | None = None,
         max_batch: int = 64,
         backend: str = "torch",
+        output_schema: str | None = None,
     ) -> None:
         if backend not in ("torch", "onnx"):
             raise ValueError(f"backend must be 'torch' or 'onnx', not {backend!r}")
@@ -127,6 +131,13 @@ class FaceAligner:
                 f"{self.model_path} predicts the {self.schema.name!r} layout "
                 f"({self.schema.num_points} points), not {load_schema(schema).name!r}"
             )
+        self.output_schema = self.schema if output_schema is None else load_schema(output_schema)
+        self._to_output = point_mapping(self.schema, self.output_schema)
+        if self._to_output is None:
+            raise ValueError(
+                f"{self.model_path} predicts the {self.schema.name!r} layout, and the schemas declare no mapping from "
+                f"it to {self.output_schema.name!r} (from_schemas in the schema YAML)"
+            )
         self.metrics = checkpoint_metrics(ckpt)
         self.detector = get_detector(detector)
         self.crop_rule = (ckpt.get("inference") or {}).get("crop")  # e.g. the authors' crop (awing.app.official)
@@ -146,7 +157,8 @@ class FaceAligner:
 
     @property
     def point_names(self) -> tuple[str, ...]:
-        return self.schema.point_names
+        """The names of the points each face comes back with (the output schema's)."""
+        return self.output_schema.point_names
 
     def __repr__(self) -> str:
         precision = "fp32" if self.dtype is None else str(self.dtype).replace("torch.", "")
@@ -231,6 +243,9 @@ class FaceAligner:
             points.append(p)
             confidence.append(c)
         points, confidence = np.concatenate(points), np.concatenate(confidence)
+        if self.output_schema.name != self.schema.name:  # e.g. the 5 alignment points of a 68-point model
+            points = map_points(points, self._to_output).astype(np.float32)
+            confidence = (confidence @ self._to_output.T).astype(np.float32)  # the mean over the source points
         index_in_image = [0] * len(rgbs)
         for k, owner in enumerate(owners):
             j = index_in_image[owner]
@@ -240,8 +255,8 @@ class FaceAligner:
                     box=boxes[owner][j].astype(np.float32),
                     landmarks=points[k],
                     confidence=confidence[k],
-                    point_names=self.schema.point_names,
-                    schema=self.schema.name,
+                    point_names=self.output_schema.point_names,
+                    schema=self.output_schema.name,
                     score=float(scores[owner][j]),
                 )
             )

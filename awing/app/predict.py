@@ -69,6 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-draw", action="store_true", help="do not write annotated images or videos")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     parser.add_argument("--fp32", action="store_true", help="no bf16/fp16 fast path")
+    parser.add_argument("--output-schema", metavar="SCHEMA",
+                        help="return the points in this layout (e.g. mtfl5: five alignment points), via the schemas' "
+                             "declared mappings")  # fmt: skip
     parser.add_argument("--backend", choices=["torch", "onnx"], default="torch",
                         help="onnx: run the model with ONNX Runtime (pip install 'awing[onnx]')")
 
@@ -222,19 +225,21 @@ def predict_video(aligner, file: Path, boxes, draw_to: Path | None, stride: int)
     return frames
 
 
-def _csv_header(num_points: int) -> list[str]:
-    points = [f"{a}{i}" for i in range(num_points) for a in "xy"]
+def _csv_header(point_names: list[str]) -> list[str]:
+    """One row per face: its file, frame and box, then ``<point>_x, <point>_y`` by the schema's point
+    names, then ``<point>_conf``."""
+    points = [f"{name}_{axis}" for name in point_names for axis in "xy"]
     return ["file", "frame", "face", "box_x0", "box_y0", "box_x1", "box_y1", "score", *points] + [
-        f"c{i}" for i in range(num_points)
+        f"{name}_conf" for name in point_names
     ]
 
 
-def write_outputs(out: Path, header: dict, records: list[dict], num_points: int) -> None:
+def write_outputs(out: Path, header: dict, records: list[dict], point_names: list[str]) -> None:
     data = to_jsonable({**header, "files": records})  # NaN/inf (a model gone wrong) -> null: strict JSON
     (out / "predictions.json").write_text(json.dumps(data, allow_nan=False))
     with open(out / "predictions.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(_csv_header(num_points))
+        writer.writerow(_csv_header(point_names))
         for rec in records:
             for frame in rec["frames"]:
                 for k, face in enumerate(frame["faces"]):
@@ -268,7 +273,7 @@ def run(args: argparse.Namespace) -> int:
     table = load_boxes(args.boxes) if args.boxes else None
     detector = args.detector if table is None else FixedBoxes([])  # given boxes: its enlarge, no detection
     aligner = FaceAligner(args.model, device=args.device, detector=detector, enlarge=args.enlarge, fast=not args.fp32,
-                          backend=args.backend)  # fmt: skip
+                          backend=args.backend, output_schema=args.output_schema)  # fmt: skip
     log.info("%r", aligner)
     out.mkdir(parents=True, exist_ok=True)
     records, processed, faces = [], 0, 0
@@ -303,13 +308,14 @@ def run(args: argparse.Namespace) -> int:
         "model": {
             "path": str(aligner.model_path),
             "schema": aligner.schema.name,
+            "output_schema": aligner.output_schema.name,
             "point_names": list(aligner.point_names),
         },
         "detector": "boxes" if table is not None else args.detector,
         "enlarge": aligner.enlarge,
         "missing": missing,
     }
-    write_outputs(out, header, records, aligner.schema.num_points)
+    write_outputs(out, header, records, list(aligner.point_names))
     failed = sum(1 for r in records if r["error"])
     log.info(
         "%d file(s), %d face(s), %d with problems -> %s",

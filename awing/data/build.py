@@ -18,10 +18,11 @@ log = logging.getLogger("awing.data")
 __all__ = ["read_split", "dataset_schema", "build_dataset", "load_training_splits"]
 
 
-def _reader_options(data: DataConfig, fmt: str) -> dict:
-    """``data.options`` for the config's own format (another layout gets none), with ``data.schema``
-    passed to readers that take a schema (custom CSV/JSON, COCO, synthetic)."""
-    if fmt != data.format:
+def _reader_options(data: DataConfig, fmt: str, root: str | None = None) -> dict:
+    """``data.options`` for the config's own dataset (another format or folder gets none: the options
+    describe the run's data), with ``data.schema`` passed to readers that take a schema (custom CSV/JSON,
+    COCO, synthetic)."""
+    if fmt != data.format or (root is not None and str(root) != str(data.root)):
         return {}
     options = dict(data.options)
     if data.schema and "schema" in inspect.signature(get_reader(fmt).read).parameters:
@@ -32,17 +33,17 @@ def _reader_options(data: DataConfig, fmt: str) -> dict:
 def read_split(data: DataConfig, split: str, fmt: str | None = None, root: str | None = None) -> list[Sample]:
     """The samples of one split: the config's dataset, or ``fmt`` / ``root`` (``FORMAT:ROOT:SPLIT``)."""
     fmt = fmt or data.format
-    return read_dataset(fmt, root or data.root, split, **_reader_options(data, fmt))
+    return read_dataset(fmt, root or data.root, split, **_reader_options(data, fmt, root))
 
 
-def dataset_schema(data: DataConfig, samples: list[Sample], fmt: str | None = None) -> Schema:
+def dataset_schema(data: DataConfig, samples: list[Sample], fmt: str | None = None, root: str | None = None) -> Schema:
     """The schema of a split: ``data.schema``, else the reader's, else the built-in one for the point count.
 
     Raises:
         ValueError: the samples' point count does not fit the schema.
     """
     fmt = fmt or data.format
-    name = (data.schema if fmt == data.format else None) or get_reader(fmt).schema
+    name = (data.schema if fmt == data.format and root in (None, data.root) else None) or get_reader(fmt).schema
     if not name:  # layouts such as COCO JSON whose schema depends on the file
         name = schema_for_point_count(samples[0].num_points, f"data.format={fmt}") if samples else None
     if name is None:

@@ -28,7 +28,7 @@ from awing.engine.reports import make_results, predictions_grid, write_results
 from awing.engine.runtime import environment
 from awing.method.codec import HeatmapCodec
 from awing.method.model import model_from_checkpoint, predict_heatmaps
-from awing.schemas import Schema
+from awing.schemas import Schema, map_points, point_mapping
 
 log = logging.getLogger("awing.eval")
 
@@ -62,6 +62,32 @@ class Evaluation:
         out.update({f"{prefix}fr@{k}": v for k, v in m["fr"].items()})
         out.update({f"{prefix}auc@{k}": v for k, v in m["auc"].items()})
         return out
+
+
+def common_layout(
+    model: Schema, data: Schema, pred: np.ndarray, gt: np.ndarray
+) -> tuple[Schema, np.ndarray, np.ndarray]:
+    """The layout a model is scored in on data of another layout, and the points mapped into it.
+
+    The ground truth is mapped into the model's layout when the schemas declare how (a 68-point set
+    scoring a 14-point model), else the predictions into the data's (a 68-point model on 14-point data);
+    the same layout scores as it is. Points are (M, N, 2) arrays in image pixels.
+
+    Raises:
+        ValueError: no declared point mapping connects the two layouts.
+    """
+    if model.name == data.name:
+        return model, pred, gt
+    to_model = point_mapping(data, model)
+    if to_model is not None:
+        return model, pred, map_points(gt, to_model)
+    to_data = point_mapping(model, data)
+    if to_data is not None:
+        return data, map_points(pred, to_data), gt
+    raise ValueError(
+        f"a {model.name} model cannot be scored on {data.name} data: the schemas declare no point mapping "
+        "between them (from_schemas in the schema YAML)"
+    )
 
 
 def evaluate_model(
@@ -101,12 +127,15 @@ def evaluate_model(
     sort = np.argsort(order, kind="stable")
     samples = [dataset.samples[order[i]] for i in sort]
     pred, conf = pred[sort], conf[sort]
-    gt = np.stack([s.landmarks for s in samples]).astype(np.float64)
+    gt = np.stack([s.landmarks for s in samples]).astype(np.float64) if samples else np.zeros_like(pred)
     boxes = np.stack([dataset.face_box(s) for s in samples]) if samples else np.zeros((0, 4))
+    scored_in, pred_scored, gt_scored = common_layout(schema, dataset.schema, pred, gt)
     metrics = evaluate_predictions(
-        pred, gt, schema, boxes=boxes, attributes=[s.attributes for s in samples],
+        pred_scored, gt_scored, scored_in, boxes=boxes, attributes=[s.attributes for s in samples],
         normaliser=cfg.eval.normaliser, thresholds=cfg.eval.thresholds, convention=convention, pooling=pooling,
     )  # fmt: skip
+    if scored_in.name != schema.name or scored_in.name != dataset.schema.name:
+        metrics["scored_in"] = f"{scored_in.name} (model {schema.name}, data {dataset.schema.name})"
     metrics["num_skipped"] = len(skipped)
     metrics["skipped_images"] = [dataset.samples[i].image for i in skipped[:20]]
     return Evaluation(pred, gt, conf, metrics, samples)
@@ -190,8 +219,9 @@ def evaluate_splits(
     evaluations = {}
     for fmt, root, split in specs:
         samples = read_split(cfg.data, split, fmt, root)
-        dataset_schema(cfg.data, samples, fmt)  # a layout that does not fit the model fails here, by name
-        dataset = build_dataset(cfg, samples, schema, codec.input_size, crop_rule=crop_rule)
+        own = fmt == cfg.data.format and str(root) == str(cfg.data.root)  # the run's own data: the model's layout
+        layout = schema if own else dataset_schema(cfg.data, samples, fmt, root)
+        dataset = build_dataset(cfg, samples, layout, codec.input_size, crop_rule=crop_rule)
         ev = evaluate_model(model, codec, dataset, schema, cfg, device, info, amp_dtype, progress=progress,
                             convention=convention, pooling=pooling)  # fmt: skip
         evaluations[split if len({s[2] for s in specs}) == len(specs) else f"{fmt}:{split}"] = ev

@@ -305,3 +305,18 @@ def test_shipped_model_reproduces_its_recorded_validation_nme(name, data, tmp_pa
     assert main(["eval", infos[name]["path"], f"{fmt}:{root}:val", "--out", str(tmp_path), "--device", "cpu"]) == 0
     measured = json.loads((tmp_path / "results.json").read_text())["testsets"]["val"]["nme"]
     assert measured == pytest.approx(infos[name]["val_nme"], abs=0.003), (measured, infos[name]["val_nme"])
+
+
+def test_output_schema_maps_the_models_points_to_another_layout(tmp_path):
+    """``output_schema="mtfl5"`` from a 14-point model: FDD's eye centres, nose tip and mouth corners."""
+    path = tiny_checkpoint(tmp_path / "fdd.pt")
+    image = np.random.default_rng(0).integers(0, 255, (120, 140, 3), dtype=np.uint8)
+    box = [[20, 15, 110, 105]]
+    full = FaceAligner(path, device="cpu", detector="full", fast=False).predict_crops(image, box)[0]
+    five = FaceAligner(path, device="cpu", detector="full", fast=False, output_schema="mtfl5")
+    face = five.predict_crops(image, box)[0]
+    assert face.schema == "mtfl5" and face.point_names == load_schema("mtfl5").point_names == five.point_names
+    np.testing.assert_allclose(face.landmarks, full.landmarks[[5, 8, 10, 11, 13]], atol=1e-5)
+    np.testing.assert_allclose(face.confidence, full.confidence[[5, 8, 10, 11, 13]], atol=1e-6)
+    with pytest.raises(ValueError, match="no mapping"):
+        FaceAligner(path, device="cpu", detector="full", output_schema="wflw98")

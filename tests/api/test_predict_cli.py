@@ -91,7 +91,9 @@ def test_images_folder_and_video_round_trip(ckpt, tmp_path):
     with open(out / "predictions.csv") as f:
         rows = list(csv.reader(f))
     assert rows[0][:8] == ["file", "frame", "face", "box_x0", "box_y0", "box_x1", "box_y1", "score"]
-    assert rows[0][8:10] == ["x0", "y0"] and len(rows[0]) == 8 + 3 * 14
+    names = load_schema("fdd14").point_names
+    assert rows[0][8:10] == [f"{names[0]}_x", f"{names[0]}_y"] and rows[0][-1] == f"{names[-1]}_conf"
+    assert len(rows[0]) == 8 + 3 * 14
     assert len(rows) == 1 + 5 + 1 + 1  # header, 5 video frames, photo, a.png
 
     annotated = cv2.VideoCapture(str(out / "annotated" / "clip.mp4"))
@@ -137,3 +139,19 @@ def test_nothing_processable_exits_non_zero(ckpt, tmp_path):
     (tmp_path / "bad.jpg").write_text("x")
     assert predict(tmp_path / "bad.jpg", "--model", ckpt, "--out", tmp_path / "o") == 1
     assert predict(tmp_path / "nothing-here", "--model", ckpt, "--out", tmp_path / "o") == 1
+
+
+def test_predict_output_schema_writes_the_other_layouts_points(ckpt, tmp_path):
+    image = tmp_path / "face.png"
+    cv2.imwrite(str(image), _frame(2))
+    out = tmp_path / "out5"
+    assert predict(image, "--model", ckpt, "--out", out, "--detector", "full", "--no-draw",
+                   "--output-schema", "mtfl5") == 0  # fmt: skip
+    data = json.loads((out / "predictions.json").read_text())
+    assert data["model"]["schema"] == "fdd14" and data["model"]["output_schema"] == "mtfl5"
+    assert data["model"]["point_names"] == list(load_schema("mtfl5").point_names)
+    (face,) = data["files"][0]["frames"][0]["faces"]
+    assert len(face["points"]) == 5
+    with open(out / "predictions.csv") as f:
+        header = next(csv.reader(f))
+    assert header[8:10] == ["left_eye_centre_x", "left_eye_centre_y"] and len(header) == 8 + 3 * 5

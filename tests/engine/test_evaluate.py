@@ -181,3 +181,38 @@ def test_compare_cli_writes_a_table_and_ced_curves(trained_run, tmp_path):
 def test_evaluation_schema_comes_from_the_checkpoint(trained_run):
     schema = model_from_checkpoint(load_checkpoint(trained_run / "best.pt")).schema
     assert schema.to_dict() == load_schema("wflw98").to_dict()
+
+
+def test_a_model_is_scored_on_data_of_another_layout_over_the_points_they_share(trained_run, tmp_path):
+    """The 98-point tiny model on 68-point faces: its predictions are mapped 98 -> 68 by the schemas'
+    declared mapping and scored with the 68-point protocol; a layout with no mapping is a clear error."""
+    from awing.data import synthetic
+    from awing.engine.evaluate import common_layout
+    from awing.engine.metrics import per_image_nme
+    from awing.schemas import map_points, normaliser_distance, point_mapping
+
+    root68 = synthetic.generate(tmp_path / "faces68", progress=False, schema="w300_68", n_train=1, n_val=3,
+                                n_test=1, size=96)  # fmt: skip
+    schema68 = load_schema("w300_68")
+    model, _, codec = model_from_checkpoint(load_checkpoint(trained_run / "best.pt"))
+    samples = read_dataset("synthetic", root68, "val", schema="w300_68", generate=False)
+    ev = evaluate_model(model, codec, LandmarkDataset(samples, schema68, codec.input_size, enlarge=0.1),
+                        load_schema("wflw98"), config(), torch.device("cpu"))  # fmt: skip
+    assert ev.pred.shape == (3, 98, 2) and ev.gt.shape == (3, 68, 2)
+    mapped = map_points(ev.pred, point_mapping("wflw98", "w300_68"))
+    expected = per_image_nme(mapped, ev.gt, normaliser_distance(schema68, ev.gt)).mean()
+    assert ev.nme == pytest.approx(expected, rel=1e-9) and "w300_68" in ev.metrics["scored_in"]
+    with pytest.raises(ValueError, match="no point mapping"):
+        common_layout(load_schema("wflw98"), load_schema("lsp14"), ev.pred, np.zeros((3, 14, 2)))
+
+
+def test_awing_eval_takes_a_test_set_of_another_layout(trained_run, tmp_path):
+    """``awing eval MODEL coco:ROOT:SPLIT`` with mmpose's two real 300-W faces (68 points, COCO JSON)."""
+    from shared_data import SHARED, need
+
+    root = need(SHARED / "fixtures" / "mmpose_samples" / "300w")
+    out = tmp_path / "eval"
+    assert main(["eval", str(trained_run / "best.pt"), f"coco:{root}:test", "--out", str(out)]) == 0
+    test = json.loads((out / "results.json").read_text())["testsets"]["test"]
+    assert test["num_images"] == 2 and test["scored_in"] == "w300_68 (model wflw98, data w300_68)"
+    assert math.isfinite(test["nme"])
