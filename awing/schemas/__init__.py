@@ -232,7 +232,7 @@ def point_mapping(source: Schema | str, target: Schema | str) -> np.ndarray | No
     frontier, seen = [(target, np.eye(target.num_points))], {target.name}
     while frontier:  # breadth-first over "made from" links, from the target back towards the source
         layout, weights = frontier.pop(0)
-        for name, rows in layout.from_schemas.items():
+        for name, rows in _declared_mappings(layout).items():
             if name in seen:
                 continue
             try:
@@ -249,6 +249,15 @@ def point_mapping(source: Schema | str, target: Schema | str) -> np.ndarray | No
             seen.add(name)
             frontier.append((parent, weights @ step))
     return None
+
+
+def _declared_mappings(schema: Schema) -> dict[str, tuple[tuple[int, ...], ...]]:
+    """A schema's ``from_schemas``; one stored without them (e.g. in an older checkpoint) gets the
+    built-in schema's of the same name and point count."""
+    if schema.from_schemas or schema.name not in available_schemas():
+        return schema.from_schemas
+    builtin = _load_builtin(schema.name)
+    return builtin.from_schemas if builtin.num_points == schema.num_points else {}
 
 
 def map_points(points: np.ndarray, weights: np.ndarray) -> np.ndarray:

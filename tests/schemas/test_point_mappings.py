@@ -45,3 +45,12 @@ def test_a_mapping_row_per_point_is_required():
     with pytest.raises(ValueError, match="from_schemas"):
         Schema.from_dict(data)
     assert Schema.from_dict(load_schema("fdd14").to_dict()) == load_schema("fdd14")  # round trip
+
+
+def test_a_schema_stored_without_mappings_uses_the_builtin_ones():
+    """Checkpoints written before mappings existed store schemas without ``from_schemas``."""
+    data = load_schema("mtfl5").to_dict()
+    del data["from_schemas"]
+    old = Schema.from_dict(data, source="checkpoint")
+    assert old.from_schemas == {}
+    np.testing.assert_array_equal(point_mapping("w300_68", old), point_mapping("w300_68", "mtfl5"))

@@ -1,0 +1,173 @@
+"""Every model on every real face set it was not (only) trained on: NME with the dataset's crop and end to end.
+
+    python benchmarks/cross_dataset.py [--models NAME|PATH ...] [--detector opencv] [--limit 200]
+                                       [--out runs/cross_dataset]
+
+Sets (from ../shared/data, or AWING_SHARED_DATA): FDD-14 val, MTFL-5 val, 300-W val (the fixed split of
+AFW + HELEN train) and the in-the-wild fixtures: 8 LFPW / Menpo faces (iBUG .pts), 2 300-W private-test
+faces and 4 WFLW faces (mmpose COCO JSON). A model is scored on a set of another layout over the points
+the schemas map (``from_schemas``): the ground truth is mapped into the model's layout where possible,
+else the predictions into the set's (:func:`awing.engine.evaluate.common_layout`), with the scoring
+layout's inter-ocular normaliser.
+
+Two numbers per cell:
+- ``crop``: the set's own crop (FDD: its box x2; MTFL: the whole 80 px image; 300-W and the iBUG
+  fixtures: the landmark box + 10 %; COCO fixtures: their box + 10 %);
+- ``e2e``: end to end through ``FaceAligner`` with the detector (default: the default one): the face
+  whose box holds the ground truth's centre is scored; a face not found counts as a failure at 100 %.
+Each figure is the mean per-image NME in %, with the faces found end to end. The table goes to stdout and
+``OUT/cross_dataset.md`` (+ .json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from awing.app.api import FaceAligner  # noqa: E402
+from awing.core.checkpoint import load_checkpoint  # noqa: E402
+from awing.core.config import Config, config_from_dict  # noqa: E402
+from awing.data.build import build_dataset, dataset_schema, read_split  # noqa: E402
+from awing.engine.evaluate import common_layout, evaluate_model  # noqa: E402
+from awing.engine.metrics import per_image_nme  # noqa: E402
+from awing.method.model import model_from_checkpoint  # noqa: E402
+from awing.pretrained import list_pretrained, resolve_model  # noqa: E402
+from awing.schemas import normaliser_distance  # noqa: E402
+
+FAILURE_NME = 1.0  # a face the detector did not find scores 100 %
+
+
+def shared_data() -> Path:
+    env = os.environ.get("AWING_SHARED_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+# Each set's own crop (its configs/cpu config, or the benchmark protocol): (data.crop, data.enlarge).
+FDD_CROP, MTFL_CROP, GT_BOX, DATASET_BOX = ("box", 1.0), ("box", 0.0), ("landmarks", 0.1), ("box", 0.1)
+
+
+def face_sets(data: Path, workdir: Path) -> dict[str, tuple[str, str, str, tuple[str, float]]]:
+    """``{label: (format, root, split, (crop, enlarge))}`` of the real sets that are present."""
+    fixtures = data / "fixtures"
+    sets = {
+        "FDD val": ("fdd", data / "fdd14", "val", FDD_CROP),
+        "MTFL val": ("mtfl", data / "mtfl5", "val", MTFL_CROP),
+        "300-W val": ("w300", data / "w300", "val", GT_BOX),
+    }
+    lfpw, menpo = fixtures / "lfpw_trainset_samples" / "trainset", fixtures / "menpo_samples"
+    if lfpw.is_dir() and menpo.is_dir():  # the iBUG folders, as a w300 root of two subsets
+        (workdir / "lfpw").mkdir(parents=True, exist_ok=True)
+        for link, target in ((workdir / "lfpw" / "trainset", lfpw), (workdir / "ibug", menpo)):
+            if not link.exists():
+                link.symlink_to(target, target_is_directory=True)
+        sets["wild: LFPW + Menpo"] = ("w300", workdir, "lfpw_train+ibug", GT_BOX)
+    sets["wild: 300-W private"] = ("coco", fixtures / "mmpose_samples" / "300w", "test", DATASET_BOX)
+    sets["wild: WFLW"] = ("coco", fixtures / "mmpose_samples" / "wflw", "test", DATASET_BOX)
+    return {k: (f, str(r), s, c) for k, (f, r, s, c) in sets.items() if Path(r).exists()}
+
+
+def subsample(samples: list, limit: int) -> list:
+    return samples[:: max(1, len(samples) // limit)][:limit] if limit else samples
+
+
+def crop_nme(path: Path, fmt: str, root: str, split: str, crop: tuple[str, float], limit: int) -> float:
+    """Mean NME (fraction) with the set's own crop (``crop``: its ``data.crop`` and ``data.enlarge``)."""
+    ckpt = load_checkpoint(path)
+    model, schema, codec = model_from_checkpoint(ckpt)
+    cfg = config_from_dict(ckpt["config"]) if ckpt.get("config") else Config()
+    cfg.data.crop, cfg.data.enlarge = crop
+    samples = subsample(read_split(cfg.data, split, fmt, root), limit)
+    layout = dataset_schema(cfg.data, samples, fmt, root)
+    crop_rule = (ckpt.get("inference") or {}).get("crop")
+    dataset = build_dataset(cfg, samples, layout, codec.input_size, crop_rule=crop_rule)
+    return evaluate_model(model, codec, dataset, schema, cfg, torch.device("cpu")).nme
+
+
+def end_to_end(aligner: FaceAligner, fmt: str, root: str, split: str, limit: int) -> tuple[float, int, int, float]:
+    """Mean NME (fraction; misses count as 1.0), faces found, faces, ms per image (detect + landmarks)."""
+    cfg = Config()
+    samples = subsample(read_split(cfg.data, split, fmt, root), limit)
+    layout = dataset_schema(cfg.data, samples, fmt, root)
+    nmes, found, seconds = [], 0, 0.0
+    for s in samples:
+        gt = np.asarray(s.landmarks, dtype=np.float64)[None]
+        centre = np.nanmean(gt[0], axis=0)
+        t0 = time.perf_counter()
+        faces = aligner.predict(s.image)
+        seconds += time.perf_counter() - t0
+        hits = [f for f in faces if f.box[0] <= centre[0] <= f.box[2] and f.box[1] <= centre[1] <= f.box[3]]
+        if not hits:
+            nmes.append(FAILURE_NME)
+            continue
+        face = min(hits, key=lambda f: np.linalg.norm((f.box[:2] + f.box[2:]) / 2 - centre))
+        scored, pred, truth = common_layout(aligner.schema, layout, face.landmarks[None].astype(np.float64), gt)
+        nmes.append(float(per_image_nme(pred, truth, normaliser_distance(scored, truth))[0]))
+        found += 1
+    return float(np.mean(nmes)), found, len(samples), 1000 * seconds / max(1, len(samples))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", nargs="*", help="shipped names or checkpoint paths (default: every shipped model)")
+    p.add_argument("--detector", default="opencv", help="the end-to-end detector (default: FaceAligner's default)")
+    p.add_argument("--limit", type=int, default=200, help="faces per set, evenly spaced (0: all)")
+    p.add_argument("--out", default="runs/cross_dataset")
+    p.add_argument("--threads", type=int, default=None)
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    models = args.models or [m["name"] for m in list_pretrained()]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        sets = face_sets(shared_data(), Path(tmp))
+        for name in models:
+            path = resolve_model(name)
+            aligner = FaceAligner(path, device="cpu", detector=args.detector)
+            label = Path(name).stem if Path(name).suffix else name
+            results[label] = {}
+            for set_name, (fmt, root, split, set_crop) in sets.items():
+                try:
+                    crop = crop_nme(path, fmt, root, split, set_crop, args.limit)
+                    e2e, found, total, ms = end_to_end(aligner, fmt, root, split, args.limit)
+                except ValueError as err:  # no mapping between the layouts
+                    results[label][set_name] = {"error": str(err)}
+                    continue
+                results[label][set_name] = {"crop": crop, "e2e": e2e, "found": found, "faces": total, "ms": ms}
+                print(f"{label} on {set_name}: crop {100 * crop:.2f} %, e2e {100 * e2e:.2f} % "
+                      f"({found}/{total} found, {ms:.0f} ms/image)", flush=True)  # fmt: skip
+    set_names = list(next(iter(results.values())).keys()) if results else []
+    lines = [
+        f"NME % (inter-ocular of the scoring layout), up to {args.limit or 'all'} faces per set; "
+        f"`crop`: the set's box, `e2e`: {args.detector} detector + model, misses at 100 % (found / faces).",
+        "",
+        "| model | " + " | ".join(set_names) + " |",
+        "|---|" + "---|" * len(set_names),
+    ]
+    for label, row in results.items():
+        cells = []
+        for set_name in set_names:
+            r = row[set_name]
+            cells.append("n/a" if "error" in r else
+                         f"{100 * r['crop']:.2f} / {100 * r['e2e']:.2f} ({r['found']}/{r['faces']})")  # fmt: skip
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    text = "\n".join(lines) + "\n"
+    print("\n" + text)
+    (out / "cross_dataset.md").write_text(text)
+    (out / "cross_dataset.json").write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
