@@ -229,6 +229,31 @@ def check_skipped(totals: EpochTotals, invalid: list[int], samples: list, max_sh
         )
 
 
+def restore(path: Path, cfg: Config, schema, model, optimizer, scheduler, scaler, device) -> tuple[int, int, float]:
+    """Load a training checkpoint into the run's objects; returns ``(epoch, step, best val NME)``.
+
+    Raises:
+        CheckpointError: not a training checkpoint, or another schema or architecture.
+        ConfigError: the config changes what the finished epochs computed (:func:`check_resume`).
+    """
+    ckpt = load_checkpoint(path, map_location=device)
+    missing = [k for k in ("optimizer", "scheduler", "scaler", "rng", "epoch", "step", "best_metric") if k not in ckpt]
+    if missing:
+        raise CheckpointError(
+            f"{path} is not a training checkpoint (it lacks {', '.join(missing)}); resume from a run's last.pt"
+        )
+    if ckpt["schema"].get("num_points") != schema.num_points or ckpt["spec"] != dataclasses.asdict(model.spec):
+        raise CheckpointError(f"{path} was trained with another schema or architecture than this config")
+    check_resume(ckpt, cfg, path)
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    scheduler.load_state_dict(ckpt["scheduler"])
+    scaler.load_state_dict(ckpt["scaler"])
+    set_rng_state(ckpt["rng"])
+    log.info("resumed from %s at epoch %d", path, ckpt["epoch"])
+    return ckpt["epoch"], ckpt["step"], ckpt["best_metric"]
+
+
 def train(cfg: Config, resume: str | None = None) -> dict:
     """Train per ``cfg``; returns the final evaluation results (rank 0) or {} (other ranks)."""
     check_config(cfg)
@@ -265,24 +290,7 @@ def train(cfg: Config, resume: str | None = None) -> dict:
     start_epoch, step, best = 0, 0, math.inf
     if resume:
         path = run.path / "last.pt" if resume == "auto" else Path(resume)
-        ckpt = load_checkpoint(path, map_location=device)
-        missing = [
-            k for k in ("optimizer", "scheduler", "scaler", "rng", "epoch", "step", "best_metric") if k not in ckpt
-        ]
-        if missing:
-            raise CheckpointError(
-                f"{path} is not a training checkpoint (it lacks {', '.join(missing)}); resume from a run's last.pt"
-            )
-        if ckpt["schema"].get("num_points") != schema.num_points or ckpt["spec"] != dataclasses.asdict(model.spec):
-            raise CheckpointError(f"{path} was trained with another schema or architecture than this config")
-        check_resume(ckpt, cfg, path)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        scaler.load_state_dict(ckpt["scaler"])
-        set_rng_state(ckpt["rng"])
-        start_epoch, step, best = ckpt["epoch"], ckpt["step"], ckpt["best_metric"]
-        log.info("resumed from %s at epoch %d", path, start_epoch)
+        start_epoch, step, best = restore(path, cfg, schema, model, optimizer, scheduler, scaler, device)
 
     def checkpoint(epoch: int, metrics: dict) -> dict:
         return {
@@ -311,26 +319,17 @@ def train(cfg: Config, resume: str | None = None) -> dict:
                 train_set.set_epoch(epoch)
                 net.train()
                 t0 = time.time()
-                try:
-                    totals, step, invalid, stopped = train_one_epoch(
-                        net, loader, loss_fn, optimizer, scaler, codec, segments, cfg, device, amp_dtype, memory_format,
-                        epoch, step, stop, info, bar=info.is_main and cfg.train.progress,
-                    )  # fmt: skip
-                except TrainingDiverged:
-                    distributed.cleanup()
-                    raise
+                totals, step, invalid, stopped = train_one_epoch(
+                    net, loader, loss_fn, optimizer, scaler, codec, segments, cfg, device, amp_dtype, memory_format,
+                    epoch, step, stop, info, bar=info.is_main and cfg.train.progress,
+                )  # fmt: skip
                 if stopped:
                     code = distributed.max_over_ranks(stop.exit_code if stop.requested else 0, info, device)
                     log.warning("stopped in epoch %d; last.pt holds the end of epoch %d: --resume continues exactly "
                                 "from there", epoch + 1, epoch)  # fmt: skip
-                    distributed.cleanup()
                     raise SystemExit(code)
                 totals = totals.reduced(info, device)
-                try:
-                    check_skipped(totals, invalid, train_set.samples, cfg.train.max_skipped)
-                except ValueError:
-                    distributed.cleanup()
-                    raise
+                check_skipped(totals, invalid, train_set.samples, cfg.train.max_skipped)
                 scheduler.step()
                 n = totals.samples
                 row = {
@@ -363,9 +362,9 @@ def train(cfg: Config, resume: str | None = None) -> dict:
             evaluations = evaluate_splits(model, codec, schema, cfg, specs, device, info, amp_dtype)
             if info.is_main:
                 results = write_evaluation(evaluations, run.path, cfg, schema, device)
-    finally:
-        run.release()  # also on errors and stop signals: the next run may take the folder
-    distributed.cleanup()
+    finally:  # also on errors and stop signals: the next run may take the folder, the group is left
+        run.release()
+        distributed.cleanup()
     return results
 
 

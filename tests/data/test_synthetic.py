@@ -274,3 +274,12 @@ def test_bad_option_values_raise_before_any_work(tmp_path):
     with pytest.raises(TypeError, match="GenerationOptions"):
         S.generate(tmp_path, "w300_68")
     assert not any(tmp_path.iterdir())
+
+
+def test_reading_an_existing_set_without_options_reads_it_as_it_is(tmp_path):
+    """``awing eval MODEL synthetic:ROOT:val`` passes no options: the set there is read, never regenerated."""
+    root = S.generate(tmp_path / "s68", progress=False, schema="w300_68", n_train=1, n_val=3, n_test=1, size=64)
+    stamp = (root / "meta.json").stat().st_mtime_ns
+    samples = read_dataset("synthetic", root, "val")
+    assert len(samples) == 3 and samples[0].num_points == 68
+    assert (root / "meta.json").stat().st_mtime_ns == stamp

@@ -13,8 +13,10 @@ Gaussian jitter with a standard deviation of 3% of that side (see
 :func:`awing.data.synthetic.detector_box`). Attributes are WFLW's six 0/1 flags (``pose``,
 ``expression``, ``illumination``, ``make-up``, ``occlusion``, ``blur``).
 
-The registered schema is ``wflw98``; with ``schema="w300_68"`` the set is generated (and read) in the
-300W 68-point layout instead, and ``meta.json`` records which.
+Sets are generated in ``wflw98`` by default; with ``schema="w300_68"`` in the 300W 68-point layout
+instead, and ``meta.json`` records which. Read with no options, an existing set is read as it is (so
+``awing eval MODEL synthetic:ROOT:SPLIT`` never regenerates someone's set); the registry's schema is
+empty because it depends on the set.
 """
 
 from __future__ import annotations
@@ -31,11 +33,12 @@ from awing.data.synthetic import generate as generate_set
 from awing.schemas import load_schema
 
 
-@register_reader("synthetic", schema=GenerationOptions.schema, splits=SPLITS, creates_root=True)
+# The schema depends on the set (wflw98 or w300_68): "" makes callers take it from the point count.
+@register_reader("synthetic", schema="", splits=SPLITS, creates_root=True)
 def read(
     root: str | Path,
     split: str,
-    schema: str = GenerationOptions.schema,
+    schema: str | None = None,
     generate: bool = True,
     progress: bool = True,
     **options,
@@ -46,9 +49,10 @@ def read(
         root: dataset folder; created and filled if ``generate`` and its ``meta.json`` does not match.
         split: ``train``, ``val`` or ``test``.
         schema: ``wflw98`` (98 points) or ``w300_68`` (68 points): the layout generated, and the one
-            the set read must follow. A parameter of its own (not only in ``options``) because it
-            matters when reading too, and because config code passes ``data.schema`` to readers whose
-            signature names ``schema``.
+            the set read must follow. None: the set already under ``root`` as it is (when no other
+            option asks for something else), else ``wflw98``. A parameter of its own (not only in
+            ``options``) because it matters when reading too, and because config code passes
+            ``data.schema`` to readers whose signature names ``schema``.
         generate: make (or remake) the set when ``meta.json`` does not record these options;
             if False, read whatever set is there (its schema must still be ``schema``).
         progress: show a progress bar while generating.
@@ -61,13 +65,16 @@ def read(
     Raises:
         TypeError: an unknown option (named in the message).
     """
-    opts = GenerationOptions().updated(schema=schema, **options)
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r} for 'synthetic'; known: {', '.join(SPLITS)}")
     root = Path(root).expanduser()
+    meta_path = root / "meta.json"
+    if schema is None and not options and meta_path.is_file():  # nothing asks for another set: read this one
+        schema, generate = json.loads(meta_path.read_text()).get("schema"), False
+    schema = schema or GenerationOptions.schema
+    opts = GenerationOptions().updated(schema=schema, **options)
     if generate:
         generate_set(root, opts, progress=progress)
-    meta_path = root / "meta.json"
     if not meta_path.is_file():
         raise FileNotFoundError(f"no synthetic set at {root} (no meta.json); read it with generate=True")
     meta = json.loads(meta_path.read_text())
