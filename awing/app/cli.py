@@ -64,9 +64,6 @@ def main(argv: list[str] | None = None) -> int:
     from awing.core.extras import MissingExtra  # no torch: --help and --version stay quick
 
     try:
-        out = getattr(args, "out", None)
-        if args.command == "eval" and out and os.path.exists(out) and not os.path.isdir(out):
-            raise ValueError(f"--out {out} is a file; give a folder for results.json and the reports")  # up front
         return int(importlib.import_module(args._module).run(args) or 0)
     except (OSError, ValueError, MissingExtra) as err:  # bad paths, configs, checkpoints; full disks; extras
         if args.verbose:

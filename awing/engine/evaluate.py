@@ -233,6 +233,9 @@ def evaluate_splits(
 
 
 def run(args: argparse.Namespace) -> int:
+    out = Path(args.out) if args.out else Path(args.checkpoint).parent
+    if out.exists() and not out.is_dir():  # before any work
+        raise ValueError(f"--out {out} is a file; give a folder for results.json and the reports")
     ckpt = load_checkpoint(args.checkpoint)
     _, device = distributed.setup(args.device)
     model, schema, codec = model_from_checkpoint(ckpt, device)
@@ -252,6 +255,5 @@ def run(args: argparse.Namespace) -> int:
     convention, pooling = getattr(args, "convention", None), getattr(args, "pooling", None)
     evaluations = evaluate_splits(model, codec, schema, cfg, specs, device, progress=True, crop_rule=crop_rule,
                                   convention=convention, pooling=pooling)  # fmt: skip
-    out = Path(args.out) if args.out else Path(args.checkpoint).parent
     write_evaluation(evaluations, out, cfg, schema, device)
     return 0
