@@ -1,7 +1,7 @@
 """``FaceAligner``: landmarks on people's own images, in a few lines.
 
     from awing import FaceAligner
-    aligner = FaceAligner()                      # the default shipped model, OpenCV face detector, CPU
+    aligner = FaceAligner()                      # the default shipped model, BlazeFace detector, CPU
     for face in aligner.predict("photo.jpg"):
         print(face.box, face.landmarks)          # (4,) and (N, 2) in the photo's pixels
 
@@ -73,7 +73,8 @@ class FaceAligner:
             name (``awing models``), or the path of a checkpoint (``awing train``'s, or a weights file
             from ``awing export``). Loaded with ``weights_only=True``.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"auto"``.
-        detector: ``"opencv"`` (Haar, the offline default), ``"opencv-profile"``, ``"dlib"``, ``"full"``
+        detector: ``"blazeface"`` (MediaPipe BlazeFace under OpenCV's DNN, shipped, the default), ``"blazeface-back"``
+            (smaller faces), ``"opencv"`` (Haar), ``"opencv-profile"``, ``"dlib"``, ``"full"``
             (each image is already a face crop), or any object with ``detect(image_rgb) -> (boxes, scores)``
             (see :mod:`awing.detect`).
         enlarge: fraction by which the squared detector box grows to make the crop. None: the model's
@@ -102,7 +103,7 @@ class FaceAligner:
         self,
         model: str | Path | None = None,
         device: str | torch.device = "auto",
-        detector: str | FaceDetector = "opencv",
+        detector: str | FaceDetector = "blazeface",
         enlarge: float | None = None,
         fast: bool = True,
         schema: str | None = None,

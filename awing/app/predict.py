@@ -6,11 +6,18 @@ Writes into ``--out``:
   [{"frame", "faces": [{"box", "score", "points", "confidence"}]}], "error"}]}``; ``frame`` is 0 for an
   image and the video frame index for a video. ``error`` is null or why the file gave no landmarks.
   ``missing`` lists the paths given that are neither a file nor a folder. Strict JSON: a value that is
-  not a finite number (a model that outputs NaN) is null.
+  not a finite number (a model that outputs NaN) is null. A video's frames also carry ``detected``
+  (whether the face detector ran on that frame) and each face a ``track`` id (kept while
+  :class:`awing.app.tracking.FaceTracker` follows the face; null with ``--no-track`` or ``--boxes``).
 - ``predictions.csv``: one row per face: ``file, frame, face, box_x0, box_y0, box_x1, box_y1, score,
   x0, y0, ..., x{N-1}, y{N-1}, c0, ..., c{N-1}`` (points in original pixels, c = confidence).
-- ``annotated/``: each image with its boxes and points drawn, each video re-encoded (mp4v) with them,
-  unless ``--no-draw``.
+- ``annotated/``: each image with its boxes and points drawn, each video re-encoded (mp4v, at the source's
+  frame rate) with them, unless ``--no-draw``.
+
+Videos are tracked by default: the detector runs on frame 0, every ``--redetect-every`` frames and when
+a face is lost; the other frames crop each face around its previous landmarks; ``--smooth`` (default)
+filters the points with a One-Euro filter (``--smooth-min-cutoff``, ``--smooth-beta``). ``--no-track``
+runs the detector on every frame.
 
 A file that cannot be read, or in which no face is found, is reported (log and JSON) and skipped; the
 exit code is 1 only when no file at all could be processed. Files inside ``--out`` are not read when
@@ -31,6 +38,7 @@ import numpy as np
 from tqdm import tqdm
 
 from awing.app.api import FaceAligner, FaceLandmarks
+from awing.app.tracking import FaceTracker
 from awing.core.images import read_image
 from awing.detect import FixedBoxes
 from awing.engine.metrics import to_jsonable
@@ -50,10 +58,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="predictions", help="output folder (default: ./predictions)")
     parser.add_argument(
         "--detector",
-        default="opencv",
-        choices=["opencv", "opencv-profile", "dlib", "full"],
-        help="face detector: opencv (Haar, offline), opencv-profile (+ side views), dlib (pip install "
-        "'awing[dlib]'), full (each image is already a face crop)",
+        default="blazeface",
+        choices=["blazeface", "blazeface-back", "opencv", "opencv-profile", "dlib", "full"],
+        help="face detector: blazeface (MediaPipe BlazeFace, shipped; the default), blazeface-back (smaller "
+        "faces), opencv (Haar), opencv-profile (+ side views), dlib (pip install 'awing[dlib]'), full (each "
+        "image is already a face crop)",
     )
     parser.add_argument(
         "--boxes",
@@ -66,6 +75,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--enlarge", type=float, default=None, help="crop enlargement of the boxes (default: the detector's)"
     )
     parser.add_argument("--video-stride", type=int, default=1, metavar="N", help="use every N-th video frame")
+    # videos: tracking and smoothing (awing.app.tracking, docs/inference.md#video)
+    # fmt: off
+    parser.add_argument("--no-track", action="store_true",
+                        help="videos: run the detector on every frame instead of tracking the faces")
+    parser.add_argument("--redetect-every", type=_count, default=30, metavar="N",
+                        help="tracking: also run the detector every N frames (default 30)")
+    parser.add_argument("--track-min-confidence", type=float, default=0.5, metavar="C",
+                        help="tracking: a face is lost (and re-detected) below this mean point confidence (0.5)")
+    parser.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=True,
+                        help="tracking: One-Euro smoothing of each face's points (default on)")
+    parser.add_argument("--smooth-min-cutoff", type=_positive, default=1.0, metavar="HZ",
+                        help="One-Euro cutoff at rest, Hz: lower = less jitter, more lag (default 1.0)")
+    parser.add_argument("--smooth-beta", type=_non_negative, default=0.2, metavar="B",
+                        help="One-Euro cutoff rise per px/s of motion: higher = less lag (default 0.2)")
+    # fmt: on
     parser.add_argument("--no-draw", action="store_true", help="do not write annotated images or videos")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     parser.add_argument("--fp32", action="store_true", help="no bf16/fp16 fast path")
@@ -74,6 +98,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "declared mappings")  # fmt: skip
     parser.add_argument("--backend", choices=["torch", "onnx"], default="torch",
                         help="onnx: run the model with ONNX Runtime (pip install 'awing[onnx]')")
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not (np.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if not (np.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return value
+
+
+def _tracking(args: argparse.Namespace) -> dict | None:
+    """:class:`awing.app.tracking.FaceTracker` options from the video arguments; None for ``--no-track``."""
+    if getattr(args, "no_track", False):
+        return None
+    return {
+        "redetect_every": getattr(args, "redetect_every", 30),
+        "min_confidence": getattr(args, "track_min_confidence", 0.5),
+        "smooth": getattr(args, "smooth", True),
+        "min_cutoff": getattr(args, "smooth_min_cutoff", 1.0),
+        "beta": getattr(args, "smooth_beta", 0.2),
+    }
 
 
 # ------------------------------------------------------------------------------------------- inputs
@@ -160,16 +218,19 @@ def _faces(aligner: FaceAligner, bgrs: list[np.ndarray], boxes: np.ndarray | Non
     return [aligner.predict_crops(bgr, boxes, color="BGR") for bgr in bgrs]
 
 
-def _video_frames(cap: cv2.VideoCapture, stride: int) -> Iterator[tuple[int, np.ndarray]]:
+def _video_frames(cap: cv2.VideoCapture, stride: int, every: bool = False) -> Iterator[tuple[int, np.ndarray, bool]]:
+    """``(index, frame, used)`` for every ``stride``-th frame (``used`` True), and with ``every`` also the
+    frames in between (``used`` False; decoded only then, for the annotated video)."""
     index = 0
     while True:
         ok = cap.grab()
         if not ok:
             return
-        if index % stride == 0:
+        used = index % stride == 0
+        if used or every:
             ok, frame = cap.retrieve()
             if ok:
-                yield index, frame
+                yield index, frame, used
         index += 1
 
 
@@ -184,7 +245,18 @@ def predict_image(aligner, file: Path, boxes, draw_to: Path | None) -> list[dict
     return [{"frame": 0, "faces": [f.to_dict() for f in faces]}]
 
 
-def predict_video(aligner, file: Path, boxes, draw_to: Path | None, stride: int) -> list[dict]:
+def predict_video(
+    aligner, file: Path, boxes, draw_to: Path | None, stride: int, tracking: dict | None = None
+) -> list[dict]:
+    """The frames of one video: ``[{"frame", "detected", "faces": [{..., "track"}]}]``.
+
+    Args:
+        boxes: (K, 4) fixed boxes for every frame (``--boxes``: no detection, no tracking), or None.
+        draw_to: the annotated copy's path (mp4v, the source's frame rate: frames that ``stride`` skips are
+            written too, with the faces of the last used frame), or None.
+        tracking: :class:`awing.app.tracking.FaceTracker` keyword arguments (``fps`` is filled in); None:
+            the detector runs on every used frame (``--no-track``) and ``track`` is null.
+    """
     cap = cv2.VideoCapture(str(file))
     if not cap.isOpened():
         raise ValueError("cannot open the file as a video")
@@ -193,28 +265,55 @@ def predict_video(aligner, file: Path, boxes, draw_to: Path | None, stride: int)
     try:
         fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
         total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-        batch: list[tuple[int, np.ndarray]] = []
         progress = tqdm(total=total, desc=file.name, unit="frame", leave=False)
+        shown: list[FaceLandmarks] = []  # drawn on the frames that stride skips
 
-        def flush() -> None:
+        def write(bgr: np.ndarray, faces: list[FaceLandmarks]) -> None:
             nonlocal writer
-            for (index, bgr), faces in zip(batch, _faces(aligner, [b for _, b in batch], boxes)):
-                frames.append({"frame": index, "faces": [f.to_dict() for f in faces]})
-                if draw_to is not None:
-                    if writer is None:
-                        draw_to.parent.mkdir(parents=True, exist_ok=True)
-                        h, w = bgr.shape[:2]
-                        writer = cv2.VideoWriter(str(draw_to), cv2.VideoWriter_fourcc(*"mp4v"), fps / stride, (w, h))
-                    writer.write(draw_faces(bgr, faces))
-            progress.update(len(batch) * stride)
-            batch.clear()
+            if draw_to is None:
+                return
+            if writer is None:
+                draw_to.parent.mkdir(parents=True, exist_ok=True)
+                h, w = bgr.shape[:2]
+                writer = cv2.VideoWriter(str(draw_to), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+            writer.write(draw_faces(bgr, faces))
 
-        for item in _video_frames(cap, stride):
-            batch.append(item)
-            if len(batch) == VIDEO_BATCH:
+        def emit(index: int, bgr: np.ndarray, used: bool, faces, detected: bool, tracks) -> None:
+            nonlocal shown
+            if used:
+                shown = faces
+                frames.append({"frame": index, "detected": detected,
+                               "faces": [{**f.to_dict(), "track": t} for f, t in zip(faces, tracks)]})  # fmt: skip
+            write(bgr, shown)
+            progress.update(1 if draw_to is not None else stride)  # without drawing, skipped frames are not seen
+
+        items = _video_frames(cap, stride, every=draw_to is not None)
+        if tracking is not None and boxes is None:
+            tracker = FaceTracker(aligner, fps=fps / stride, **tracking)
+            for index, bgr, used in items:
+                if not used:
+                    emit(index, bgr, False, None, False, None)
+                    continue
+                result = tracker.update(bgr, color="BGR", t=index / fps)
+                faces = [f.face for f in result.faces]
+                emit(index, bgr, True, faces, result.detected, [f.track for f in result.faces])
+        else:  # per-frame detection (or the given boxes), VIDEO_BATCH frames per forward pass
+            batch: list[tuple[int, np.ndarray, bool]] = []
+
+            def flush() -> None:
+                used = [b for _, b, u in batch if u]
+                found = iter(_faces(aligner, used, boxes)) if used else iter(())
+                for index, bgr, u in batch:
+                    faces = next(found) if u else None
+                    emit(index, bgr, u, faces, boxes is None, [None] * len(faces or ()))
+                batch.clear()
+
+            for item in items:
+                batch.append(item)
+                if sum(u for *_, u in batch) == VIDEO_BATCH:
+                    flush()
+            if batch:
                 flush()
-        if batch:
-            flush()
         progress.close()
     finally:
         cap.release()
@@ -291,7 +390,7 @@ def run(args: argparse.Namespace) -> int:
         if record["error"] is None:
             try:
                 if is_video:
-                    record["frames"] = predict_video(aligner, file, boxes, draw_to, args.video_stride)
+                    record["frames"] = predict_video(aligner, file, boxes, draw_to, args.video_stride, _tracking(args))
                 else:
                     record["frames"] = predict_image(aligner, file, boxes, draw_to)
                 processed += 1

@@ -10,23 +10,53 @@ A detector is any object with ``detect(image) -> (boxes, scores)`` (:class:`Face
 Each detector also carries ``enlarge``: the fraction by which :class:`awing.app.api.FaceAligner` grows its
 (squared) boxes to get the crop the model expects. Detectors draw boxes of different tightness: a Haar
 box spans roughly brows-to-chin, about 1.6x the extent of the FDD-14 landmarks, while dlib's HOG box is
-tighter (about 1.36x), so each needs its own factor. The defaults are measured on FDD-14 validation
-images so that the crop matches a model trained on whole FDD images (crop side = 3.2x the landmark
-extent); a checkpoint or the caller can override them. ``box_style`` names the kind of box a detector
-draws (``opencv``, ``dlib``, ``full``): a checkpoint calibrated by ``awing export --calibrate`` stores one
-enlargement per box style.
+tighter (about 1.36x) and BlazeFace's tighter still (about 1.32x), so each needs its own factor. The
+defaults are measured on FDD-14 validation images so that the crop matches a model trained on whole FDD
+images (crop side = 3.2x the landmark extent): the median over the images of 3.2 * landmark extent /
+``max(box w, box h)`` minus 1, with the box nearest the landmarks' centre (``benchmarks/detectors.py``
+prints it: Haar 0.99 on the 346 of 400 val images it finds, BlazeFace 1.43 on all 400, quartiles
+1.33-1.55). A checkpoint or
+the caller can override them. ``box_style`` names the kind of box a detector draws (``opencv``,
+``blazeface``, ``dlib``, ``full``): a checkpoint calibrated by ``awing export --calibrate`` stores one
+enlargement per box style (a checkpoint calibrated before BlazeFace existed has no ``blazeface`` entry
+and gets the FDD figure above, which suits only models trained on whole FDD images: recalibrate it).
 
-Why OpenCV's Haar cascade is the default: it ships inside ``opencv-python-headless`` 4.x, which awing
-already depends on, so it works offline in the base install with nothing downloaded, and takes about
-10 ms on a 256 px image on one CPU core. Its limits: it finds upright, roughly frontal faces only (the
-optional profile cascade adds side views of about 45-90 degrees but not tilted heads); it misses
-strongly occluded or disguised faces (8% of FDD validation images, with helmets, scarves, glasses), faces
-smaller than ``min_size`` and faces in poor light; its boxes jitter by a few percent from frame to frame;
-its scores are cascade level weights, not probabilities. ``"dlib"`` (``pip install 'awing[dlib]'``) is
-the HOG detector dlib's shape predictors were trained with: tighter, steadier boxes and fewer false
-detections, but on FDD's disguised faces it missed more (24% of 200 validation images vs 8% for Haar) and
-took longer (16 vs 12 ms per 256 px image). Use ``"full"`` for images that are already face crops, or
-pass your own boxes.
+The detectors:
+
+- ``"opencv"``: OpenCV's Haar cascade. It ships inside ``opencv-python-headless`` 4.x, which awing
+  already depends on, so it works offline in the base install with nothing downloaded. Its limits: it
+  finds upright, roughly frontal faces only (the optional profile cascade, ``"opencv-profile"``, adds side
+  views of about 45-90 degrees but not tilted heads); it misses strongly occluded or disguised faces,
+  faces smaller than ``min_size`` and faces in poor light; its boxes jitter by a few percent from frame
+  to frame; its scores are cascade level weights, not probabilities.
+- ``"blazeface"`` (:mod:`awing.detect.blazeface`): MediaPipe's BlazeFace short-range model (Apache-2.0,
+  229 KB, shipped in ``awing/detect/models/`` with its licence and notice), run by OpenCV's own
+  ``cv2.dnn.readNetFromTFLite`` (OpenCV >= 4.8): no new dependency, nothing downloaded. Scores are face
+  probabilities. It finds faces whose landmarks span at least about 1/7 of the image's longer side;
+  ``"blazeface-back"`` (MediaPipe's 256 px back-camera model, 315 KB, about 4x slower) finds faces down
+  to about 1/20.
+- ``"dlib"`` (``pip install 'awing[dlib]'``): the HOG detector dlib's shape predictors were trained
+  with: tighter, steadier boxes and fewer false detections than Haar, but on FDD's disguised faces it
+  missed more (24% of 200 validation images vs 8% for Haar) and took longer (16 vs 12 ms per 256 px
+  image).
+- ``"full"`` for images that are already face crops, or pass your own boxes (:class:`FixedBoxes`).
+
+``"blazeface"`` is the default of :class:`~awing.app.api.FaceAligner` and ``awing predict``: it finds
+more faces, faster (table below), and the shipped checkpoints carry a calibrated enlargement for its
+boxes (``awing export --calibrate``: fdd14-1hg-tiny 0.519, mtfl5-1hg-tiny 1.194). With it, the shipped
+FDD model scored NME 4.72 % on 100 FDD val images (all found) against 5.45 % with Haar on the 94 Haar
+found.
+
+Recall (a box holds the landmarks' centre, side 0.5-3x the landmark extent) and ms per image on one
+CPU core (``benchmarks/detectors.py``, a busy 2-core machine; times are relative):
+
+=============== ============= =============== ==============
+detector        FDD-14 val    MTFL val (300)  300-W val
+=============== ============= =============== ==============
+opencv          86.5% 31 ms   78.0% 3.5 ms    86.2% 67 ms
+blazeface       100% 3.5 ms   100% 2.7 ms     100% 3.9 ms
+blazeface-back  100% 16 ms    100% 13 ms      100% 16 ms
+=============== ============= =============== ==============
 """
 
 from __future__ import annotations
@@ -37,11 +67,13 @@ import cv2
 import numpy as np
 
 from awing.core.extras import MissingExtra
+from awing.detect.blazeface import BlazeFaceDetector
 
 __all__ = [
     "FaceDetector",
     "OpenCVDetector",
     "DlibDetector",
+    "BlazeFaceDetector",
     "FullImageDetector",
     "FixedBoxes",
     "DETECTORS",
@@ -250,7 +282,12 @@ class FixedBoxes:
         return self.boxes.copy(), np.ones(len(self.boxes), np.float32)
 
 
-DETECTORS = {"opencv": OpenCVDetector, "dlib": DlibDetector, "full": FullImageDetector}
+DETECTORS = {
+    "opencv": OpenCVDetector,
+    "blazeface": BlazeFaceDetector,
+    "dlib": DlibDetector,
+    "full": FullImageDetector,
+}
 
 
 def detector_enlarge(detector: FaceDetector, calibrated: dict | None = None) -> float:
@@ -268,8 +305,9 @@ def detector_enlarge(detector: FaceDetector, calibrated: dict | None = None) -> 
 
 
 def get_detector(name_or_obj: str | FaceDetector | None = "opencv", **options) -> FaceDetector:
-    """A detector by name (``opencv``, ``opencv-profile``, ``dlib``, ``full``), or ``name_or_obj`` itself
-    if it already has a ``detect`` method. ``options`` go to the detector's constructor."""
+    """A detector by name (``opencv``, ``opencv-profile``, ``blazeface``, ``blazeface-back``, ``dlib``,
+    ``full``), or ``name_or_obj`` itself if it already has a ``detect`` method. ``options`` go to the
+    detector's constructor."""
     if name_or_obj is None:
         name_or_obj = "opencv"
     if not isinstance(name_or_obj, str):
@@ -278,6 +316,11 @@ def get_detector(name_or_obj: str | FaceDetector | None = "opencv", **options) -
         return name_or_obj
     if name_or_obj == "opencv-profile":
         return OpenCVDetector(profile=True, **options)
+    if name_or_obj == "blazeface-back":
+        return BlazeFaceDetector(model="back", **options)
     if name_or_obj not in DETECTORS:
-        raise ValueError(f"unknown detector {name_or_obj!r}; choose one of opencv, opencv-profile, dlib, full")
+        raise ValueError(
+            f"unknown detector {name_or_obj!r}; choose one of opencv, opencv-profile, blazeface, blazeface-back, "
+            "dlib, full"
+        )
     return DETECTORS[name_or_obj](**options)

@@ -1,0 +1,432 @@
+"""Landmarks on video: follow faces from frame to frame, and smooth their points.
+
+:class:`FaceTracker` runs the detector only on frame 0, every ``redetect_every`` frames and when a
+track is lost; on the other frames each face's crop is built from its previous frame's landmarks and
+:meth:`FaceAligner.predict_crops <awing.app.api.FaceAligner.predict_crops>` gives its new points. With
+the small shipped models the detector costs more than the landmark model (OpenCV Haar ~25 ms per 256 px
+frame on one core, the model ~15 ms): on ``benchmarks/video.py`` tracking ran at 61 frames per second
+against 18 for per-frame detection (one thread of a busy 2-core machine). Its raw points jitter about as
+much as per-frame detection's (1.36 vs 1.30 px per frame on a still face); the smoothing removes that.
+
+:class:`OneEuroFilter` (Casiez, Roussel & Vogel, CHI 2012) smooths each track's points: a low-pass
+filter whose cutoff rises with the speed of the signal, so a still face's jitter is filtered strongly
+and a moving face is followed with little lag. The defaults (``min_cutoff`` 1 Hz, ``beta`` 0.2 Hz per px/s,
+``d_cutoff`` 1 Hz) were chosen on ``benchmarks/video.py`` (a 256 px synthetic face, inter-ocular
+distance ~70 px, at 30 fps): they cut a still face's jitter about 5x (1.36 -> 0.28 px per frame) and add
+about 0.2 px of lag error on a face moving up to 2-4 px per frame; ``beta`` 0.05 filters a little more
+(0.21 px) but lags 0.9 px. ``beta`` is per pixel: for faces k times larger (in pixels), divide ``beta`` by k
+for the same behaviour. The next frame's crop is built from the raw (unsmoothed) points: crops from the
+smoothed points lowered the jitter a little more (0.23 px) but lagged behind a moving face (1.46 vs
+1.27 px error).
+
+The crop of a tracked face (the landmark box -> crop relation), in this order:
+
+1. ``enlarge`` given to the tracker: the square of side ``max(w, h) * (1 + enlarge)`` around the
+   previous points' landmark box (:func:`awing.data.sample.landmark_box`).
+2. A model trained on landmark-box crops (its checkpoint's ``config.data.crop == "landmarks"``, or
+   ``"box"`` with a reader whose box *is* the landmark box, e.g. FDD), no stored crop rule and the
+   points returned in the model's own schema: rule 1 with the training ``config.data.enlarge``. This is
+   exactly the crop the model was trained on (before augmentation); the shipped default model
+   (``fdd14-1hg-tiny``: FDD, ``enlarge`` 1.0) uses it: crop side = 2 x the landmark extent.
+3. Otherwise (crops built from annotated or detector boxes, the authors' crop rule, an
+   ``output_schema`` whose points cover less of the face): the relation is measured when the detector
+   finds the face: ``k`` = the detector box's longer side / its landmark box's longer side; later frames
+   crop a square box of side ``k * max(w, h)`` around the landmark box with the aligner's own enlargement
+   (its calibrated factor or crop rule), i.e. they reproduce the detector's crop scale.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from awing.app.api import FaceAligner, FaceLandmarks
+from awing.core.checkpoint import load_checkpoint
+from awing.core.images import load_image
+
+__all__ = ["OneEuroFilter", "FaceTracker", "TrackedFace", "TrackedFrame", "tracking_enlarge", "box_iou"]
+
+# Readers whose samples' box is always the tight landmark box, so that ``data.crop == "box"`` crops are
+# landmark-box crops (awing.data.readers: fdd.py, lsp.py).
+LANDMARK_BOX_FORMATS = frozenset({"fdd", "lsp"})
+
+
+# --------------------------------------------------------------------------------------- smoothing
+class OneEuroFilter:
+    """The One-Euro filter (Casiez et al. 2012), element-wise over an array of coordinates.
+
+    For each coordinate ``x`` at time ``t`` (seconds): the speed ``dx = (x - x_prev) / dt`` is low-passed
+    at ``d_cutoff``; the signal is low-passed at ``cutoff = min_cutoff + beta * |dx_smoothed|`` with an
+    exponential filter of ``alpha = 1 / (1 + 1 / (2 pi cutoff dt))``.
+
+    Args:
+        fps: frames per second of the samples: ``dt = 1 / fps`` when :meth:`__call__` gets no time.
+        min_cutoff: the cutoff at rest, Hz. Lower: less jitter on a still face, more lag when it starts
+            moving.
+        beta: cutoff increase per unit of speed, Hz per (px / s) for points in pixels. Higher: less lag
+            on a moving face, more jitter left.
+        d_cutoff: the cutoff of the speed estimate, Hz (1 Hz, as in the paper).
+    """
+
+    def __init__(self, fps: float = 30.0, min_cutoff: float = 1.0, beta: float = 0.2, d_cutoff: float = 1.0) -> None:
+        for name, value in (("fps", fps), ("min_cutoff", min_cutoff), ("d_cutoff", d_cutoff)):
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        if not (math.isfinite(beta) and beta >= 0):
+            raise ValueError(f"beta must be a number >= 0, got {beta!r}")
+        self.fps, self.min_cutoff, self.beta, self.d_cutoff = (
+            float(fps),
+            float(min_cutoff),
+            float(beta),
+            float(d_cutoff),
+        )
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the past: the next sample passes unchanged."""
+        self._x: np.ndarray | None = None  # the last output
+        self._dx: np.ndarray | None = None  # the last smoothed speed, units / s
+        self._t: float | None = None
+
+    @staticmethod
+    def _alpha(cutoff, dt: float):
+        tau = 1.0 / (2.0 * math.pi * cutoff)
+        return 1.0 / (1.0 + tau / dt)
+
+    def __call__(self, x: np.ndarray, t: float | None = None) -> np.ndarray:
+        """Filter one sample.
+
+        Args:
+            x: any shape, e.g. (N, 2) points in pixels; the shape must stay the same between calls.
+                Non-finite values pass through and restart those coordinates' filters.
+            t: the sample's time in seconds; None: the previous time + ``1 / fps``.
+        Returns:
+            The filtered sample, float64, ``x``'s shape.
+        """
+        x = np.asarray(x, dtype=np.float64)
+        if t is None:
+            t = 0.0 if self._t is None else self._t + 1.0 / self.fps
+        if self._x is None or self._x.shape != x.shape:
+            self._x, self._dx, self._t = x.copy(), np.zeros_like(x), float(t)
+            return x.copy()
+        dt = float(t) - self._t
+        if not dt > 0:  # a repeated or out-of-order time: assume one frame
+            dt = 1.0 / self.fps
+        restart = ~np.isfinite(self._x)
+        dx = (x - self._x) / dt
+        dx = np.where(restart, 0.0, dx)
+        dx_hat = self._dx + self._alpha(self.d_cutoff, dt) * (dx - self._dx)
+        cutoff = self.min_cutoff + self.beta * np.abs(dx_hat)
+        out = self._x + self._alpha(cutoff, dt) * (x - self._x)
+        bad = restart | ~np.isfinite(x)
+        out = np.where(bad, x, out)
+        self._x, self._dx, self._t = out, np.where(bad, 0.0, dx_hat), self._t + dt
+        return out.copy()
+
+
+# ---------------------------------------------------------------------------------------- tracking
+@dataclasses.dataclass
+class TrackedFace:
+    """One face in one frame.
+
+    Attributes:
+        track: the track id (0, 1, ... in order of appearance; kept while the face is followed and when
+            a re-detection overlaps it).
+        face: its :class:`FaceLandmarks` (original pixels; the points smoothed when smoothing is on).
+            ``box`` is the detector's box on a detection, else the box the tracking crop was built from.
+        detected: its box came from the detector in this frame.
+    """
+
+    track: int
+    face: FaceLandmarks
+    detected: bool
+
+
+@dataclasses.dataclass
+class TrackedFrame:
+    """The faces of one frame.
+
+    Attributes:
+        index: the frame's number (0, 1, ... over the frames the tracker was given).
+        detected: the detector ran on this frame.
+        faces: its faces, by track id.
+    """
+
+    index: int
+    detected: bool
+    faces: list[TrackedFace]
+
+
+@dataclasses.dataclass
+class _Track:
+    id: int
+    points: np.ndarray  # (N, 2) float32, the last raw (unsmoothed) points, original pixels
+    scale: float  # rule 3's k: detector box side / landmark box side (1 under rules 1-2)
+    filter: OneEuroFilter | None
+
+
+def tracking_enlarge(aligner: FaceAligner) -> float | None:
+    """The training crop's ``enlarge`` of a landmark box (module docstring, rule 2), or None when the
+    model's crops were not landmark-box crops (rule 3: measure at each detection)."""
+    if getattr(aligner, "crop_rule", None) or aligner.output_schema.name != aligner.schema.name:
+        return None
+    try:
+        ckpt = load_checkpoint(aligner.model_path)
+    except Exception:  # e.g. the model file is gone since the aligner loaded it: measure instead
+        return None
+    data = (ckpt.get("config") or {}).get("data") or {}
+    crop, fmt = data.get("crop", "box"), data.get("format")
+    if crop == "landmarks" or (crop == "box" and fmt in LANDMARK_BOX_FORMATS):
+        return float(data.get("enlarge", 0.0))
+    return None
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(K, M) intersection over union of (K, 4) and (M, 4) ``x0, y0, x1, y1`` boxes."""
+    a = np.asarray(a, np.float64).reshape(-1, 1, 4)
+    b = np.asarray(b, np.float64).reshape(1, -1, 4)
+    w = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    h = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    inter = w * h
+    area = lambda x: (x[..., 2] - x[..., 0]) * (x[..., 3] - x[..., 1])  # noqa: E731
+    union = area(a) + area(b) - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
+def _landmark_box(points: np.ndarray) -> np.ndarray | None:
+    pts = np.asarray(points, np.float64).reshape(-1, 2)
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    if len(pts) == 0:
+        return None
+    return np.concatenate([pts.min(axis=0), pts.max(axis=0)])
+
+
+class FaceTracker:
+    """Follow the faces of successive video frames (see the module docstring).
+
+    Args:
+        aligner: the :class:`FaceAligner` (its detector and model).
+        redetect_every: run the detector every this many frames (counted from its last run) even when no
+            track is lost, to pick up new faces and reset drift. 1: every frame.
+        min_confidence: a track is lost when its face's confidence (the mean of its point confidences,
+            see :class:`FaceLandmarks`) drops below this. 0.5 for the shipped default model: its faces at the
+            training crop score 0.68 or more (1st percentile over 100 FDD val faces), crops moved 1.2 face
+            widths sideways 0.32 (median) to 0.47 (99th percentile).
+        min_inside: a track is lost when less than this fraction of its landmark box lies inside the frame.
+        match_iou: a detection continues a track when their landmark boxes overlap by at least this IoU.
+        smooth: smooth each track's points with a :class:`OneEuroFilter`.
+        fps: the frames' rate (frames per second), the filter's time base.
+        min_cutoff, beta, d_cutoff: the filter's parameters (Hz, Hz per px/s, Hz).
+        enlarge: the tracking crop's enlargement of the landmark box; None: from the model (module
+            docstring).
+
+    A lost track triggers a detection on the same frame, so its face is not missing from that frame's
+    output. Faces the detector misses on a scheduled re-detection keep being tracked; a detection whose
+    face is below ``min_confidence`` is reported but not followed.
+
+    Attributes:
+        detections: how many times the detector ran.
+    """
+
+    def __init__(
+        self,
+        aligner: FaceAligner,
+        redetect_every: int = 30,
+        min_confidence: float = 0.5,
+        min_inside: float = 0.5,
+        match_iou: float = 0.3,
+        smooth: bool = True,
+        fps: float = 30.0,
+        min_cutoff: float = 1.0,
+        beta: float = 0.2,
+        d_cutoff: float = 1.0,
+        enlarge: float | None = None,
+    ) -> None:
+        if isinstance(redetect_every, bool) or not isinstance(redetect_every, (int, np.integer)) or redetect_every < 1:
+            raise ValueError(f"redetect_every must be a whole number >= 1, got {redetect_every!r}")
+        OneEuroFilter(fps, min_cutoff, beta, d_cutoff)  # checks the parameters
+        self.aligner = aligner
+        self.redetect_every = int(redetect_every)
+        self.min_confidence, self.min_inside, self.match_iou = (
+            float(min_confidence),
+            float(min_inside),
+            float(match_iou),
+        )
+        self.smooth = bool(smooth)
+        self.fps, self.min_cutoff, self.beta, self.d_cutoff = (
+            float(fps),
+            float(min_cutoff),
+            float(beta),
+            float(d_cutoff),
+        )
+        self.enlarge = tracking_enlarge(aligner) if enlarge is None else float(enlarge)
+        self.reset()
+
+    def reset(self) -> None:
+        """Start over (a new video): no tracks, the next frame runs the detector."""
+        self._tracks: list[_Track] = []
+        self._next_id = 0
+        self._frame = 0
+        self._last_detection: int | None = None
+        self.detections = 0
+
+    # ----------------------------------------------------------------------------------------- api
+    def track(self, frames: Iterable, color: str = "RGB") -> Iterator[TrackedFrame]:
+        """:meth:`update` for each image of ``frames`` (e.g. decoded video frames, ``color="BGR"``)."""
+        for image in frames:
+            yield self.update(image, color=color)
+
+    def update(self, image, color: str = "RGB", t: float | None = None) -> TrackedFrame:
+        """The faces of the next frame.
+
+        Args:
+            image: the frame, as :meth:`FaceAligner.predict` takes it ((H, W, 3) uint8 array in ``color``
+                order, a path, a PIL image).
+            t: its time in seconds (for the filter); None: ``index / fps``.
+        """
+        rgb = load_image(image, color)
+        index = self._frame
+        self._frame += 1
+        t = index / self.fps if t is None else float(t)
+        h, w = rgb.shape[:2]
+        detect = not self._tracks or self._last_detection is None or index - self._last_detection >= self.redetect_every
+        followed: dict[int, FaceLandmarks] = {}
+        loss = False
+        if not detect:
+            followed = self._follow(rgb, self._tracks)
+            if len(followed) < len(self._tracks) or any(self._lost(f, w, h) for f in followed.values()):
+                detect = loss = True  # re-detect this very frame; the lost tracks' points are not reported
+                followed = {k: f for k, f in followed.items() if not self._lost(f, w, h)}
+        results: list[tuple[_Track | None, FaceLandmarks, bool]] = []
+        if detect:
+            self.detections += 1
+            self._last_detection = index
+            found = self.aligner.predict(rgb, color="RGB")
+            matched = self._match(found, self._tracks)
+            by_id = {tr.id: tr for tr in self._tracks}
+            for k, face in enumerate(found):
+                results.append((by_id.get(matched.get(k)), face, True))
+            rest = [tr for tr in self._tracks if tr.id not in matched.values()]
+            if loss:  # the surviving tracks were followed already
+                rest = [tr for tr in rest if tr.id in followed]
+            else:  # a scheduled detection: follow the tracks the detector missed
+                followed = self._follow(rgb, rest)
+            results.extend((tr, followed[tr.id], False) for tr in rest if tr.id in followed)
+        else:
+            by_id = {tr.id: tr for tr in self._tracks}
+            results = [(by_id[k], f, False) for k, f in followed.items()]
+
+        tracks, faces = [], []
+        for track, face, from_detector in results:
+            if track is None:
+                track = _Track(self._next_id, face.landmarks, 1.0, self._new_filter())
+                self._next_id += 1
+            track.points = face.landmarks
+            if from_detector:
+                track.scale = self._measured_scale(face)
+            shown = face
+            if track.filter is not None:
+                shown = dataclasses.replace(face, landmarks=track.filter(face.landmarks, t).astype(np.float32))
+            faces.append(TrackedFace(track.id, shown, from_detector))
+            if not self._lost(face, w, h):
+                tracks.append(track)
+        faces.sort(key=lambda f: f.track)
+        self._tracks = self._dedupe(tracks)
+        return TrackedFrame(index, detect, faces)
+
+    # ------------------------------------------------------------------------------------ internals
+    def _new_filter(self) -> OneEuroFilter | None:
+        if not self.smooth:
+            return None
+        return OneEuroFilter(self.fps, self.min_cutoff, self.beta, self.d_cutoff)
+
+    def _measured_scale(self, face: FaceLandmarks) -> float:
+        """Rule 3's k for a detected face: detector box longer side / landmark box longer side."""
+        if self.enlarge is not None:
+            return 1.0
+        lb = _landmark_box(face.landmarks)
+        box = np.asarray(face.box, np.float64)
+        side = max(box[2] - box[0], box[3] - box[1])
+        lside = None if lb is None else max(lb[2] - lb[0], lb[3] - lb[1])
+        return float(side / lside) if lside and lside > 0 and np.isfinite(side) and side > 0 else 1.0
+
+    def crop_box(self, points: np.ndarray, scale: float = 1.0) -> np.ndarray | None:
+        """The box a tracked face's next crop is built from, (4,) ``x0, y0, x1, y1``: the landmark box of
+        ``points`` (N, 2) (rules 1-2), or the square of ``scale`` x its longer side about its centre
+        (rule 3). None when no point is finite."""
+        lb = _landmark_box(points)
+        if lb is None or self.enlarge is not None:
+            return lb
+        cx, cy = (lb[0] + lb[2]) / 2, (lb[1] + lb[3]) / 2
+        half = scale * max(lb[2] - lb[0], lb[3] - lb[1]) / 2
+        return np.array([cx - half, cy - half, cx + half, cy + half])
+
+    def _follow(self, rgb: np.ndarray, tracks: list[_Track]) -> dict[int, FaceLandmarks]:
+        """New points of ``tracks`` from crops around their previous points (one forward pass)."""
+        boxes, ids = [], []
+        for tr in tracks:
+            box = self.crop_box(tr.points, tr.scale)
+            if box is not None and box[2] > box[0] and box[3] > box[1]:
+                boxes.append(box)
+                ids.append(tr.id)
+        if not boxes:
+            return {}
+        faces = self.aligner.predict_crops(rgb, np.stack(boxes), color="RGB", enlarge=self.enlarge)
+        return dict(zip(ids, faces))
+
+    def _lost(self, face: FaceLandmarks, w: int, h: int) -> bool:
+        conf = np.asarray(face.confidence, np.float64)
+        if not (np.isfinite(conf).all() and conf.size and conf.mean() >= self.min_confidence):
+            return True
+        lb = _landmark_box(face.landmarks)
+        if lb is None:
+            return True
+        area = (lb[2] - lb[0]) * (lb[3] - lb[1])
+        frame = np.array([-0.5, -0.5, w - 0.5, h - 0.5])
+        iw = max(0.0, min(lb[2], frame[2]) - max(lb[0], frame[0]))
+        ih = max(0.0, min(lb[3], frame[3]) - max(lb[1], frame[1]))
+        if area <= 0:  # a degenerate box: inside when its centre is
+            return not (frame[0] <= (lb[0] + lb[2]) / 2 <= frame[2] and frame[1] <= (lb[1] + lb[3]) / 2 <= frame[3])
+        return iw * ih / area < self.min_inside
+
+    def _dedupe(self, tracks: list[_Track]) -> list[_Track]:
+        """Drop a track whose landmark box overlaps an older track's by IoU > 0.6 (two tracks that drifted
+        onto one face); the older one keeps following it."""
+        kept: list[_Track] = []
+        for tr in sorted(tracks, key=lambda tr: tr.id):
+            box = _landmark_box(tr.points)
+            if box is not None and kept:
+                older = np.stack([_landmark_box(k.points) for k in kept])
+                if box_iou(box[None], older).max() > 0.6:
+                    continue
+            kept.append(tr)
+        return kept
+
+    def _match(self, found: list[FaceLandmarks], tracks: list[_Track]) -> dict[int, int]:
+        """``{detection index: track id}``: greedy by the IoU of the detections' and the tracks' landmark
+        boxes (the tracks' from their previous frame), at least ``match_iou``."""
+        if not found or not tracks:
+            return {}
+        det_boxes = [_landmark_box(f.landmarks) for f in found]
+        tr_boxes = [_landmark_box(tr.points) for tr in tracks]
+        nan = np.full(4, np.nan)
+        iou = box_iou(
+            np.stack([nan if b is None else b for b in det_boxes]),
+            np.stack([nan if b is None else b for b in tr_boxes]),
+        )
+        iou = np.nan_to_num(iou, nan=0.0)
+        out: dict[int, int] = {}
+        used_d, used_t = set(), set()
+        for flat in np.argsort(-iou, axis=None):
+            d, k = np.unravel_index(flat, iou.shape)
+            if iou[d, k] < self.match_iou:
+                break
+            if d in used_d or k in used_t:
+                continue
+            used_d.add(d)
+            used_t.add(k)
+            out[int(d)] = tracks[k].id
+        return out

@@ -1,0 +1,239 @@
+"""MediaPipe's BlazeFace face detector, run by OpenCV's own DNN module (no new dependency).
+
+The models are Google's MediaPipe face detection models (Apache-2.0), shipped unmodified under
+``awing/detect/models/`` with their ``LICENSE`` and ``NOTICE``:
+
+- ``"short"``: ``face_detection_short_range.tflite`` (229 KB, 128x128 input), for faces that fill a good
+  part of the image (selfies, face crops, portraits; MediaPipe: "within 2 m of the camera").
+- ``"back"``: ``face_detection_back.tflite`` (315 KB, 256x256 input), MediaPipe's back-camera model for
+  smaller faces further away.
+
+On 60 300-W faces pasted into 1200x900 images, the short-range model found all faces whose landmarks
+span 1/7 of the image's longer side, 83% at 1/8, 7% at 1/11 and none at 1/17; the back model all down
+to 1/11, 97% at 1/17 and 85% at 1/27 (Haar: 65%, 62%, 60%, 35%, 0% at those sizes). Boxes are about
+1.32x the FDD-14 landmark extent (Haar's: 1.6x).
+
+Pipeline (as MediaPipe's face detection graph does it): the RGB image is letterboxed (aspect kept,
+black borders) to the model's square input and scaled to [-1, 1]; the network gives, for each of 896
+SSD anchors, a logit and 16 numbers (box centre offset, box size and 6 keypoints, in input pixels
+relative to the anchor); scores are sigmoids of the logits (clipped to +-100 first); boxes above
+``score_threshold`` are merged by weighted non-maximum suppression (each cluster of boxes overlapping
+the best one by IoU > 0.3 becomes their score-weighted mean, with the best one's score) and mapped back
+to original pixels.
+
+Anchors follow MediaPipe's ``SsdAnchorsCalculator`` options for each model: 4 layers with strides
+8, 16, 16, 16 (short range, on 128 px) or 16, 32, 32, 32 (back, on 256 px), anchor offset 0.5, aspect
+ratio 1 plus one interpolated scale per layer (2 anchors per cell and layer; the layers sharing a stride
+share one grid: 16x16x2 + 8x8x6 = 896), fixed anchor size (every anchor is 1 x 1 in normalised units,
+so the regressed sizes are absolute).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+__all__ = ["BlazeFaceDetector", "BLAZEFACE_MODELS", "BLAZEFACE_ENLARGE", "MODEL_DIR", "ssd_anchors", "weighted_nms"]
+
+MODEL_DIR = Path(__file__).resolve().parent / "models"
+
+# Crop enlargement for BlazeFace boxes, measured like HAAR_ENLARGE (awing.detect.detectors' docstring):
+# median over the 400 FDD-14 val images of 3.2 * landmark extent / max(box w, box h) - 1, with the
+# short-range model's box nearest the landmarks' centre (400 of 400 found; quartiles 1.33 and 1.55; the
+# back-camera model's boxes give 1.40). ``python benchmarks/detectors.py`` prints it (column enlarge).
+BLAZEFACE_ENLARGE = 1.43
+
+
+@dataclasses.dataclass(frozen=True)
+class BlazeFaceModel:
+    """One BlazeFace model file and its MediaPipe anchor / decoding options."""
+
+    file: str
+    size: int  # square input side, pixels
+    strides: tuple[int, ...]
+    score_threshold: float = 0.5  # MediaPipe's min_score_thresh
+    anchor_offset: float = 0.5
+    anchors_per_layer: int = 2  # aspect ratio 1.0 + the interpolated scale (interpolated_scale_aspect_ratio=1)
+
+
+BLAZEFACE_MODELS = {
+    "short": BlazeFaceModel("face_detection_short_range.tflite", 128, (8, 16, 16, 16)),
+    "back": BlazeFaceModel("face_detection_back.tflite", 256, (16, 32, 32, 32)),
+}
+
+
+def ssd_anchors(size: int, strides, offset: float = 0.5, per_layer: int = 2) -> np.ndarray:
+    """(N, 2) float32 anchor centres ``x, y`` in [0, 1] of a square input (fixed-size anchors, 1 x 1).
+
+    Consecutive layers with the same stride share one feature map: each cell of it gets
+    ``per_layer`` anchors per layer, cells in row-major order (y, then x), as MediaPipe lays them out.
+    """
+    centres = []
+    strides = list(strides)
+    i = 0
+    while i < len(strides):
+        j = i
+        while j < len(strides) and strides[j] == strides[i]:
+            j += 1
+        cells = int(np.ceil(size / strides[i]))
+        per_cell = per_layer * (j - i)
+        grid = (np.arange(cells, dtype=np.float64) + offset) / cells
+        yy, xx = np.meshgrid(grid, grid, indexing="ij")
+        xy = np.stack([xx.reshape(-1), yy.reshape(-1)], 1)
+        centres.append(np.repeat(xy, per_cell, axis=0))
+        i = j
+    return np.concatenate(centres).astype(np.float32)
+
+
+def _empty() -> tuple[np.ndarray, np.ndarray]:
+    return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)
+
+
+def _area(b: np.ndarray) -> np.ndarray:
+    return (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+
+
+def _iou_with(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """IoU of one box ``x0, y0, x1, y1`` with each of ``boxes`` (K, 4)."""
+    lo = np.maximum(box[:2], boxes[:, :2])
+    hi = np.minimum(box[2:], boxes[:, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
+    return inter / (_area(box) + _area(boxes) - inter + 1e-12)
+
+
+def weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+    """MediaPipe's weighted non-maximum suppression: best score first, the best remaining box and all
+    boxes overlapping it by IoU > ``iou`` become one box, their score-weighted mean, with the best score.
+
+    Returns ``(boxes (K, 4), scores (K,))``, best first.
+    """
+    order = np.argsort(-scores, kind="stable")
+    boxes, scores = boxes[order].astype(np.float64), scores[order].astype(np.float64)
+    out_boxes, out_scores = [], []
+    while len(boxes):
+        near = _iou_with(boxes[0], boxes) > iou
+        near[0] = True
+        w = scores[near]
+        out_boxes.append((boxes[near] * w[:, None]).sum(0) / w.sum())
+        out_scores.append(scores[0])
+        boxes, scores = boxes[~near], scores[~near]
+    if not out_boxes:
+        return _empty()
+    return np.asarray(out_boxes, np.float32), np.asarray(out_scores, np.float32)
+
+
+class BlazeFaceDetector:
+    """MediaPipe BlazeFace (short-range or back-camera model) through ``cv2.dnn.readNetFromTFLite``.
+
+    Args:
+        model: ``"short"`` (128 px input, faces that fill much of the image) or ``"back"`` (256 px, smaller
+            faces), or the path of a ``.tflite`` file with one of those models' layouts (then
+            ``input_size`` picks the layout: 128 short, 256 back).
+        score_threshold: smallest face probability kept (MediaPipe's default 0.5).
+        min_size: smallest face box side kept, original pixels (0: all).
+        max_faces: keep only the ``max_faces`` largest faces (None: all); returned best score first.
+        iou: overlap above which boxes are merged by the weighted NMS.
+        enlarge: crop enlargement for these boxes (see :mod:`awing.detect.detectors`).
+    Raises:
+        FileNotFoundError: the model file is missing. RuntimeError: this OpenCV cannot read TFLite models
+        (``cv2.dnn.readNetFromTFLite`` appeared in OpenCV 4.8).
+    """
+
+    box_style = "blazeface"
+
+    def __init__(
+        self,
+        model: str | Path = "short",
+        score_threshold: float = 0.5,
+        min_size: float = 0.0,
+        max_faces: int | None = None,
+        iou: float = 0.3,
+        enlarge: float = BLAZEFACE_ENLARGE,
+        input_size: int | None = None,
+    ) -> None:
+        if isinstance(model, str) and model in BLAZEFACE_MODELS:
+            spec = BLAZEFACE_MODELS[model]
+            path = MODEL_DIR / spec.file
+        else:
+            path = Path(model)
+            layouts = {m.size: m for m in BLAZEFACE_MODELS.values()}
+            size = input_size or (256 if "back" in path.name else 128)
+            if size not in layouts:
+                raise ValueError(f"input_size must be one of {sorted(layouts)} (the BlazeFace layouts), got {size}")
+            spec = layouts[size]
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"BlazeFace model file not found: {path} (it ships inside awing under awing/detect/models/; "
+                f"reinstall awing, or pass model= a path to {spec.file}, or use detector='opencv')"
+            )
+        if not hasattr(cv2, "dnn") or not hasattr(cv2.dnn, "readNetFromTFLite"):
+            raise RuntimeError(
+                f"OpenCV {cv2.__version__} cannot read TFLite models (needs OpenCV >= 4.8); use detector='opencv'"
+            )
+        if not 0.0 <= float(score_threshold) <= 1.0:
+            raise ValueError(f"score_threshold must be in [0, 1], got {score_threshold!r}")
+        if max_faces is not None and int(max_faces) < 1:
+            raise ValueError(f"max_faces must be >= 1 or None, got {max_faces!r}")
+        self.net = cv2.dnn.readNetFromTFLite(str(path))
+        self._outputs = list(self.net.getUnconnectedOutLayersNames())
+        self.spec, self.path = spec, path
+        self.anchors = ssd_anchors(spec.size, spec.strides, spec.anchor_offset, spec.anchors_per_layer)
+        self.score_threshold, self.min_size = float(score_threshold), float(min_size)
+        self.max_faces = None if max_faces is None else int(max_faces)
+        self.iou, self.enlarge = float(iou), float(enlarge)
+
+    def _forward(self, blob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self.net.setInput(blob)
+        outs = dict(zip(self._outputs, self.net.forward(self._outputs)))
+        scores = outs.get("classificators")
+        raw = outs.get("regressors")
+        if scores is None or raw is None:  # unnamed outputs: tell them apart by width
+            a, b = (o.reshape(len(self.anchors), -1) for o in outs.values())
+            scores, raw = (a, b) if a.shape[1] == 1 else (b, a)
+        return scores.reshape(-1), raw.reshape(len(self.anchors), -1)
+
+    def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3):
+            got = f"{type(image).__name__} {getattr(image, 'dtype', '')} {getattr(image, 'shape', '')}"
+            raise ValueError(f"detectors take (H, W, 3) uint8 RGB images, got {got}")
+        h, w = image.shape[:2]
+        s = self.spec.size
+        k = s / max(h, w)
+        nw, nh = max(1, round(w * k)), max(1, round(h * k))
+        small = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR)
+        ox, oy = (s - nw) // 2, (s - nh) // 2
+        square = np.zeros((s, s, 3), np.uint8)  # letterbox: black borders (-1 after scaling)
+        square[oy : oy + nh, ox : ox + nw] = small
+        blob = cv2.dnn.blobFromImage(square, 1.0 / 127.5, (s, s), (127.5, 127.5, 127.5), swapRB=False)
+        logits, raw = self._forward(blob)
+        scores = 1.0 / (1.0 + np.exp(-np.clip(logits.astype(np.float64), -100.0, 100.0)))
+        keep = scores >= self.score_threshold
+        if not keep.any():
+            return _empty()
+        raw, scores, anchors = raw[keep].astype(np.float64), scores[keep], self.anchors[keep]
+        cx = raw[:, 0] / s + anchors[:, 0]  # normalised to the square input (fixed 1 x 1 anchors)
+        cy = raw[:, 1] / s + anchors[:, 1]
+        bw, bh = raw[:, 2] / s, raw[:, 3] / s
+        boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], 1) * s  # input pixels (edges)
+        boxes, scores = weighted_nms(boxes, scores, self.iou)
+        # input pixel edges -> original pixel coordinates (pixel centres at integers)
+        kx, ky = nw / w, nh / h
+        boxes = (boxes.astype(np.float64) - [ox, oy, ox, oy]) / [kx, ky, kx, ky] - 0.5
+        sides = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+        ok = (sides >= self.min_size) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        boxes, scores, sides = boxes[ok], scores[ok], sides[ok]
+        if self.max_faces is not None and len(boxes) > self.max_faces:
+            largest = np.sort(np.argsort(-sides, kind="stable")[: self.max_faces])  # still best score first
+            boxes, scores = boxes[largest], scores[largest]
+        if len(boxes) == 0:
+            return _empty()
+        return boxes.astype(np.float32), scores.astype(np.float32)
+
+    def __repr__(self) -> str:
+        return (
+            f"BlazeFaceDetector(model={self.path.name!r}, score_threshold={self.score_threshold}, "
+            f"min_size={self.min_size}, max_faces={self.max_faces}, enlarge={self.enlarge})"
+        )

@@ -1,0 +1,214 @@
+"""The BlazeFace detector (MediaPipe's models under OpenCV's DNN): anchors, real and synthetic faces,
+blank images, its options, and the errors for a missing model file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import awing.detect.blazeface as blazeface
+from awing.core.images import load_image
+from awing.detect import DETECTORS, BlazeFaceDetector, detector_enlarge, get_detector
+from awing.detect.blazeface import BLAZEFACE_ENLARGE, BLAZEFACE_MODELS, MODEL_DIR, ssd_anchors, weighted_nms
+
+from shared_data import SHARED, need
+
+FDD = SHARED / "fdd14"
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "assets" / "example.jpg"
+
+
+@pytest.fixture(scope="module")
+def short():
+    return BlazeFaceDetector("short")
+
+
+def _fdd(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """An FDD-14 image and its 14 landmarks."""
+    import csv
+
+    root = need(FDD)
+    with open(root / "landmarks.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            if row["image"].endswith(name):
+                pts = np.array([[float(row[f"x{i}"]), float(row[f"y{i}"])] for i in range(14)], np.float32)
+                return load_image(root / "images" / name), pts
+    pytest.skip(f"{name} not in {root / 'landmarks.csv'}")
+
+
+def _holds(box: np.ndarray, points: np.ndarray) -> bool:
+    """The benchmark's rule: the box holds the landmarks' centre, side 0.5-3x the landmark extent."""
+    centre, extent = points.mean(0), float(np.ptp(points, axis=0).max())
+    side = max(box[2] - box[0], box[3] - box[1])
+    return bool(box[0] <= centre[0] <= box[2] and box[1] <= centre[1] <= box[3] and 0.5 * extent <= side <= 3 * extent)
+
+
+# ---------------------------------------------------------------------------------------------- anchors
+def test_anchors_follow_mediapipe_layout():
+    short = ssd_anchors(128, (8, 16, 16, 16))
+    assert short.shape == (896, 2) and short.dtype == np.float32
+    # stride 8: 16x16 cells, 2 anchors each, row-major; stride 16 (3 layers): 8x8 cells, 6 anchors each
+    np.testing.assert_allclose(short[0], short[1])
+    np.testing.assert_allclose(short[0], [0.5 / 16, 0.5 / 16])
+    np.testing.assert_allclose(short[2], [1.5 / 16, 0.5 / 16])  # x varies fastest
+    np.testing.assert_allclose(short[32], [0.5 / 16, 1.5 / 16])
+    np.testing.assert_allclose(short[512:518], np.tile([0.5 / 8, 0.5 / 8], (6, 1)))
+    np.testing.assert_allclose(short[-1], [7.5 / 8, 7.5 / 8])
+    assert ((short > 0) & (short < 1)).all()
+    back = ssd_anchors(256, (16, 32, 32, 32))
+    np.testing.assert_allclose(back, short)  # the same grids on a 256 px input
+    assert len(ssd_anchors(192, (4,))) == 48 * 48 * 2
+
+
+@pytest.mark.parametrize("model", list(BLAZEFACE_MODELS))
+def test_anchor_count_matches_the_network_outputs(model):
+    det = BlazeFaceDetector(model)
+    size = BLAZEFACE_MODELS[model].size
+    logits, raw = det._forward(cv2.dnn.blobFromImage(np.zeros((size, size, 3), np.uint8), 1 / 127.5, (size, size)))
+    assert logits.shape == (len(det.anchors),) and raw.shape == (len(det.anchors), 16)
+
+
+def test_weighted_nms_merges_overlapping_boxes():
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60]], np.float32)
+    scores = np.array([0.9, 0.3, 0.6], np.float32)
+    out, s = weighted_nms(boxes, scores, 0.3)
+    assert out.shape == (2, 4) and s.tolist() == pytest.approx([0.9, 0.6])
+    np.testing.assert_allclose(out[0], (boxes[0] * 0.9 + boxes[1] * 0.3) / 1.2, rtol=1e-5)
+    np.testing.assert_allclose(out[1], boxes[2])
+    assert weighted_nms(np.zeros((0, 4), np.float32), np.zeros(0, np.float32))[0].shape == (0, 4)
+
+
+# ---------------------------------------------------------------------------------------------- detection
+def test_finds_a_real_face_around_its_landmarks(short):
+    rgb, points = _fdd("simple_0001.jpg")
+    boxes, scores = short.detect(rgb)
+    assert boxes.dtype == np.float32 and scores.dtype == np.float32 and boxes.shape == (len(scores), 4)
+    assert len(boxes) >= 1 and 0.5 <= scores[0] <= 1.0
+    assert _holds(boxes[0], points)
+    assert np.all(np.diff(scores) <= 0)  # best first
+
+
+def test_letterbox_maps_boxes_back_to_original_pixels(short):
+    rgb, points = _fdd("simple_1601.jpg")
+    box = short.detect(rgb)[0][0]
+    tall = np.full((400, 256, 3), 128, np.uint8)
+    tall[100:356] = rgb
+    moved = short.detect(tall)[0]
+    assert len(moved) >= 1 and _holds(moved[0], points + [0, 100])
+    np.testing.assert_allclose(moved[0], box + [0, 100, 0, 100], atol=0.08 * (box[2] - box[0]))
+
+
+def test_finds_the_synthetic_example_face(short):
+    rgb = load_image(EXAMPLE)
+    boxes, scores = short.detect(rgb)
+    assert len(boxes) == 1 and scores[0] > 0.5
+    h, w = rgb.shape[:2]
+    cx, cy = (boxes[0, 0] + boxes[0, 2]) / 2, (boxes[0, 1] + boxes[0, 3]) / 2
+    side = max(boxes[0, 2] - boxes[0, 0], boxes[0, 3] - boxes[0, 1])
+    assert w / 4 < cx < 3 * w / 4 and h / 4 < cy < 3 * h / 4 and 0.2 * w < side < 0.9 * w
+
+
+@pytest.mark.parametrize("model", list(BLAZEFACE_MODELS))
+def test_blank_and_noise_images_give_no_boxes(model):
+    det = BlazeFaceDetector(model)
+    for value in (0, 128, 255):
+        boxes, scores = det.detect(np.full((200, 300, 3), value, np.uint8))
+        assert boxes.shape == (0, 4) and scores.shape == (0,) and boxes.dtype == np.float32
+    noise = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    assert len(det.detect(noise)[0]) == 0
+
+
+def test_rejects_images_that_are_not_rgb_uint8(short):
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        short.detect(np.zeros((64, 64), np.uint8))
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        short.detect(np.zeros((64, 64, 3), np.float32))
+
+
+# ---------------------------------------------------------------------------------------------- options
+@pytest.fixture(scope="module")
+def two_faces():
+    """A full FDD face on the left, a smaller one on the right."""
+    a, _ = _fdd("simple_1601.jpg")
+    b, _ = _fdd("complex_1700.jpg")
+    canvas = np.full((256, 448, 3), 255, np.uint8)
+    canvas[:, :256] = a
+    canvas[64:, 256:] = cv2.resize(b, (192, 192), interpolation=cv2.INTER_AREA)
+    return canvas
+
+
+def _sides(boxes: np.ndarray) -> np.ndarray:
+    return np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+
+
+def test_max_faces_keeps_the_largest(two_faces):
+    boxes, scores = BlazeFaceDetector().detect(two_faces)
+    assert len(boxes) == 2
+    one, one_score = BlazeFaceDetector(max_faces=1).detect(two_faces)
+    assert len(one) == 1
+    np.testing.assert_allclose(one[0], boxes[np.argmax(_sides(boxes))])
+    assert len(BlazeFaceDetector(max_faces=5).detect(two_faces)[0]) == 2
+    with pytest.raises(ValueError, match="max_faces"):
+        BlazeFaceDetector(max_faces=0)
+
+
+def test_min_size_drops_small_boxes(two_faces):
+    boxes, _ = BlazeFaceDetector().detect(two_faces)
+    small, large = sorted(_sides(boxes))
+    kept, _ = BlazeFaceDetector(min_size=(small + large) / 2).detect(two_faces)
+    assert len(kept) == 1 and _sides(kept)[0] == pytest.approx(large)
+    assert len(BlazeFaceDetector(min_size=large + 1).detect(two_faces)[0]) == 0
+
+
+def test_score_threshold_acts(two_faces):
+    boxes, scores = BlazeFaceDetector(score_threshold=0.3).detect(two_faces)
+    assert len(boxes) >= 2 and (scores >= 0.3).all()
+    cut = float(np.sort(scores)[-1]) - 1e-3  # only the best face's anchors pass
+    high, high_scores = BlazeFaceDetector(score_threshold=cut).detect(two_faces)
+    assert 1 <= len(high) < len(boxes) and (high_scores >= cut).all()
+    assert len(BlazeFaceDetector(score_threshold=1.0).detect(two_faces)[0]) == 0
+    with pytest.raises(ValueError, match="score_threshold"):
+        BlazeFaceDetector(score_threshold=1.5)
+
+
+# ---------------------------------------------------------------------------------------------- registry, files
+def test_registered_behind_the_detector_interface():
+    assert DETECTORS["blazeface"] is BlazeFaceDetector
+    det = get_detector("blazeface", max_faces=2)
+    assert isinstance(det, BlazeFaceDetector) and det.max_faces == 2 and det.spec.size == 128
+    assert get_detector("blazeface-back").spec.size == 256
+    assert det.box_style == "blazeface" and det.enlarge == BLAZEFACE_ENLARGE
+    assert detector_enlarge(det) == BLAZEFACE_ENLARGE
+    assert detector_enlarge(det, {"opencv": 0.2, "blazeface": 0.5}) == 0.5
+    assert detector_enlarge(det, {"opencv": 0.2}) == BLAZEFACE_ENLARGE
+    assert "blazeface" in repr(det).lower()
+
+
+def test_model_files_ship_with_their_licence():
+    for spec in BLAZEFACE_MODELS.values():
+        assert (MODEL_DIR / spec.file).stat().st_size > 100_000
+    assert "Apache License" in (MODEL_DIR / "LICENSE").read_text()
+    notice = (MODEL_DIR / "NOTICE").read_text()
+    assert "MediaPipe" in notice and all(spec.file in notice for spec in BLAZEFACE_MODELS.values())
+
+
+def test_missing_model_file_is_a_clear_error(tmp_path, monkeypatch):
+    with pytest.raises(FileNotFoundError, match="BlazeFace model file not found.*nope.tflite"):
+        BlazeFaceDetector(tmp_path / "nope.tflite")
+    monkeypatch.setattr(blazeface, "MODEL_DIR", tmp_path)
+    with pytest.raises(FileNotFoundError, match="face_detection_short_range.tflite"):
+        get_detector("blazeface")
+
+
+def test_a_model_given_by_path_works(tmp_path, short):
+    import shutil
+
+    path = tmp_path / "my_face_model.tflite"
+    shutil.copy(MODEL_DIR / BLAZEFACE_MODELS["short"].file, path)
+    det = BlazeFaceDetector(path, input_size=128)
+    image = load_image(EXAMPLE)
+    np.testing.assert_allclose(det.detect(image)[0], short.detect(image)[0])
+    with pytest.raises(ValueError, match="input_size"):
+        BlazeFaceDetector(path, input_size=200)
