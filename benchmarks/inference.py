@@ -193,7 +193,7 @@ def accuracy_rows(dataset: str, root: Path, split: str, schema_name: str, models
     norm = normaliser_distance(schema, gt)
     preds: dict[str, np.ndarray] = {}  # method -> (B, N, 2), NaN where the face was not found
     for m in models:
-        for detector, fast in (("full", True), ("full", False), ("opencv", True)):
+        for detector, fast in (("full", True), ("full", False), ("blazeface", True), ("opencv", True)):
             aligner = FaceAligner(m["name"], device="cpu", detector=detector, fast=fast)
             pred = np.full_like(gt, np.nan)
             for i, s in enumerate(samples):
@@ -239,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-iters", type=int, default=1, help="timed batch runs per mode (default 1)")
     p.add_argument("--compile", action="store_true", help="also time torch.compile of the fastest eager mode (slow)")
     p.add_argument("--no-accuracy", action="store_true", help="skip the accuracy section")
+    p.add_argument("--no-speed", action="store_true", help="skip the speed sections")
     p.add_argument("--acc-limit", type=int, default=200, help="faces per accuracy test set (default 200)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = p.parse_args(argv)
@@ -259,33 +260,41 @@ def main(argv: list[str] | None = None) -> int:
     for label, (model, schema) in list(models.items()):
         models[label] = (model, schema or _fake_schema(model.spec.num_points))
 
+    dlib_pair = dlib_predictor()
+    data = shared_data()
+    if not args.no_speed:
+        speed_sections(models, shipped, dlib_pair, data, args)
+    if args.no_accuracy:
+        return 0
+    accuracy_sections(shipped, dlib_pair, data, args)
+    return 0
+
+
+def speed_sections(models: dict, shipped: list, dlib_pair, data: Path, args) -> None:
     print(f"\n## Forward pass: batch-1 latency (ms) and batch-{args.batch} throughput (img/s); (x) = vs fp32")
     header = ["model", "input", "params", "fp32 ms", "fp32 img/s", "bf16+CL ms", "bf16+CL img/s"]
     header += ["onnxrt ms", "onnxrt img/s"] + (["compile ms", "compile img/s"] if args.compile else [])
     print(table(header, speed_rows(models, args)), flush=True)
-
-    dlib_pair = dlib_predictor()
-    data = shared_data()
     photo_path = data / "fdd14" / "images" / "simple_0001.jpg"
     photo = load_image(photo_path) if photo_path.is_file() else _synthetic_photo()
     with tempfile.TemporaryDirectory() as tmp:
         if shipped:
-            aligners = {f"awing {m['name']} (Haar + crop + model)": FaceAligner(m["name"], device="cpu")
+            aligners = {f"awing {m['name']} (BlazeFace + crop + model)": FaceAligner(m["name"], device="cpu")
                         for m in shipped}  # fmt: skip
         else:
             aligners = {}
             for name in ("awing-1hg-small", "awing-1hg"):
                 model = create_model(name, 14)
                 path = save_checkpoint(Path(tmp) / f"{name}.pt", model_payload(model, load_schema("fdd14")))
-                aligners[f"{name} random weights (Haar + crop + model)"] = FaceAligner(path, device="cpu")
+                aligners[f"{name} random weights (BlazeFace + crop + model)"] = FaceAligner(path, device="cpu")
         print(f"\n## End to end, one {photo.shape[1]}x{photo.shape[0]} photo, ms per image")
         rows = end_to_end_rows(aligners, photo, dlib_pair, args.iters)
         print(table(["pipeline", "detect", "landmarks", "total"], rows))
     if dlib_pair is None:
         print("(dlib rows skipped: pip install dlib-bin face-recognition-models)")
 
-    if args.no_accuracy:
-        return 0
+
+def accuracy_sections(shipped: list, dlib_pair, data: Path, args) -> None:
     print(f"\n## Accuracy: NME % (inter-ocular), up to {args.acc_limit} faces per set")
     sets = [("fdd", data / "fdd14", "val", "fdd14"), ("mtfl", data / "mtfl5", "val", "mtfl5"),
             ("w300", data / "w300", "val", "w300_68")]  # fmt: skip
@@ -300,7 +309,6 @@ def main(argv: list[str] | None = None) -> int:
         rows = accuracy_rows(dataset, root, split, schema_name, ours, dlib_pair, args.acc_limit)
         print(f"\n{dataset} {split} ({schema_name})" + ("" if ours else f": no shipped {schema_name} model yet"))
         print(table(["method", "found", "NME % (found)", "median", "NME % (common)"], rows))
-    return 0
 
 
 def _fake_schema(num_points: int):
