@@ -93,3 +93,15 @@ def trained_run(synthetic_root, tmp_path_factory) -> Path:
     cfg = tiny_config(synthetic_root, tmp_path_factory.mktemp("trained"), "optim.epochs=2")
     train(cfg)
     return Path(cfg.train.out_dir) / cfg.train.name
+
+
+@pytest.fixture(scope="session")
+def tiny_fdd_checkpoint(tmp_path_factory) -> Path:
+    """A randomly initialised 14-point (FDD) one-stack model file, width 32, 128 px input."""
+    from awing.core.checkpoint import save_checkpoint
+    from awing.method.model import create_model, model_payload
+    from awing.schemas import load_schema
+
+    torch.manual_seed(0)
+    model = create_model("awing-1hg-tiny", 14, width=32)
+    return save_checkpoint(tmp_path_factory.mktemp("model") / "tiny.pt", model_payload(model, load_schema("fdd14")))

@@ -9,20 +9,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from awing.app.cli import main
-from awing.core.checkpoint import save_checkpoint
-from awing.method.model import create_model, model_payload
 from awing.schemas import load_schema
 
 
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    model = create_model("awing-1hg-tiny", 14, width=32)
-    payload = model_payload(model, load_schema("fdd14"))
-    return save_checkpoint(tmp_path_factory.mktemp("model") / "tiny.pt", payload)
+def ckpt(tiny_fdd_checkpoint) -> Path:
+    return tiny_fdd_checkpoint
 
 
 def _frame(i: int, size: int = 96) -> np.ndarray:
