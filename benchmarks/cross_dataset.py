@@ -1,7 +1,7 @@
 """Every model on every real face set it was not (only) trained on: NME with the dataset's crop and end to end.
 
     python benchmarks/cross_dataset.py [--models NAME|PATH ...] [--detector opencv] [--limit 200]
-                                       [--out runs/cross_dataset]
+                                       [--out runs/cross_dataset] [--refine]
 
 Sets (from ../shared/data, or AWING_SHARED_DATA): FDD-14 val, MTFL-5 val, 300-W val (the fixed split of
 AFW + HELEN train) and the in-the-wild fixtures: 8 LFPW / Menpo faces (iBUG .pts), 2 300-W private-test
@@ -15,6 +15,7 @@ Two numbers per cell:
   fixtures: the landmark box + 10 %; COCO fixtures: their box + 10 %);
 - ``e2e``: end to end through ``FaceAligner`` with the detector (default: the default one): the face
   whose box holds the ground truth's centre is scored; a face not found counts as a failure at 100 %.
+  With ``--refine``: ``FaceAligner(refine=True)``, a second pass cropped around the first pass's landmarks.
 Each figure is the mean per-image NME in %, with the faces found end to end. The table goes to stdout and
 ``OUT/cross_dataset.md`` (+ .json).
 """
@@ -123,6 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=200, help="faces per set, evenly spaced (0: all)")
     p.add_argument("--out", default="runs/cross_dataset")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument(
+        "--refine",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="end to end with FaceAligner(refine=True): a second pass around the first pass's landmarks",
+    )
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -134,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         sets = face_sets(shared_data(), Path(tmp))
         for name in models:
             path = resolve_model(name)
-            aligner = FaceAligner(path, device="cpu", detector=args.detector)
+            aligner = FaceAligner(path, device="cpu", detector=args.detector, refine=args.refine)
             label = Path(name).stem if Path(name).suffix else name
             results[label] = {}
             for set_name, (fmt, root, split, set_crop) in sets.items():
@@ -150,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     set_names = list(next(iter(results.values())).keys()) if results else []
     lines = [
         f"NME % (inter-ocular of the scoring layout), up to {args.limit or 'all'} faces per set; "
-        f"`crop`: the set's box, `e2e`: {args.detector} detector + model, misses at 100 % (found / faces).",
+        f"`crop`: the set's box, `e2e`: {args.detector} detector + model{' + refine pass' if args.refine else ''}, "
+        "misses at 100 % (found / faces).",
         "",
         "| model | " + " | ".join(set_names) + " |",
         "|---|" + "---|" * len(set_names),

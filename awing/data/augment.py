@@ -24,6 +24,7 @@ from awing.data.crop import crop_matrix, transform_points, warp_image
 
 __all__ = [
     "random_affine_params",
+    "jitter_square",
     "flip_indices",
     "warp_sample",
     "gaussian_blur",
@@ -47,6 +48,34 @@ def random_affine_params(rng: np.random.Generator, cfg: AugmentConfig, input_siz
     tx, ty = (float(v) for v in rng.uniform(-t, t, size=2))
     flip = bool(rng.random() < cfg.flip)
     return {"rotation_deg": rotation, "scale": scale, "shift": (tx, ty), "flip": flip}
+
+
+def jitter_square(
+    rng: np.random.Generator, cfg: AugmentConfig, center: Sequence[float], side: float, box_side: float
+) -> tuple[tuple[float, float], float]:
+    """The crop square moved and resized the way detector boxes frame faces (``cfg.box_scale``,
+    ``cfg.box_shift``; GitHub issue 13, ``benchmarks/framing.py``).
+
+    Args:
+        center, side: the crop square (:func:`~awing.data.crop.face_square`).
+        box_side: the face box's longer side before enlarging, the unit of ``box_shift``.
+    Returns:
+        ``((cx, cy), side)``: ``side x exp(U(log lo, log hi))`` and the centre shifted by
+        ``U(-s, s) x box_side`` per axis. With both options off: the inputs unchanged, and nothing is drawn
+        from ``rng`` (so the other augmentation draws stay as they were).
+    """
+    cx, cy = float(center[0]), float(center[1])
+    side = float(side)
+    if cfg.box_scale is not None:
+        lo, hi = (float(v) for v in cfg.box_scale)
+        if hi > lo:
+            side *= float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+        else:
+            side *= lo
+    if cfg.box_shift:
+        dx, dy = (float(v) for v in rng.uniform(-cfg.box_shift, cfg.box_shift, size=2))
+        cx, cy = cx + dx * float(box_side), cy + dy * float(box_side)
+    return (cx, cy), side
 
 
 def flip_indices(arr: np.ndarray, flip_permutation: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from awing.core.config import AugmentConfig
 from awing.core.images import read_image
-from awing.data.augment import photometric, random_affine_params, warp_sample
+from awing.data.augment import jitter_square, photometric, random_affine_params, warp_sample
 from awing.data.crop import face_square
 from awing.data.sample import Sample, landmark_box
 from awing.schemas import Schema, load_schema
@@ -176,6 +176,9 @@ class LandmarkDataset(Dataset):
         if self.augmenting:
             rng = self.item_rng(index)
             params = random_affine_params(rng, self.augment, self.input_size)
+            if self.augment.box_scale is not None or self.augment.box_shift:  # detector-like framing (issue 13)
+                box_side = float(max(box[2] - box[0], box[3] - box[1]))
+                (cx, cy), side = jitter_square(rng, self.augment, (cx, cy), side, box_side)
         crop, points, visible, m = warp_sample(
             image, landmarks, visible, (cx, cy), side, self.input_size, self.flip_permutation, params
         )

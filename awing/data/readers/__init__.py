@@ -25,6 +25,7 @@ class ReaderInfo:
     description: str = ""
     creates_root: bool = False  # the reader makes its data (synthetic faces): a missing root is fine
     accepts: Callable[[str], bool] | None = None  # split names beyond ``splits``; ``read`` then checks them
+    landmark_boxes: bool = False  # every sample's box is its tight landmark box (so crop=box is a GT-box crop)
 
     def knows(self, split: str) -> bool:
         """Whether ``read_dataset`` passes ``split`` on (a reader with ``accepts`` names its own errors)."""
@@ -39,13 +40,13 @@ _NOT_READERS = {"cli"}
 
 def register_reader(
     name: str, schema: str, splits: tuple[str, ...], description: str = "", creates_root: bool = False,
-    accepts: Callable[[str], bool] | None = None,
+    accepts: Callable[[str], bool] | None = None, landmark_boxes: bool = False,
 ):  # fmt: skip
     """Decorator: register ``read(root, split, **options)`` under ``name``."""
 
     def wrap(fn):
         text = description or (fn.__doc__ or "").strip()
-        READERS[name] = ReaderInfo(name, schema, tuple(splits), fn, text, creates_root, accepts)
+        READERS[name] = ReaderInfo(name, schema, tuple(splits), fn, text, creates_root, accepts, landmark_boxes)
         return fn
 
     return wrap

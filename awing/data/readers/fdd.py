@@ -42,6 +42,7 @@ BACKGROUNDS = ("simple", "complex")
     schema="fdd14",
     splits=SPLITS,
     description="Face Disguise Dataset 14-point crops (landmarks.csv; simple/complex backgrounds)",
+    landmark_boxes=True,
 )
 def read(root: Path, split: str, check_images: bool = True) -> list[Sample]:
     """Read one FDD split.

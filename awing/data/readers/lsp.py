@@ -97,6 +97,7 @@ def _samples(
     schema="lsp14",
     splits=("train", "test"),
     description="Leeds Sports Pose joints.mat (14 joints, person-centric; train 1-1000, test 1001-2000)",
+    landmark_boxes=True,
 )
 def read(root: Path, split: str, visibility_flag: str = "occluded", check_images: bool = True) -> list[Sample]:
     """Read LSP's ``train`` (images 1-1000) or ``test`` (1001-2000) split.
@@ -120,6 +121,7 @@ def read(root: Path, split: str, visibility_flag: str = "occluded", check_images
     schema="lsp14",
     splits=("train",),
     description="LSP extended joints.mat (14 joints, 10,000 training images; unannotated joints NaN)",
+    landmark_boxes=True,
 )
 def read_extended(root: Path, split: str, visibility_flag: str = "visible", check_images: bool = True) -> list[Sample]:
     """Read LSPET (``train`` only): every image of ``joints.mat``; joints flagged invisible are NaN.

@@ -235,6 +235,7 @@ def looked_for(root: Path, subsets) -> str:
     schema="w300_68",
     splits=tuple(SPLIT_SUBSETS),
     accepts=lambda split: "+" in split or split in SUBSET_DIRS,  # subsets, alone or joined: a+b
+    landmark_boxes=True,
     description="300W iBUG folders with .pts files (68 points, box from landmarks; split may be subsets: a+b)",
 )
 def read(root: Path, split: str, one_based: bool = True, check_images: bool = True) -> list[Sample]:
