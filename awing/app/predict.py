@@ -11,6 +11,11 @@ Writes into ``--out``:
   :class:`awing.app.tracking.FaceTracker` follows the face; null with ``--no-track`` or ``--boxes``).
 - ``predictions.csv``: one row per face: ``file, frame, face, box_x0, box_y0, box_x1, box_y1, score,
   x0, y0, ..., x{N-1}, y{N-1}, c0, ..., c{N-1}`` (points in original pixels, c = confidence).
+- ``faces.csv``: one row per face: ``file, frame, face, score, quality, is_face, yaw, pitch, roll`` (the
+  landmark score and the head pose of :class:`awing.app.api.FaceLandmarks`; empty where there is none).
+- with ``--format pts``: ``pts/<name>_<face>.pts`` (videos ``<name>_<frame>_<face>.pts``), iBUG files;
+  with ``--format coco``: ``predictions_coco.json``, COCO keypoints (:mod:`awing.app.formats`);
+  with ``--crops DIR``: ``DIR/<name>_<face>.png``, aligned face crops (:mod:`awing.app.align`, images only).
 - ``annotated/``: each image with its boxes and points drawn, each video re-encoded (mp4v, at the source's
   frame rate) with them, unless ``--no-draw``.
 
@@ -37,11 +42,15 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from awing.app.align import aligned_crop
 from awing.app.api import FaceAligner, FaceLandmarks
+from awing.app.formats import coco_keypoints, write_pts
+from awing.app.live import predict_stream
 from awing.app.tracking import FaceTracker
 from awing.core.images import read_image
 from awing.detect import FixedBoxes
 from awing.engine.metrics import to_jsonable
+from awing.schemas import load_schema, map_points, point_mapping
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +60,7 @@ VIDEO_BATCH = 8  # frames whose faces share one forward pass
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", help="images, folders (searched recursively) and videos")
+    parser.add_argument("paths", nargs="*", help="images, folders (searched recursively) and videos")
     parser.add_argument(
         "--model", default=None, help="shipped model name or checkpoint path (default: the default model)"
     )
@@ -74,6 +83,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--enlarge", type=float, default=None, help="crop enlargement of the boxes (default: the detector's)"
     )
+    parser.add_argument("--refine", action=argparse.BooleanOptionalAction, default="auto",
+                        help="a second pass cropped around each face's first-pass landmarks (default: for models "
+                             "trained on landmark-box crops, as FaceAligner)")  # fmt: skip
     parser.add_argument("--video-stride", type=int, default=1, metavar="N", help="use every N-th video frame")
     # videos: tracking and smoothing (awing.app.tracking, docs/inference.md#video)
     # fmt: off
@@ -89,6 +101,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="One-Euro cutoff at rest, Hz: lower = less jitter, more lag (default 1.0)")
     parser.add_argument("--smooth-beta", type=_non_negative, default=0.2, metavar="B",
                         help="One-Euro cutoff rise per px/s of motion: higher = less lag (default 0.2)")
+    # fmt: on
+    # issue 15: live input, extra formats, aligned crops, drawing options (awing.app.live/formats/align)
+    # fmt: off
+    parser.add_argument("--camera", metavar="SOURCE", default=None,
+                        help="live input instead of PATHs: a camera index (0) or a stream URL / video OpenCV opens; "
+                             "tracked and smoothed, shown in a window where a display exists, written to --out")
+    parser.add_argument("--max-frames", type=_count, default=None, metavar="N",
+                        help="--camera: stop after N frames (default: until the source ends, or q / Esc)")
+    parser.add_argument("--show", action=argparse.BooleanOptionalAction, default=None,
+                        help="--camera: live window (default: where a display and a GUI build of OpenCV exist)")
+    parser.add_argument("--format", dest="formats", action="append", choices=["pts", "coco"], default=[],
+                        help="also write iBUG .pts files (pts/) or COCO-keypoints JSON (predictions_coco.json); "
+                             "repeatable")
+    parser.add_argument("--crops", metavar="DIR", default=None,
+                        help="write aligned face crops (ArcFace 5-point template) of every image face into DIR")
+    parser.add_argument("--crop-size", type=_count, default=112, metavar="PX", help="aligned crop side (112)")
+    parser.add_argument("--crop-padding", type=_non_negative, default=0.0, metavar="F",
+                        help="aligned crop margin around the template, fraction of the face region (0)")
+    parser.add_argument("--labels", action="store_true", help="drawings: write each point's index")
+    parser.add_argument("--confidence-colours", action="store_true",
+                        help="drawings: colour each point by its confidence (red 0 .. green 1)")
     # fmt: on
     parser.add_argument("--no-draw", action="store_true", help="do not write annotated images or videos")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
@@ -198,16 +231,62 @@ def boxes_for(table: dict[str, np.ndarray], file: Path, key: str) -> np.ndarray 
 
 
 # ------------------------------------------------------------------------------------------- drawing
-def draw_faces(bgr: np.ndarray, faces: list[FaceLandmarks]) -> np.ndarray:
-    """A copy of a BGR image with each face's box (green) and points (red) drawn."""
+DRAW_OPTIONS = {"labels": False, "confidence_colours": False}  # the CLI's --labels / --confidence-colours
+
+
+def _face_lines(schema_name: str) -> list[tuple[int, ...]]:
+    try:
+        return list(load_schema(schema_name).boundary_lines.values())
+    except ValueError:  # a checkpoint's own layout: no built-in lines
+        return []
+
+
+def draw_faces(
+    bgr: np.ndarray,
+    faces: list[FaceLandmarks],
+    labels: bool | None = None,
+    confidence_colours: bool | None = None,
+    lines: bool = True,
+    pose: bool = True,
+) -> np.ndarray:
+    """A copy of a BGR image with each face drawn: its box (green; grey when ``is_face`` is False), the
+    schema's boundary lines (yellow), its points (red, or by confidence: red at 0 to green at 1), optional
+    point indices, and the head pose (``yaw/pitch/roll`` degrees above the box). Dot, line and text sizes
+    follow each face's box, not the image. ``labels`` / ``confidence_colours`` None: :data:`DRAW_OPTIONS`."""
+    labels = DRAW_OPTIONS["labels"] if labels is None else labels
+    confidence_colours = DRAW_OPTIONS["confidence_colours"] if confidence_colours is None else confidence_colours
     out = bgr.copy()
-    scale = max(1, round(max(out.shape[:2]) / 400))
     for face in faces:
+        side = float(max(face.box[2] - face.box[0], face.box[3] - face.box[1]))
+        side = side if np.isfinite(side) and side > 0 else 100.0
+        radius, thick = max(1, round(side / 70)), max(1, round(side / 150))
         x0, y0, x1, y1 = (int(round(v)) for v in face.box)
-        cv2.rectangle(out, (x0, y0), (x1, y1), (0, 200, 0), scale)
-        for x, y in face.landmarks:
-            if np.isfinite(x) and np.isfinite(y):
-                cv2.circle(out, (int(round(x)), int(round(y))), 2 * scale, (0, 0, 255), -1, cv2.LINE_AA)
+        real = not np.isfinite(face.quality) or face.is_face
+        cv2.rectangle(out, (x0, y0), (x1, y1), (0, 200, 0) if real else (160, 160, 160), thick)
+        pts = np.asarray(face.landmarks, np.float64)
+        ok = np.isfinite(pts).all(axis=1)
+        ipts = np.round(np.where(ok[:, None], pts, 0)).astype(np.int32)
+        if lines:
+            for line in _face_lines(face.schema):
+                line = [i for i in line if i < len(pts) and ok[i]]
+                if len(line) >= 2:
+                    cv2.polylines(out, [ipts[line]], False, (0, 220, 255), thick, cv2.LINE_AA)
+        font = max(0.3, side / 400)
+        for i, (x, y) in enumerate(ipts):
+            if not ok[i]:
+                continue
+            colour = (0, 0, 255)
+            if confidence_colours:
+                c = float(np.clip(face.confidence[i], 0, 1)) if np.isfinite(face.confidence[i]) else 0.0
+                colour = (0, int(255 * c), int(255 * (1 - c)))
+            cv2.circle(out, (int(x), int(y)), radius, colour, -1, cv2.LINE_AA)
+            if labels:
+                cv2.putText(out, str(i), (int(x) + radius + 1, int(y) - radius - 1), cv2.FONT_HERSHEY_SIMPLEX,
+                            font * 0.8, (255, 255, 255), 1, cv2.LINE_AA)  # fmt: skip
+        if pose and face.pose is not None:
+            text = f"y{face.pose['yaw']:+.0f} p{face.pose['pitch']:+.0f} r{face.pose['roll']:+.0f}"
+            at = (x0, max(0, y0 - 4))
+            cv2.putText(out, text, at, cv2.FONT_HERSHEY_SIMPLEX, font, (0, 200, 0), thick, cv2.LINE_AA)
     return out
 
 
@@ -356,7 +435,116 @@ def write_outputs(out: Path, header: dict, records: list[dict], point_names: lis
                     )
 
 
+FACES_CSV = ["file", "frame", "face", "score", "quality", "is_face", "yaw", "pitch", "roll"]
+
+
+def write_faces_csv(out: Path, records: list[dict]) -> None:
+    """``faces.csv``: per face its detector score, landmark score (``quality``, ``is_face``) and head pose."""
+    with open(out / "faces.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(FACES_CSV)
+        for rec in records:
+            for frame in rec["frames"]:
+                for k, face in enumerate(frame["faces"]):
+                    pose = [(face.get("pose") or {}).get(a, "") for a in ("yaw", "pitch", "roll")]
+                    is_face = int(bool(face.get("is_face")))
+                    row = [rec["file"], frame["frame"], k, face["score"], face.get("quality"), is_face, *pose]
+                    writer.writerow(row)
+
+
+def _media_size(file: Path, is_video: bool) -> tuple[int | None, int | None]:
+    if is_video:
+        cap = cv2.VideoCapture(str(file))
+        size = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) or None, int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) or None
+        cap.release()
+        return size
+    bgr = read_image(str(file))
+    return (None, None) if bgr is None else (bgr.shape[1], bgr.shape[0])
+
+
+def write_extra_outputs(out: Path, records: list[dict], names: dict[str, Path], sizes: dict, schema: str,
+                        formats: list[str]) -> None:  # fmt: skip
+    """``--format pts`` (``pts/``) and ``--format coco`` (``predictions_coco.json``) files; ``names`` maps a
+    record's file key to its annotated name (the pts names), ``sizes`` to its ``(width, height)``."""
+    if "pts" in formats:
+        for rec in records:
+            stem = names[rec["file"]].with_suffix("")
+            for frame in rec["frames"]:
+                for k, face in enumerate(frame["faces"]):
+                    tag = f"_{frame['frame']:06d}" if rec["kind"] != "image" else ""
+                    points = np.array([[np.nan if v is None else v for v in p] for p in face["points"]], np.float64)
+                    write_pts(out / "pts" / f"{stem}{tag}_{k}.pts", points)
+    if "coco" in formats:
+        items = []
+        for rec in records:
+            w, h = sizes.get(rec["file"], (None, None))
+            for frame in rec["frames"]:
+                item = {"file_name": rec["file"], "width": w, "height": h, "faces": frame["faces"]}
+                if rec["kind"] != "image":
+                    item["frame"] = frame["frame"]
+                items.append(item)
+        data = to_jsonable(coco_keypoints(items, schema))
+        (out / "predictions_coco.json").write_text(json.dumps(data, allow_nan=False))
+
+
+def write_crops(crops: Path, bgr: np.ndarray, faces: list[dict], schema: str, name: Path, size: int,
+                padding: float) -> int:  # fmt: skip
+    """Aligned crops (:func:`awing.app.align.aligned_crop`) of one image's faces as ``crops/<name>_<k>.png``;
+    the number written (a face whose points do not map to mtfl5 or give no transform is skipped)."""
+    weights = point_mapping(load_schema(schema), "mtfl5")
+    if weights is None:
+        raise ValueError(f"--crops: the schemas declare no mapping from {schema!r} to mtfl5")
+    written = 0
+    for k, face in enumerate(faces):
+        points = np.array([[np.nan if v is None else v for v in p] for p in face["points"]], np.float64)
+        try:
+            crop = aligned_crop(bgr, map_points(points, weights), size=size, padding=padding)
+        except ValueError:
+            continue
+        target = crops / f"{name.with_suffix('')}_{k}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(target), crop)
+        written += 1
+    return written
+
+
+def run_camera(args: argparse.Namespace) -> int:
+    """``--camera SOURCE``: :func:`awing.app.live.predict_stream`, then the usual output files."""
+    out = Path(args.out)
+    aligner = FaceAligner(args.model, device=args.device, detector=args.detector, enlarge=args.enlarge,
+                          fast=not args.fp32, backend=args.backend, output_schema=args.output_schema)  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    source = str(args.camera)
+    name = Path(f"camera{source}.mp4") if source.isdigit() else Path(Path(source).stem or "stream").with_suffix(".mp4")
+    draw_to = None if args.no_draw else out / "annotated" / name
+    tracking = _tracking(args) or {"redetect_every": 1}
+    record = {"file": source, "kind": "stream", "frames": [], "error": None}
+    try:
+        record["frames"], info = predict_stream(
+            aligner, source, draw_to, tracking, args.max_frames, args.show, draw=draw_faces
+        )
+        log.info("%s: %d frame(s) at %.1f fps (source), window %s", source, info["frames"], info["fps"],
+                 "shown" if info["shown"] else "not shown")  # fmt: skip
+    except (ValueError, cv2.error) as err:
+        record["error"] = str(err)
+        log.error("%s: %s", source, err)
+    header = {"model": {"path": str(aligner.model_path), "schema": aligner.schema.name,
+                        "output_schema": aligner.output_schema.name, "point_names": list(aligner.point_names)},
+              "detector": args.detector, "enlarge": aligner.enlarge, "missing": []}  # fmt: skip
+    write_outputs(out, header, [record], list(aligner.point_names))
+    write_faces_csv(out, [record])
+    write_extra_outputs(out, [record], {source: name}, {}, aligner.output_schema.name, args.formats)
+    return 0 if record["error"] is None and record["frames"] else 1
+
+
 def run(args: argparse.Namespace) -> int:
+    DRAW_OPTIONS.update(labels=bool(getattr(args, "labels", False)),
+                        confidence_colours=bool(getattr(args, "confidence_colours", False)))  # fmt: skip
+    if getattr(args, "camera", None) is not None:
+        return run_camera(args)
+    if not args.paths:
+        log.error("give images, folders or videos, or --camera SOURCE")
+        return 2
     if args.video_stride < 1:
         log.error("--video-stride must be at least 1")
         return 2
@@ -372,10 +560,12 @@ def run(args: argparse.Namespace) -> int:
     table = load_boxes(args.boxes) if args.boxes else None
     detector = args.detector if table is None else FixedBoxes([])  # given boxes: its enlarge, no detection
     aligner = FaceAligner(args.model, device=args.device, detector=detector, enlarge=args.enlarge, fast=not args.fp32,
-                          backend=args.backend, output_schema=args.output_schema)  # fmt: skip
+                          backend=args.backend, output_schema=args.output_schema, refine=args.refine)  # fmt: skip
     log.info("%r", aligner)
     out.mkdir(parents=True, exist_ok=True)
     records, processed, faces = [], 0, 0
+    names: dict[str, Path] = {}
+    sizes: dict[str, tuple] = {}
     for file, key, name in tqdm(files, desc="files", unit="file"):
         is_video = file.suffix.lower() in VIDEO_EXTENSIONS
         record = {"file": key, "kind": "video" if is_video else "image", "frames": [], "error": None}
@@ -393,6 +583,11 @@ def run(args: argparse.Namespace) -> int:
                     record["frames"] = predict_video(aligner, file, boxes, draw_to, args.video_stride, _tracking(args))
                 else:
                     record["frames"] = predict_image(aligner, file, boxes, draw_to)
+                    if getattr(args, "crops", None) and record["frames"][0]["faces"]:
+                        write_crops(Path(args.crops), read_image(str(file)), record["frames"][0]["faces"],
+                                    aligner.output_schema.name, name, args.crop_size, args.crop_padding)  # fmt: skip
+                if getattr(args, "formats", None):
+                    names[key], sizes[key] = name, _media_size(file, is_video)
                 processed += 1
                 n = sum(len(fr["faces"]) for fr in record["frames"])
                 faces += n
@@ -415,6 +610,9 @@ def run(args: argparse.Namespace) -> int:
         "missing": missing,
     }
     write_outputs(out, header, records, list(aligner.point_names))
+    write_faces_csv(out, records)
+    write_extra_outputs(out, [r for r in records if r["file"] in names], names, sizes, aligner.output_schema.name,
+                        getattr(args, "formats", []))  # fmt: skip
     failed = sum(1 for r in records if r["error"])
     log.info(
         "%d file(s), %d face(s), %d with problems -> %s",

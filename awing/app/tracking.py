@@ -44,14 +44,10 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from awing.app.api import FaceAligner, FaceLandmarks
-from awing.core.checkpoint import load_checkpoint
 from awing.core.images import load_image
 
 __all__ = ["OneEuroFilter", "FaceTracker", "TrackedFace", "TrackedFrame", "tracking_enlarge", "box_iou"]
 
-# Readers whose samples' box is always the tight landmark box, so that ``data.crop == "box"`` crops are
-# landmark-box crops (awing.data.readers: fdd.py, lsp.py).
-LANDMARK_BOX_FORMATS = frozenset({"fdd", "lsp"})
 
 
 # --------------------------------------------------------------------------------------- smoothing
@@ -170,18 +166,9 @@ class _Track:
 
 def tracking_enlarge(aligner: FaceAligner) -> float | None:
     """The training crop's ``enlarge`` of a landmark box (module docstring, rule 2), or None when the
-    model's crops were not landmark-box crops (rule 3: measure at each detection)."""
-    if getattr(aligner, "crop_rule", None) or aligner.output_schema.name != aligner.schema.name:
-        return None
-    try:
-        ckpt = load_checkpoint(aligner.model_path)
-    except Exception:  # e.g. the model file is gone since the aligner loaded it: measure instead
-        return None
-    data = (ckpt.get("config") or {}).get("data") or {}
-    crop, fmt = data.get("crop", "box"), data.get("format")
-    if crop == "landmarks" or (crop == "box" and fmt in LANDMARK_BOX_FORMATS):
-        return float(data.get("enlarge", 0.0))
-    return None
+    model's crops were not landmark-box crops (rule 3: measure at each detection): the aligner's
+    :attr:`~awing.app.api.FaceAligner.landmark_crop_enlarge`."""
+    return getattr(aligner, "landmark_crop_enlarge", None)
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

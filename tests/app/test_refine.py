@@ -1,0 +1,96 @@
+"""Issue 13: ``FaceAligner(refine=True)``, a second pass cropped around the first pass's landmarks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from awing.app.api import FaceAligner
+from awing.detect import FixedBoxes
+
+BOX = np.array([[40.0, 30.0, 150.0, 150.0]], np.float32)
+
+
+@pytest.fixture(scope="module")
+def image() -> np.ndarray:
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 255, (200, 190, 3), dtype=np.uint8)
+    img[60:130, 70:120] = 200  # something face-sized to look at
+    return img
+
+
+def _spy(aligner: FaceAligner) -> list:
+    calls = []
+    original = aligner.predict_crops
+
+    def predict_crops(image, boxes, color="RGB", enlarge=None):
+        out = original(image, boxes, color=color, enlarge=enlarge)
+        calls.append({"boxes": np.asarray(boxes, np.float64).copy(), "enlarge": enlarge, "out": out})
+        return out
+
+    aligner.predict_crops = predict_crops
+    return calls
+
+
+def _landmark_box(points: np.ndarray) -> np.ndarray:
+    return np.concatenate([points.min(axis=0), points.max(axis=0)]).astype(np.float64)
+
+
+def test_refine_auto_is_on_for_landmark_box_models_only():
+    assert FaceAligner(device="cpu", detector="full").refine is True  # fdd14: trained on FDD landmark boxes x2
+    assert FaceAligner("mtfl5-1hg-tiny", device="cpu", detector="full").refine is False  # whole 80 px images
+    with pytest.raises(ValueError, match="refine"):
+        FaceAligner(device="cpu", detector="full", refine="sometimes")
+
+
+def test_refine_off_is_the_single_pass(image):
+    aligner = FaceAligner(device="cpu", detector=FixedBoxes(BOX), fast=False, refine=False)
+    assert aligner.refine is False
+    calls = _spy(aligner)
+    faces = aligner.predict(image)
+    assert calls == [] and len(faces) == 1
+    single = aligner._align([image], [BOX], [np.ones(1, np.float32)], aligner.enlarge)[0][0]
+    assert np.array_equal(faces[0].landmarks, single.landmarks)
+
+
+def test_second_pass_crops_the_first_pass_landmark_box(image):
+    """The shipped default model was trained on FDD landmark boxes x2 (data.enlarge 1.0): the second crop
+    is its first-pass landmark box, enlarged by 1.0."""
+    one = FaceAligner(device="cpu", detector=FixedBoxes(BOX), fast=False, refine=False)
+    two = FaceAligner(device="cpu", detector=FixedBoxes(BOX), fast=False, refine=True)
+    assert two.refine_enlarge == 1.0
+    first = one.predict(image)[0]
+    calls = _spy(two)
+    faces = two.predict(image)
+    assert len(calls) == 1 and len(faces) == 1
+    (call,) = calls
+    assert call["enlarge"] == 1.0
+    np.testing.assert_allclose(call["boxes"], _landmark_box(first.landmarks)[None], atol=1e-4)
+    face = faces[0]
+    assert np.array_equal(face.landmarks, call["out"][0].landmarks)  # the second pass's points
+    assert np.array_equal(face.confidence, call["out"][0].confidence)
+    assert np.array_equal(face.box, BOX[0]) and face.score == first.score  # the detector's box and score
+
+
+def test_second_pass_of_a_model_without_landmark_box_crops(image, tiny_fdd_checkpoint):
+    """A model whose training crops are unknown: the detector box's side about the landmark box's centre,
+    with the aligner's own enlargement (the box / landmark ratio of the first pass)."""
+    one = FaceAligner(tiny_fdd_checkpoint, device="cpu", detector=FixedBoxes(BOX), fast=False)
+    two = FaceAligner(tiny_fdd_checkpoint, device="cpu", detector=FixedBoxes(BOX), fast=False, refine=True)
+    assert two.refine_enlarge is None
+    first = one.predict(image)[0]
+    calls = _spy(two)
+    two.predict(image)
+    (call,) = calls
+    assert call["enlarge"] == two.enlarge
+    lb = _landmark_box(first.landmarks)
+    centre = (lb[:2] + lb[2:]) / 2
+    half = max(BOX[0, 2] - BOX[0, 0], BOX[0, 3] - BOX[0, 1]) / 2  # the detector box's longer side (120)
+    np.testing.assert_allclose(call["boxes"][0], np.concatenate([centre - half, centre + half]), atol=1e-3)
+
+
+def test_predict_crops_is_one_pass_even_with_refine(image):
+    aligner = FaceAligner(device="cpu", detector=FixedBoxes(BOX), fast=False, refine=True)
+    single = FaceAligner(device="cpu", detector=FixedBoxes(BOX), fast=False)
+    a, b = aligner.predict_crops(image, BOX), single.predict_crops(image, BOX)
+    assert np.array_equal(a[0].landmarks, b[0].landmarks)
