@@ -120,15 +120,15 @@ def end_to_end(aligner: FaceAligner, fmt: str, root: str, split: str, limit: int
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="*", help="shipped names or checkpoint paths (default: every shipped model)")
-    p.add_argument("--detector", default="opencv", help="the end-to-end detector (default: FaceAligner's default)")
+    p.add_argument("--detector", default=None, help="the end-to-end detector (default: FaceAligner's, BlazeFace)")
     p.add_argument("--limit", type=int, default=200, help="faces per set, evenly spaced (0: all)")
     p.add_argument("--out", default="runs/cross_dataset")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument(
         "--refine",
         action=argparse.BooleanOptionalAction,
-        default=False,
-        help="end to end with FaceAligner(refine=True): a second pass around the first pass's landmarks",
+        default=None,
+        help="end to end with a second pass around the first pass's landmarks, or not (default: FaceAligner's)",
     )
     args = p.parse_args(argv)
     if args.threads:
@@ -141,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         sets = face_sets(shared_data(), Path(tmp))
         for name in models:
             path = resolve_model(name)
-            aligner = FaceAligner(path, device="cpu", detector=args.detector, refine=args.refine)
+            options = {"detector": args.detector, "refine": args.refine}
+            aligner = FaceAligner(path, device="cpu", **{k: v for k, v in options.items() if v is not None})
             label = Path(name).stem if Path(name).suffix else name
             results[label] = {}
             for set_name, (fmt, root, split, set_crop) in sets.items():
@@ -157,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     set_names = list(next(iter(results.values())).keys()) if results else []
     lines = [
         f"NME % (inter-ocular of the scoring layout), up to {args.limit or 'all'} faces per set; "
-        f"`crop`: the set's box, `e2e`: {args.detector} detector + model{' + refine pass' if args.refine else ''}, "
+        f"`crop`: the set's box, `e2e`: {args.detector or 'the default'} detector + model"
+        f"{'' if args.refine is None else ' + refine pass' if args.refine else ', one pass'}, "
         "misses at 100 % (found / faces).",
         "",
         "| model | " + " | ".join(set_names) + " |",

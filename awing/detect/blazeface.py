@@ -129,7 +129,9 @@ class BlazeFaceDetector:
     """MediaPipe BlazeFace (short-range or back-camera model) through ``cv2.dnn.readNetFromTFLite``.
 
     Args:
-        model: ``"short"`` (128 px input, faces that fill much of the image) or ``"back"`` (256 px, smaller
+        model: ``"auto"`` (default: the short-range model, then the back-camera one on an image where it
+            finds no face: group photos and small faces cost the slower model only when needed),
+            ``"short"`` (128 px input, faces that fill much of the image) or ``"back"`` (256 px, smaller
             faces), or the path of a ``.tflite`` file with one of those models' layouts (then
             ``input_size`` picks the layout: 128 short, 256 back).
         score_threshold: smallest face probability kept (MediaPipe's default 0.5).
@@ -146,7 +148,7 @@ class BlazeFaceDetector:
 
     def __init__(
         self,
-        model: str | Path = "short",
+        model: str | Path = "auto",
         score_threshold: float = 0.5,
         min_size: float = 0.0,
         max_faces: int | None = None,
@@ -154,6 +156,8 @@ class BlazeFaceDetector:
         enlarge: float = BLAZEFACE_ENLARGE,
         input_size: int | None = None,
     ) -> None:
+        auto, self.fallback = model == "auto", None
+        model = "short" if auto else model
         if isinstance(model, str) and model in BLAZEFACE_MODELS:
             spec = BLAZEFACE_MODELS[model]
             path = MODEL_DIR / spec.file
@@ -184,6 +188,9 @@ class BlazeFaceDetector:
         self.score_threshold, self.min_size = float(score_threshold), float(min_size)
         self.max_faces = None if max_faces is None else int(max_faces)
         self.iou, self.enlarge = float(iou), float(enlarge)
+        if auto:
+            options = dict(score_threshold=score_threshold, min_size=min_size, max_faces=max_faces, iou=iou)
+            self.fallback = BlazeFaceDetector("back", enlarge=enlarge, **options)
 
     def _forward(self, blob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self.net.setInput(blob)
@@ -212,7 +219,7 @@ class BlazeFaceDetector:
         scores = 1.0 / (1.0 + np.exp(-np.clip(logits.astype(np.float64), -100.0, 100.0)))
         keep = scores >= self.score_threshold
         if not keep.any():
-            return _empty()
+            return self.fallback.detect(image) if self.fallback is not None else _empty()
         raw, scores, anchors = raw[keep].astype(np.float64), scores[keep], self.anchors[keep]
         cx = raw[:, 0] / s + anchors[:, 0]  # normalised to the square input (fixed 1 x 1 anchors)
         cy = raw[:, 1] / s + anchors[:, 1]
@@ -229,11 +236,12 @@ class BlazeFaceDetector:
             largest = np.sort(np.argsort(-sides, kind="stable")[: self.max_faces])  # still best score first
             boxes, scores = boxes[largest], scores[largest]
         if len(boxes) == 0:
-            return _empty()
+            return self.fallback.detect(image) if self.fallback is not None else _empty()
         return boxes.astype(np.float32), scores.astype(np.float32)
 
     def __repr__(self) -> str:
         return (
-            f"BlazeFaceDetector(model={self.path.name!r}, score_threshold={self.score_threshold}, "
+            f"BlazeFaceDetector(model={self.path.name!r}{' then the back model' * bool(self.fallback)}, "
+            f"score_threshold={self.score_threshold}, "
             f"min_size={self.min_size}, max_faces={self.max_faces}, enlarge={self.enlarge})"
         )

@@ -41,7 +41,9 @@ The detectors:
   image).
 - ``"full"`` for images that are already face crops, or pass your own boxes (:class:`FixedBoxes`).
 
-``"blazeface"`` is the default of :class:`~awing.app.api.FaceAligner` and ``awing predict``: it finds
+``"blazeface"`` runs the short-range model and, on an image where it finds no face, the back-camera one
+(group photos, small faces). It is the default of :class:`~awing.app.api.FaceAligner` and
+``awing predict``: it finds
 more faces, faster (table below), and the shipped checkpoints carry a calibrated enlargement for its
 boxes (``awing export --calibrate``: fdd14-1hg-tiny 0.519, mtfl5-1hg-tiny 1.194). With it, the shipped
 FDD model scored NME 4.72 % on 100 FDD val images (all found) against 5.45 % with Haar on the 94 Haar

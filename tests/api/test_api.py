@@ -293,7 +293,9 @@ def _fdd_points(name: str) -> np.ndarray:
     return _row_points(next(r for r in _fdd_rows() if r["image"] == name))
 
 
-@pytest.mark.parametrize("name, data", [("fdd14-1hg-tiny", "fdd14"), ("mtfl5-1hg-tiny", "mtfl5")])
+@pytest.mark.parametrize(
+    "name, data", [("fdd14-1hg-tiny", "fdd14"), ("mtfl5-1hg-tiny", "mtfl5"), ("w300-1hg-tiny", "w300")]
+)
 def test_shipped_model_reproduces_its_recorded_validation_nme(name, data, tmp_path):
     """``awing eval`` of the shipped fp16 file on its validation split gives the NME its file (and model
     card) records, within 0.3 points: a regression in crops, decoding or metrics shows here."""
@@ -301,7 +303,7 @@ def test_shipped_model_reproduces_its_recorded_validation_nme(name, data, tmp_pa
     if name not in infos:
         pytest.skip(f"{name} is not shipped in this install")
     root = need(SHARED / data)
-    fmt = {"fdd14": "fdd", "mtfl5": "mtfl"}[data]
+    fmt = {"fdd14": "fdd", "mtfl5": "mtfl", "w300": "w300"}[data]
     assert main(["eval", infos[name]["path"], f"{fmt}:{root}:val", "--out", str(tmp_path), "--device", "cpu"]) == 0
     measured = json.loads((tmp_path / "results.json").read_text())["testsets"]["val"]["nme"]
     assert measured == pytest.approx(infos[name]["val_nme"], abs=0.003), (measured, infos[name]["val_nme"])

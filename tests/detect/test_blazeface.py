@@ -212,3 +212,19 @@ def test_a_model_given_by_path_works(tmp_path, short):
     np.testing.assert_allclose(det.detect(image)[0], short.detect(image)[0])
     with pytest.raises(ValueError, match="input_size"):
         BlazeFaceDetector(path, input_size=200)
+
+
+def test_the_default_falls_back_to_the_back_model_for_small_faces():
+    """A crowd photo from mmpose's WFLW samples: the short-range model finds no face, the default finds them
+    through the back-camera model; an image the short model handles never runs the back one."""
+    from awing.core.images import load_image
+
+    crowd = load_image(need(SHARED / "fixtures" / "mmpose_samples" / "wflw") / "7_Cheering_Cheering_7_16.jpg")
+    assert len(get_detector("blazeface-back").detect(crowd)[0]) > 5
+    assert len(BlazeFaceDetector("short").detect(crowd)[0]) == 0
+    default = get_detector("blazeface")
+    assert default.fallback is not None and len(default.detect(crowd)[0]) > 5
+    calls = []
+    default.fallback.detect = lambda image: calls.append(1) or (np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
+    face = load_image(Path(__file__).resolve().parents[2] / "docs" / "assets" / "example.jpg")
+    assert len(default.detect(face)[0]) == 1 and calls == []
