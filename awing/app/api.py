@@ -35,9 +35,10 @@ from awing.schemas import load_schema, map_points, point_mapping
 
 __all__ = ["FACE_QUALITY_THRESHOLD", "FaceAligner", "FaceLandmarks"]
 
-# FaceLandmarks.quality (mean point confidence) at or above this: a face. Calibrated with
-# benchmarks/group_photo.py --calibrate for the default model (fdd14-1hg-tiny; FDD val faces vs
-# non-face boxes: 2.0 % of faces below, 0.4 % of non-faces above; docs/inference.md, "Face score").
+# FaceLandmarks.quality (mean point confidence) at or above this: a face. Each model's own cut is
+# stored in its file (``inference.face_quality``, measured with benchmarks/group_photo.py --calibrate);
+# this is the one of fdd14-1hg-tiny (FDD val faces vs non-face boxes: 2.0 % of faces below, 0.4 % of
+# non-faces above; docs/inference.md, "Face score"), used for models without their own.
 FACE_QUALITY_THRESHOLD = 0.49
 
 
@@ -55,8 +56,9 @@ class FaceLandmarks:
         score: the detector's score for the box (1 for given boxes).
         quality: the landmark score of the face: the mean of the model's point confidences (its own
             points, before any ``output_schema`` mapping). It separates faces from false detections better
-            than ``score`` or any one confidence: :data:`FACE_QUALITY_THRESHOLD` (calibrated on real faces
-            vs non-face boxes, docs/inference.md) is the cut; ``is_face`` applies it.
+            than ``score`` or any one confidence: ``quality_threshold`` (the model's, calibrated on real
+            faces vs non-face boxes, docs/inference.md; :data:`FACE_QUALITY_THRESHOLD` for models without
+            one) is the cut; ``is_face`` applies it.
         pose: ``{"yaw", "pitch", "roll"}`` head pose in degrees from the points (:mod:`awing.app.pose`: a
             3-D mean face fitted with PnP; signs: yaw > 0 nose to the image right, pitch > 0 face up,
             roll > 0 clockwise on screen), or None when the layout has no 3-D mean face or the fit fails.
@@ -70,11 +72,12 @@ class FaceLandmarks:
     score: float = 1.0
     quality: float = float("nan")
     pose: dict | None = None
+    quality_threshold: float = FACE_QUALITY_THRESHOLD
 
     @property
     def is_face(self) -> bool:
-        """Whether :attr:`quality` reaches :data:`FACE_QUALITY_THRESHOLD` (a face, not a false detection)."""
-        return bool(self.quality >= FACE_QUALITY_THRESHOLD)
+        """Whether :attr:`quality` reaches the model's calibrated cut (a face, not a false detection)."""
+        return bool(self.quality >= self.quality_threshold)
 
     def to_dict(self) -> dict:
         """JSON-ready form: ``box``, ``score``, ``points`` ([[x, y], ...]) and ``confidence`` lists, then
@@ -193,6 +196,7 @@ class FaceAligner:
         self.metrics = checkpoint_metrics(ckpt)
         self.detector = get_detector(detector)
         self.crop_rule = (ckpt.get("inference") or {}).get("crop")  # e.g. the authors' crop (awing.app.official)
+        self.face_quality = float((ckpt.get("inference") or {}).get("face_quality", FACE_QUALITY_THRESHOLD))
         calibrated = (ckpt.get("inference") or {}).get("enlarge")
         self.enlarge = detector_enlarge(self.detector, calibrated) if enlarge is None else float(enlarge)
         self.dtype = inference_dtype(self.device) if fast and backend == "torch" else None
@@ -352,6 +356,7 @@ class FaceAligner:
                     score=float(scores[owner][j]),
                     quality=float(quality[k]),
                     pose=pose_of_points(points[k], self.output_schema, rgbs[owner].shape[1::-1]),
+                    quality_threshold=self.face_quality,
                 )
             )
         return results

@@ -16,7 +16,7 @@ from awing.core.checkpoint import checkpoint_metrics, load_checkpoint
 PRETRAINED_DIR = Path(__file__).parent
 
 # The default model is the first of these that is shipped, else the first shipped model by name.
-DEFAULT_PREFERENCE = ("fdd14-1hg-tiny", "mtfl5-1hg-tiny")
+DEFAULT_PREFERENCE = ("w300-1hg-tiny", "fdd14-1hg-tiny", "mtfl5-1hg-tiny")
 
 
 def _shipped_files() -> dict[str, Path]:

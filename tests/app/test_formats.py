@@ -54,7 +54,7 @@ def test_predict_cli_writes_pts_coco_crops_and_faces_csv(tmp_path):
     np.testing.assert_allclose(read_pts(out / "pts" / "face_0.pts"), face["points"], atol=1e-2)
     coco = json.loads((out / "predictions_coco.json").read_text())
     assert coco["images"][0]["width"] == 256 and coco["images"][0]["file_name"].endswith("face.png")
-    assert len(coco["annotations"]) == 1 and len(coco["annotations"][0]["keypoints"]) == 42
+    assert len(coco["annotations"]) == 1 and len(coco["annotations"][0]["keypoints"]) == 3 * len(face["points"])
     crop = cv2.imread(str(tmp_path / "crops" / "face_0.png"))
     assert crop.shape == (96, 96, 3)
     with open(out / "faces.csv") as f:

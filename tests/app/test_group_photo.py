@@ -16,7 +16,7 @@ from benchmarks.group_photo import faces_per_second, group_photo  # noqa: E402
 def test_grid_photo_all_faces_in_one_batched_call():
     image, boxes = group_photo(3, 128)
     assert image.shape == (384, 384, 3) and boxes.shape == (9, 4)
-    aligner = FaceAligner(device="cpu", max_batch=64)
+    aligner = FaceAligner("fdd14-1hg-tiny", device="cpu", max_batch=64)
     calls = []
     run = aligner.landmarks_in_crops
     aligner.landmarks_in_crops = lambda crops, m: calls.append(len(crops)) or run(crops, m)

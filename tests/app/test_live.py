@@ -54,7 +54,7 @@ def test_live_window_when_a_display_exists(clip, monkeypatch):
     monkeypatch.setattr(cv2, "imshow", lambda name, img: shown.append(img.shape))
     monkeypatch.setattr(cv2, "waitKey", lambda ms: -1)
     monkeypatch.setattr(cv2, "destroyAllWindows", lambda: None)
-    aligner = FaceAligner(device="cpu", detector="full")
+    aligner = FaceAligner("fdd14-1hg-tiny", device="cpu", detector="full")
     frames, info = live.predict_stream(aligner, str(clip), None, None, max_frames=3, show=True)
     assert len(frames) == 3 and info["shown"] and shown == [(192, 192, 3)] * 3 and info["fps"] == pytest.approx(FPS)
 

@@ -67,7 +67,7 @@ def test_too_few_points_and_missing_points():
 def test_api_faces_carry_a_pose(tmp_path):
     from awing import FaceAligner
 
-    aligner = FaceAligner(device="cpu")
+    aligner = FaceAligner("fdd14-1hg-tiny", device="cpu")
     img, rec = make_example(0, "val", 0, 256, "w300_68")
     (face,) = aligner.predict_crops(img, [rec["box"]], color="BGR")
     assert set(face.pose) == {"yaw", "pitch", "roll"}

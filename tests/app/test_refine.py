@@ -37,14 +37,16 @@ def _landmark_box(points: np.ndarray) -> np.ndarray:
 
 
 def test_refine_auto_is_on_for_landmark_box_models_only():
-    assert FaceAligner(device="cpu", detector="full").refine is True  # fdd14: trained on FDD landmark boxes x2
+    # fdd14 was trained on FDD landmark boxes x2, w300 on landmark boxes + 10 %
+    assert FaceAligner("fdd14-1hg-tiny", device="cpu", detector="full").refine is True
+    assert FaceAligner("w300-1hg-tiny", device="cpu", detector="full").refine is True
     assert FaceAligner("mtfl5-1hg-tiny", device="cpu", detector="full").refine is False  # whole 80 px images
     with pytest.raises(ValueError, match="refine"):
-        FaceAligner(device="cpu", detector="full", refine="sometimes")
+        FaceAligner("fdd14-1hg-tiny", device="cpu", detector="full", refine="sometimes")
 
 
 def test_refine_off_is_the_single_pass(image):
-    aligner = FaceAligner(device="cpu", detector=FixedBoxes(BOX), fast=False, refine=False)
+    aligner = FaceAligner("fdd14-1hg-tiny", device="cpu", detector=FixedBoxes(BOX), fast=False, refine=False)
     assert aligner.refine is False
     calls = _spy(aligner)
     faces = aligner.predict(image)
@@ -54,10 +56,10 @@ def test_refine_off_is_the_single_pass(image):
 
 
 def test_second_pass_crops_the_first_pass_landmark_box(image):
-    """The shipped default model was trained on FDD landmark boxes x2 (data.enlarge 1.0): the second crop
+    """The shipped FDD model was trained on FDD landmark boxes x2 (data.enlarge 1.0): the second crop
     is its first-pass landmark box, enlarged by 1.0."""
-    one = FaceAligner(device="cpu", detector=FixedBoxes(BOX), fast=False, refine=False)
-    two = FaceAligner(device="cpu", detector=FixedBoxes(BOX), fast=False, refine=True)
+    one = FaceAligner("fdd14-1hg-tiny", device="cpu", detector=FixedBoxes(BOX), fast=False, refine=False)
+    two = FaceAligner("fdd14-1hg-tiny", device="cpu", detector=FixedBoxes(BOX), fast=False, refine=True)
     assert two.refine_enlarge == 1.0
     first = one.predict(image)[0]
     calls = _spy(two)
@@ -90,7 +92,7 @@ def test_second_pass_of_a_model_without_landmark_box_crops(image, tiny_fdd_check
 
 
 def test_predict_crops_is_one_pass_even_with_refine(image):
-    aligner = FaceAligner(device="cpu", detector=FixedBoxes(BOX), fast=False, refine=True)
-    single = FaceAligner(device="cpu", detector=FixedBoxes(BOX), fast=False)
+    aligner = FaceAligner("fdd14-1hg-tiny", device="cpu", detector=FixedBoxes(BOX), fast=False, refine=True)
+    single = FaceAligner("fdd14-1hg-tiny", device="cpu", detector=FixedBoxes(BOX), fast=False)
     a, b = aligner.predict_crops(image, BOX), single.predict_crops(image, BOX)
     assert np.array_equal(a[0].landmarks, b[0].landmarks)
