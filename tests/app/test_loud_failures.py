@@ -98,6 +98,7 @@ def test_export_onnx_without_onnx_names_the_extra(ckpt, tmp_path, monkeypatch, c
 
 
 def test_export_check_without_onnxruntime_names_the_extra_before_writing(ckpt, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("onnx", reason="onnx present, onnxruntime missing: needs the onnx extra installed")
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     assert main(["export", str(ckpt), "--format", "onnx", "--out", str(tmp_path / "m.onnx"), "--check"]) == 2
     one_error_line(capsys, 'pip install "awing[onnx]"', "onnxruntime")
