@@ -28,6 +28,7 @@ from awing.core.extras import require
 from awing.core.images import load_image
 from awing.data.crop import crop_matrix, face_square, warp_image
 from awing.data.readers import get_reader
+from awing.data.sample import landmark_box
 from awing.detect import FaceDetector, detector_enlarge, get_detector
 from awing.method.model import model_from_checkpoint, predict_heatmaps
 from awing.pretrained import resolve_model
@@ -208,7 +209,6 @@ class FaceAligner:
         # tracking re-crop with it); None: measure the box / landmark ratio at each detection instead.
         self.landmark_crop_enlarge = landmark_crop_enlarge(ckpt) if self.crop_rule is None and \
             self.output_schema.name == self.schema.name else None  # fmt: skip
-        self.refine_enlarge = self.landmark_crop_enlarge
         if refine not in (True, False, "auto"):
             raise ValueError(f"refine must be True, False or 'auto', not {refine!r}")
         self.refine = self.landmark_crop_enlarge is not None if refine == "auto" else bool(refine)
@@ -283,12 +283,11 @@ class FaceAligner:
 
     def refine_box(self, face: FaceLandmarks) -> np.ndarray | None:
         """The box of ``face``'s second-pass crop (see ``refine``), or None (no finite point, empty box)."""
-        pts = np.asarray(face.landmarks, np.float64).reshape(-1, 2)
-        pts = pts[np.isfinite(pts).all(axis=1)]
-        if len(pts) == 0:
+        try:
+            lb = landmark_box(face.landmarks).astype(np.float64)
+        except ValueError:  # no finite point
             return None
-        lb = np.concatenate([pts.min(axis=0), pts.max(axis=0)])
-        if self.refine_enlarge is None:  # the detector's box side, about the landmarks' box centre
+        if self.landmark_crop_enlarge is None:  # the detector's box side, about the landmarks' box centre
             box = np.asarray(face.box, np.float64)
             half = max(box[2] - box[0], box[3] - box[1]) / 2
             c = (lb[:2] + lb[2:]) / 2
@@ -301,7 +300,7 @@ class FaceAligner:
         todo = [k for k, b in enumerate(boxes) if b is not None]
         if not todo:
             return faces
-        enlarge = self.enlarge if self.refine_enlarge is None else self.refine_enlarge
+        enlarge = self.enlarge if self.landmark_crop_enlarge is None else self.landmark_crop_enlarge
         second = self.predict_crops(rgb, np.stack([boxes[k] for k in todo]), color="RGB", enlarge=enlarge)
         out = list(faces)
         for k, face in zip(todo, second):  # the second pass's points (and what is computed from them)

@@ -60,7 +60,7 @@ def test_second_pass_crops_the_first_pass_landmark_box(image):
     is its first-pass landmark box, enlarged by 1.0."""
     one = FaceAligner("fdd14-1hg-tiny", device="cpu", detector=FixedBoxes(BOX), fast=False, refine=False)
     two = FaceAligner("fdd14-1hg-tiny", device="cpu", detector=FixedBoxes(BOX), fast=False, refine=True)
-    assert two.refine_enlarge == 1.0
+    assert two.landmark_crop_enlarge == 1.0
     first = one.predict(image)[0]
     calls = _spy(two)
     faces = two.predict(image)
@@ -79,7 +79,7 @@ def test_second_pass_of_a_model_without_landmark_box_crops(image, tiny_fdd_check
     with the aligner's own enlargement (the box / landmark ratio of the first pass)."""
     one = FaceAligner(tiny_fdd_checkpoint, device="cpu", detector=FixedBoxes(BOX), fast=False)
     two = FaceAligner(tiny_fdd_checkpoint, device="cpu", detector=FixedBoxes(BOX), fast=False, refine=True)
-    assert two.refine_enlarge is None
+    assert two.landmark_crop_enlarge is None
     first = one.predict(image)[0]
     calls = _spy(two)
     two.predict(image)
