@@ -45,6 +45,7 @@ import numpy as np
 
 from awing.app.api import FaceAligner, FaceLandmarks
 from awing.core.images import load_image
+from awing.data.sample import landmark_box
 
 __all__ = ["OneEuroFilter", "FaceTracker", "TrackedFace", "TrackedFrame", "tracking_enlarge", "box_iou"]
 
@@ -184,11 +185,11 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _landmark_box(points: np.ndarray) -> np.ndarray | None:
-    pts = np.asarray(points, np.float64).reshape(-1, 2)
-    pts = pts[np.isfinite(pts).all(axis=1)]
-    if len(pts) == 0:
+    """:func:`awing.data.sample.landmark_box` as float64, or None when no point is annotated."""
+    try:
+        return landmark_box(points).astype(np.float64)
+    except ValueError:
         return None
-    return np.concatenate([pts.min(axis=0), pts.max(axis=0)])
 
 
 class FaceTracker:
