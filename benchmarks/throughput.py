@@ -23,7 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from awing.core.config import load_config  # noqa: E402
-from awing.data.build import build_dataset, load_training_splits  # noqa: E402
+from awing.data.build import build_training_set, load_training_splits  # noqa: E402
 from awing.data.dataset import build_loader  # noqa: E402
 from awing.engine.train import build_model, build_optimizer, training_targets  # noqa: E402
 from awing.method.codec import build_codec  # noqa: E402
@@ -93,7 +93,7 @@ def main() -> None:
     schema, train_samples, _ = load_training_splits(cfg)
     lines_as_segments_cache.append(lines_as_segments(schema))
     model = build_model(cfg, schema.num_points)
-    dataset = build_dataset(cfg, train_samples, schema, model.spec.input_size, train=True)
+    dataset = build_training_set(cfg, train_samples, schema, model.spec.input_size)
     loader = build_loader(dataset, args.batch, shuffle=True, workers=args.workers, seed=0, drop_last=True)
     batch = next(iter(loader))
     load = loader_rate(loader, max(args.steps, 4))

@@ -60,6 +60,23 @@ class TargetConfig:
 
 
 @dataclasses.dataclass
+class SourceConfig:
+    """One more training source of a mixed-source run (``data.sources``): its samples join the training
+    set with their points moved into the run's layout (``awing.schemas.transfer_mapping``). A point the
+    source does not annotate is missing, so its heatmap channel is masked out of the loss (and the
+    boundary channel with it unless every boundary-line point is known). Each source keeps its own crop.
+    """
+
+    format: str = ""  # a reader name
+    root: str = ""
+    split: str = "train"
+    options: dict = dataclasses.field(default_factory=dict)  # reader keyword options
+    crop: str = "box"  # box | landmarks, as data.crop, in the source's own layout
+    enlarge: float = 0.0  # as data.enlarge
+    limit: int | None = None  # at most this many samples, evenly spaced over the split
+
+
+@dataclasses.dataclass
 class DataConfig:
     """Where samples come from and how faces are cropped."""
 
@@ -76,6 +93,7 @@ class DataConfig:
     cache: bool = False  # keep decoded images in memory (small datasets)
     limit: int | None = None  # use at most this many training samples (smoke runs)
     label_noise: list = dataclasses.field(default_factory=lambda: [0.0, 0.0])  # [P, S] % of Table 11
+    sources: list[SourceConfig] = dataclasses.field(default_factory=list)  # more training sets (mixed sources)
 
 
 @dataclasses.dataclass
@@ -188,12 +206,7 @@ class ConfigError(ValueError):
 def _merge(base: dict, update: dict) -> dict:
     out = dict(base)
     for key, value in update.items():
-        if (
-            isinstance(value, dict)
-            and isinstance(out.get(key), dict)
-            and key != "params"
-            and key != "options"
-        ):
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "params" and key != "options":
             out[key] = _merge(out[key], value)
         else:
             out[key] = value
@@ -260,6 +273,13 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         return annotation(value)
     if annotation is str:
         return str(value)
+    if origin is list and args and dataclasses.is_dataclass(args[0]):
+        items = value if isinstance(value, (list, tuple)) else [value]
+        for i, item in enumerate(items):
+            if not isinstance(item, (dict, args[0])):
+                raise ConfigError(f"{where}[{i}]: expected a mapping, got {item!r}")
+        return [item if isinstance(item, args[0]) else _build(args[0], item, f"{where}[{i}].")
+                for i, item in enumerate(items)]  # fmt: skip
     if annotation is list or origin is list:
         return list(value) if isinstance(value, (list, tuple)) else [value]
     if annotation is dict or origin is dict:
@@ -297,9 +317,7 @@ def _build(cls, data: dict, where: str):
             data = {k: v for k, v in data.items() if k != key}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise ConfigError(
-            f"unknown config key(s) {', '.join(where + k for k in unknown)}; known: {sorted(names)}"
-        )
+        raise ConfigError(f"unknown config key(s) {', '.join(where + k for k in unknown)}; known: {sorted(names)}")
     kwargs = {}
     for name, value in data.items():
         hint = hints[name]
@@ -373,6 +391,12 @@ def validate(cfg: Config) -> Config:
     _check(len(d.label_noise) == 2 and all(_finite_number(v) and 0 <= v <= 100 for v in d.label_noise),
            "data.label_noise", f"must be [P, S] percentages in [0, 100], got {d.label_noise}")  # fmt: skip
     _check(all(isinstance(s, str) for s in d.test_splits), "data.test_splits", "must be a list of split names")
+    for i, src in enumerate(d.sources):
+        where = f"data.sources[{i}]"
+        _check(bool(src.format) and bool(src.root), where, "needs a format and a root")
+        _check(src.crop in ("box", "landmarks"), f"{where}.crop", f"must be box or landmarks, got {src.crop!r}")
+        _check(src.limit is None or src.limit > 0, f"{where}.limit", f"must be > 0, got {src.limit}")
+        _check(_finite_number(src.enlarge) and src.enlarge > -1, f"{where}.enlarge", f"must be > -1, got {src.enlarge}")
     _check(o.epochs > 0, "optim.epochs", f"must be > 0, got {o.epochs}")
     _check(o.batch_size > 0, "optim.batch_size", f"must be > 0, got {o.batch_size}")
     _check(_finite_number(o.lr) and o.lr > 0, "optim.lr", f"must be a finite number > 0, got {o.lr}")

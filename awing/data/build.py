@@ -3,19 +3,24 @@ build them."""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import logging
 
-from awing.core.config import Config, DataConfig
-from awing.data.dataset import LandmarkDataset
+import numpy as np
+
+from awing.core.config import Config, DataConfig, SourceConfig
+from awing.data.dataset import LandmarkDataset, MixedLandmarks, crop_box
 from awing.data.noise import add_label_noise
 from awing.data.readers import get_reader, read_dataset, schema_for_point_count
 from awing.data.sample import Sample
-from awing.schemas import Schema, load_schema
+from awing.schemas import Schema, load_schema, map_points, transfer_mapping
 
 log = logging.getLogger("awing.data")
 
-__all__ = ["read_split", "dataset_schema", "build_dataset", "load_training_splits"]
+__all__ = [
+    "read_split", "dataset_schema", "build_dataset", "build_training_set", "load_training_splits", "load_sources",
+]  # fmt: skip
 
 
 def _reader_options(data: DataConfig, fmt: str, root: str | None = None) -> dict:
@@ -77,6 +82,56 @@ def load_training_splits(cfg: Config) -> tuple[Schema, list[Sample], list[Sample
         train = train[: d.limit]
     p, s = d.label_noise
     return schema, add_label_noise(train, schema, p / 100, s / 100, seed=cfg.train.seed), val
+
+
+def _map_visibility(visible: np.ndarray | None, weights: np.ndarray) -> np.ndarray | None:
+    """(T,) visibility through mapping ``weights`` (T, S): visible when every source point used is."""
+    return None if visible is None else ~((weights > 0) & ~visible[None, :]).any(axis=1)
+
+
+def load_sources(cfg: Config, schema: Schema) -> list[tuple[SourceConfig, list[Sample]]]:
+    """The extra training sources of a mixed-source run (``data.sources``), each source's samples with
+    their points moved into ``schema`` (missing where the source cannot give a point; see
+    :func:`awing.schemas.transfer_mapping`) and their crop box fixed in the source's own layout.
+
+    Raises:
+        ValueError: a source with no samples, or one that shares no point with ``schema``.
+    """
+    loaded = []
+    for i, src in enumerate(cfg.data.sources):
+        samples = read_dataset(src.format, src.root, src.split, **src.options)
+        if not samples:
+            raise ValueError(f"data.sources[{i}]: no samples in {src.root} split {src.split!r}")
+        if src.limit and src.limit < len(samples):
+            samples = [samples[j] for j in np.linspace(0, len(samples) - 1, src.limit).round().astype(int)]
+        own = dataset_schema(DataConfig(format=src.format, root=src.root, schema=src.options.get("schema")), samples)
+        weights = transfer_mapping(own, schema)
+        # The crop box is fixed in the source's own layout (its reader's box or its own landmark box),
+        # so the crop frames the face as this source does, not by the few points it shares.
+        samples = [dataclasses.replace(s, landmarks=map_points(s.landmarks, weights).astype(np.float32),
+                                       visible=_map_visibility(s.visible, weights), box=crop_box(s, src.crop))
+                   for s in samples]  # fmt: skip
+        log.info("data.sources[%d]: %d %s faces from %s:%s, %d of %d %s points each", i, len(samples), own.name,
+                 src.format, src.split, int(weights.any(axis=1).sum()), schema.num_points, schema.name)  # fmt: skip
+        loaded.append((src, samples))
+    return loaded
+
+
+def build_training_set(
+    cfg: Config, samples: list[Sample], schema: Schema, input_size: int
+) -> LandmarkDataset | MixedLandmarks:
+    """The augmented training set: the config's own split, plus each of ``data.sources`` with its crop."""
+    own = build_dataset(cfg, samples, schema, input_size, train=True)
+    if not cfg.data.sources:
+        return own
+    parts = [own]
+    for k, (src, source_samples) in enumerate(load_sources(cfg, schema), start=1):
+        augment = cfg.augment if cfg.augment.enabled else None
+        parts.append(LandmarkDataset(
+            source_samples, schema, input_size, crop="box", enlarge=src.enlarge, augment=augment, train=True,
+            cache=cfg.data.cache, seed=cfg.train.seed + 7919 * k,
+        ))  # fmt: skip
+    return MixedLandmarks(parts)
 
 
 def build_dataset(

@@ -32,9 +32,18 @@ from awing.schemas import Schema, load_schema
 
 log = logging.getLogger("awing.data")
 
-__all__ = ["LandmarkDataset", "collate_landmarks", "build_loader", "worker_init_fn"]
+__all__ = ["LandmarkDataset", "MixedLandmarks", "crop_box", "collate_landmarks", "build_loader", "worker_init_fn"]
 
 CROP_MODES = ("box", "landmarks")
+
+
+def crop_box(sample: Sample, crop: str) -> np.ndarray:
+    """(4,) float32 box a ``crop`` mode (:data:`CROP_MODES`) builds a face's crop from, before squaring
+    and enlarging, in image pixels: ``box`` takes the sample's box (its landmark box when it has none),
+    ``landmarks`` the landmark box."""
+    if crop == "box" and sample.box is not None and np.isfinite(sample.box).all():
+        return np.asarray(sample.box, dtype=np.float32)
+    return landmark_box(sample.landmarks, sample.source)
 
 
 def _rank() -> int:
@@ -117,9 +126,7 @@ class LandmarkDataset(Dataset):
 
     def face_box(self, sample: Sample) -> np.ndarray:
         """(4,) float32 box the crop is built from (before squaring and enlarging), original pixels."""
-        if self.crop == "box" and sample.box is not None and np.isfinite(sample.box).all():
-            return np.asarray(sample.box, dtype=np.float32)
-        return landmark_box(sample.landmarks)
+        return crop_box(sample, self.crop)
 
     def _image(self, path: str) -> np.ndarray | None:
         image = self._images.get(path)
@@ -195,6 +202,26 @@ class LandmarkDataset(Dataset):
             "index": index,
             "valid": torch.tensor(True),
         }
+
+
+class MixedLandmarks(torch.utils.data.ConcatDataset):
+    """Several :class:`LandmarkDataset` of one schema and input size (mixed-source training), each with
+    its own crop; indexed one after another. ``samples`` is their concatenation, in index order."""
+
+    def __init__(self, parts: Sequence[LandmarkDataset]) -> None:
+        super().__init__(parts)
+        if len({(p.schema.num_points, p.input_size) for p in parts}) > 1:
+            raise ValueError("mixed-source parts must share the schema and the input size")
+        self.samples = [s for p in parts for s in p.samples]
+        self.schema = parts[0].schema
+
+    def set_epoch(self, epoch: int) -> None:
+        for part in self.datasets:
+            part.set_epoch(epoch)
+
+    @property
+    def invalid_files(self) -> set[str]:
+        return set().union(*(p.invalid_files for p in self.datasets))
 
 
 def collate_landmarks(batch: Sequence[dict]) -> dict:

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from awing.core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from awing.core.config import Config, ConfigError, config_from_dict, load_config, save_config
 from awing.core.device import autocast, resolve_device, resolve_precision, set_threads
-from awing.data.build import build_dataset, load_training_splits
+from awing.data.build import build_dataset, build_training_set, load_training_splits
 from awing.data.dataset import build_loader
 from awing.engine import distributed
 from awing.engine.evaluate import evaluate_model, evaluate_splits, write_evaluation
@@ -267,7 +267,7 @@ def train(cfg: Config, resume: str | None = None) -> dict:
     model = build_model(cfg, schema.num_points).to(device)
     codec = build_codec(model.spec, cfg.targets)
     segments = torch.as_tensor(lines_as_segments(schema)) if model.spec.boundary else None
-    train_set = build_dataset(cfg, train_samples, schema, codec.input_size, train=True)
+    train_set = build_training_set(cfg, train_samples, schema, codec.input_size)
     val_set = build_dataset(cfg, val_samples, schema, codec.input_size) if val_samples else None
     batch, world = cfg.optim.batch_size, info.world_size
     # A seeded (seed, epoch) shuffle on every rank count, so a resumed run sees the same order.

@@ -113,10 +113,14 @@ def render_targets(
 
     Returns:
         targets: (B, N [+ 1], H, W).
-        channel_mask: (B, N [+ 1]) bool; the boundary channel is always supervised.
+        channel_mask: (B, N [+ 1]) bool; the boundary channel is supervised where every point of the
+            boundary lines is annotated (a face with a missing line point, e.g. a mixed-source sample
+            from a sparser layout, would teach an incomplete boundary).
     """
     heat, mask = landmark_heatmaps(points, size, sigma, radius)
     if segments is None:
         return heat, mask
     boundary = boundary_heatmap(points, segments, size, boundary_sigma)
-    return torch.cat([heat, boundary], 1), torch.cat([mask, mask.new_ones(mask.shape[0], 1)], 1)
+    line_points = torch.unique(segments.to(points.device).reshape(-1))
+    complete = torch.isfinite(points[:, line_points]).flatten(1).all(-1)
+    return torch.cat([heat, boundary], 1), torch.cat([mask, complete[:, None]], 1)

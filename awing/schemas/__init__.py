@@ -83,9 +83,7 @@ class Schema:
         if len(set(used[: 2 * len(self.flip_pairs)])) != 2 * len(self.flip_pairs):
             problems.append("a point appears in more than one flip pair")
         if self.default_normaliser not in self.normalisers:
-            problems.append(
-                f"default_normaliser {self.default_normaliser!r} is not among {list(self.normalisers)}"
-            )
+            problems.append(f"default_normaliser {self.default_normaliser!r} is not among {list(self.normalisers)}")
         for source, rows in self.from_schemas.items():
             if len(rows) != n or not all(rows):
                 problems.append(f"from_schemas[{source!r}] needs one non-empty index list per point ({n})")
@@ -147,9 +145,7 @@ class Schema:
             num_points=n,
             point_names=names,
             flip_pairs=tuple(tuple(int(i) for i in p) for p in data.get("flip_pairs", [])),
-            boundary_lines={
-                k: tuple(int(i) for i in v) for k, v in (data.get("boundary_lines") or {}).items()
-            },
+            boundary_lines={k: tuple(int(i) for i in v) for k, v in (data.get("boundary_lines") or {}).items()},
             normalisers=normalisers,
             default_normaliser=str(data["default_normaliser"]),
             subsets=dict(data.get("subsets") or {}),
@@ -184,9 +180,7 @@ def load_schema(name_or_path: str | Path | Schema | dict) -> Schema:
     path = Path(text)
     if path.suffix in (".yaml", ".yml") and path.is_file():
         return Schema.from_dict(yaml.safe_load(path.read_text()), source=str(path))
-    raise ValueError(
-        f"unknown schema {text!r}: not a built-in ({', '.join(available_schemas())}) nor a YAML file"
-    )
+    raise ValueError(f"unknown schema {text!r}: not a built-in ({', '.join(available_schemas())}) nor a YAML file")
 
 
 def normaliser_distance(
@@ -251,6 +245,32 @@ def point_mapping(source: Schema | str, target: Schema | str) -> np.ndarray | No
     return None
 
 
+def transfer_mapping(source: Schema | str, target: Schema | str) -> np.ndarray:
+    """(T, S) weights that carry a ``source`` annotation into ``target``'s layout for training: the full
+    :func:`point_mapping` where one exists, else each target point that a declared mapping the other way
+    ties to exactly one source point (``target.point[t] == source.point[s]``, e.g. the 14 FDD points that
+    are single 68-point landmarks). Rows with no weight are points the source cannot give (missing).
+
+    Raises:
+        ValueError: no target point can be had from the source.
+    """
+    source, target = load_schema(source), load_schema(target)
+    full = point_mapping(source, target)
+    if full is not None:
+        return full
+    weights = np.zeros((target.num_points, source.num_points))
+    backward = point_mapping(target, source)  # (S, T): source points made from target points
+    if backward is not None:
+        for s, row in enumerate(backward):
+            (made_from,) = np.nonzero(row)
+            if len(made_from) == 1:
+                weights[made_from[0], s] = 1.0
+    if not weights.any():
+        raise ValueError(f"no point of schema {target.name} can be had from {source.name}: declare a "
+                         f"from_schemas mapping between them")  # fmt: skip
+    return weights
+
+
 def _declared_mappings(schema: Schema) -> dict[str, tuple[tuple[int, ...], ...]]:
     """A schema's ``from_schemas``; one stored without them (e.g. in an older checkpoint) gets the
     built-in schema's of the same name and point count."""
@@ -261,13 +281,15 @@ def _declared_mappings(schema: Schema) -> dict[str, tuple[tuple[int, ...], ...]]
 
 
 def map_points(points: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """(..., S, 2) points in one layout -> (..., T, 2) in another through :func:`point_mapping`'s weights.
-    A target point is NaN (missing) when any source point it is made from is missing."""
+    """(..., S, 2) points in one layout -> (..., T, 2) in another through :func:`point_mapping`'s (or
+    :func:`transfer_mapping`'s) weights. A target point is NaN (missing) when any source point it is made
+    from is missing, or when its row names no source point."""
     pts = np.asarray(points, dtype=np.float64)
     used = weights > 0
     out = np.einsum("ts,...sc->...tc", weights, np.nan_to_num(pts))
     missing = np.isnan(pts).any(axis=-1)  # (..., S)
     out[(missing[..., None, :] & used).any(axis=-1)] = np.nan
+    out[..., ~used.any(axis=-1), :] = np.nan
     return out
 
 
@@ -285,5 +307,6 @@ __all__: Sequence[str] = [
     "normaliser_distance",
     "lines_as_segments",
     "point_mapping",
+    "transfer_mapping",
     "map_points",
 ]
