@@ -183,12 +183,15 @@ def device_of(run_dir: Path) -> str:
 def metrics_of(run_dir: Path) -> dict:
     res = json.loads((run_dir / "results.json").read_text())
     test = next(iter(res["testsets"].values()))
+    wall = run_dir / "wall_seconds.txt"
     return {
         "nme": test["nme"],
         "fr": test["fr"]["0.1"],
         "auc": test["auc"]["0.1"],
         "fr8": test["fr"]["0.08"],
         "auc8": test["auc"]["0.08"],
+        "nme_ip": test.get("nme_by_normaliser", {}).get("inter_pupil"),  # None for a layout without pupils
+        "minutes": float(wall.read_text()) / 60 if wall.exists() else None,
     }
 
 
@@ -203,14 +206,14 @@ def metric_table(title: str, runs: dict[str, list[Path]], extra: dict[str, str] 
     lines = [
         f"### {title}",
         "",
-        "| method | seeds | NME % | FR@10% % | AUC@10% | FR@8% % | AUC@8% | trained on |"
-        + (" extra |" if extra else ""),
-        "|---|---|---|---|---|---|---|---|" + ("---|" if extra else ""),
+        "| method | seeds | NME % | FR@10% % | AUC@10% | FR@8% % | AUC@8% | NME % (inter-pupil) | train min "
+        "| trained on |" + (" extra |" if extra else ""),
+        "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if extra else ""),
     ]
     data = {}
     for label, dirs in runs.items():
         if not dirs:
-            lines.append(f"| {label} | 0 | not run yet |" + " |" * (5 + bool(extra)))
+            lines.append(f"| {label} | 0 | not run yet |" + " |" * (7 + bool(extra)))
             continue
         ms = [metrics_of(d) for d in sorted(dirs)]
         data[label] = ms
@@ -220,6 +223,8 @@ def metric_table(title: str, runs: dict[str, list[Path]], extra: dict[str, str] 
             fmt([m["auc"] for m in ms], 1, 4),
             fmt([m["fr8"] for m in ms]),
             fmt([m["auc8"] for m in ms], 1, 4),
+            fmt([m["nme_ip"] for m in ms]) if all(m["nme_ip"] is not None for m in ms) else "–",
+            fmt([m["minutes"] for m in ms], 1, 0) if all(m["minutes"] is not None for m in ms) else "–",
             ", ".join(sorted({device_of(d) for d in dirs})),
         ]
         lines.append(f"| {label} | {len(ms)} | " + " | ".join(cells) + " |" + (f" {extra[label]} |" if extra else ""))

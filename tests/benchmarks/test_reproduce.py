@@ -46,6 +46,20 @@ def test_seeded_rows_are_mean_and_sample_std_and_single_runs_are_plain(trained_r
     assert f"| single | 1 | {100 * own['nme']:.2f} | {100 * own['fr']:.2f} | {own['auc']:.4f} |" in rows["single"]
     assert "not run yet" in rows["missing"] and rows["missing"].count("|") == rows["single"].count("|")
     assert [m["nme"] for m in data["seeded"]] == [0.05, 0.07] and "missing" not in data
+    assert "NME % (inter-pupil) | train min" in text
+
+
+def test_rows_show_the_inter_pupil_nme_and_the_training_minutes_of_their_runs(trained_run, tmp_path):
+    runs = [copy_with_nme(trained_run, tmp_path / f"s{i}", 0.05) for i in range(2)]
+    for run, seconds in zip(runs, (60.0, 180.0)):
+        (run / "wall_seconds.txt").write_text(str(seconds))
+        path = run / "results.json"
+        res = json.loads(path.read_text())
+        next(iter(res["testsets"].values()))["nme_by_normaliser"]["inter_pupil"] = 0.08
+        path.write_text(json.dumps(res))
+    text, _ = metric_table("T", {"two": runs})
+    row = next(line for line in text.splitlines() if line.startswith("| two "))
+    assert "| 8.00 ± 0.00 | 2 ± 1 | cpu |" in row  # minutes: mean 2, sample std sqrt(2) -> "2 ± 1"
 
 
 def test_fps_is_measured_per_row_and_labelled_relative_to_the_first_row(trained_run):
