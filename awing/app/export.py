@@ -135,6 +135,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--calibrate", nargs="?", const="config", metavar="FORMAT:ROOT:SPLIT",
         help="weights: record per-detector crop enlargement measured on the run's val split (or this one)",
     )  # fmt: skip
+    parser.add_argument(
+        "--face-quality", type=float, metavar="CUT",
+        help="weights: record this is_face cut on the mean point confidence (benchmarks/group_photo.py --calibrate)",
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -152,6 +156,10 @@ def run(args: argparse.Namespace) -> int:
     model, schema, codec = model_from_checkpoint(ckpt)  # a checkpoint that does not rebuild is not exported
     if args.format == "weights":
         hints = calibration_hints(ckpt, args.calibrate) if args.calibrate else ckpt.get("inference")
+        if args.face_quality is not None:
+            if not 0.0 <= args.face_quality <= 1.0:
+                raise ValueError(f"--face-quality must be in [0, 1] (a mean heatmap peak), got {args.face_quality}")
+            hints = {**(hints or {}), "face_quality": float(args.face_quality)}
         extra = {"inference": hints} if hints else None
         if args.calibrate:
             log.info("crop enlargement per detector: %s", hints["enlarge"])

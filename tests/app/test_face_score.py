@@ -51,3 +51,15 @@ def test_real_faces_score_above_and_random_boxes_below(aligner):
     assert np.mean(real >= FACE_QUALITY_THRESHOLD) >= 0.9, real
     assert np.mean(fake < FACE_QUALITY_THRESHOLD) >= 0.9, fake
     assert real.mean() - fake.mean() > 0.2
+
+
+def test_export_records_a_face_quality_cut_that_the_aligner_uses(tiny_fdd_checkpoint, tmp_path, capsys):
+    from awing.app.cli import main
+
+    out = tmp_path / "m.pt"
+    export = ["export", str(tiny_fdd_checkpoint), "--format", "weights", "--out", str(out), "--face-quality"]
+    assert main([*export, "0.42"]) == 0
+    assert FaceAligner(str(out), device="cpu", detector="full").face_quality == pytest.approx(0.42)
+    assert FaceAligner(str(tiny_fdd_checkpoint), device="cpu", detector="full").face_quality == FACE_QUALITY_THRESHOLD
+    assert main([*export, "3"]) == 2
+    assert "--face-quality must be in [0, 1]" in capsys.readouterr().err
