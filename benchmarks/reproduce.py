@@ -144,7 +144,9 @@ def run_one(dataset: str, label: str, overrides: list[str], seed: int, args) -> 
         log.write("$ " + " ".join(cmd + resume) + "\n")
         log.flush()
         proc = subprocess.run(cmd + resume, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    (run_dir / "wall_seconds.txt").write_text(f"{time.time() - t0:.1f}\n")
+    wall = run_dir / "wall_seconds.txt"  # a resumed run adds its time to the earlier parts
+    before = float(wall.read_text()) if resume and wall.exists() else 0.0
+    wall.write_text(f"{before + time.time() - t0:.1f}\n")
     if proc.returncode != 0:
         raise RuntimeError(f"run {run_dir} failed (exit {proc.returncode}); see {run_dir / 'train.log'}")
     print(f"  done {run_dir} in {time.time() - t0:.0f} s", flush=True)
