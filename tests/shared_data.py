@@ -15,3 +15,13 @@ def need(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"real data not available: {path} (set AWING_SHARED_DATA to the shared data folder)")
     return path
+
+
+def _has_haar() -> bool:
+    import cv2
+
+    return hasattr(cv2, "CascadeClassifier") and hasattr(cv2, "data")
+
+
+# OpenCV 5 dropped the Haar cascades (awing's `opencv` detector then raises a clear error).
+needs_haar = pytest.mark.skipif(not _has_haar(), reason="this OpenCV has no Haar cascades (opencv-python 5.x)")

@@ -181,7 +181,10 @@ class BlazeFaceDetector:
             raise ValueError(f"score_threshold must be in [0, 1], got {score_threshold!r}")
         if max_faces is not None and int(max_faces) < 1:
             raise ValueError(f"max_faces must be >= 1 or None, got {max_faces!r}")
-        self.net = cv2.dnn.readNetFromTFLite(str(path))
+        # OpenCV 5's default DNN engine drops the "classificators" output; its classic engine gives both
+        # outputs as 4.x does (same values). 4.x has no engine argument.
+        engine = getattr(cv2.dnn, "ENGINE_CLASSIC", None)
+        self.net = cv2.dnn.readNetFromTFLite(str(path), *(() if engine is None else (engine,)))
         self._outputs = list(self.net.getUnconnectedOutLayersNames())
         self.spec, self.path = spec, path
         self.anchors = ssd_anchors(spec.size, spec.strides, spec.anchor_offset, spec.anchors_per_layer)

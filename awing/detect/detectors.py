@@ -306,12 +306,12 @@ def detector_enlarge(detector: FaceDetector, calibrated: dict | None = None) -> 
     return float(value) if isinstance(value, (int, float)) else HAAR_ENLARGE
 
 
-def get_detector(name_or_obj: str | FaceDetector | None = "opencv", **options) -> FaceDetector:
+def get_detector(name_or_obj: str | FaceDetector | None = "blazeface", **options) -> FaceDetector:
     """A detector by name (``opencv``, ``opencv-profile``, ``blazeface``, ``blazeface-back``, ``dlib``,
-    ``full``), or ``name_or_obj`` itself if it already has a ``detect`` method. ``options`` go to the
-    detector's constructor."""
+    ``full``), or ``name_or_obj`` itself if it already has a ``detect`` method; None: the default,
+    ``blazeface`` (as ``FaceAligner``'s). ``options`` go to the detector's constructor."""
     if name_or_obj is None:
-        name_or_obj = "opencv"
+        name_or_obj = "blazeface"
     if not isinstance(name_or_obj, str):
         if not callable(getattr(name_or_obj, "detect", None)):
             raise TypeError(f"a detector needs a detect(image) method; got {type(name_or_obj).__name__}")

@@ -20,11 +20,12 @@ from awing.app.cli import main
 from awing.core.checkpoint import CheckpointError, save_checkpoint
 from awing.core.images import load_image
 from awing.data.crop import crop_matrix, square_box, transform_points
-from awing.detect import FixedBoxes, FullImageDetector, OpenCVDetector, get_detector, nms
+from awing.detect import FixedBoxes, FullImageDetector, get_detector, nms
+from awing.detect.detectors import HAAR_ENLARGE
 from awing.method.model import create_model, model_payload
 from awing.schemas import load_schema
 
-from shared_data import SHARED, need
+from shared_data import SHARED, need, needs_haar
 
 FDD = SHARED / "fdd14"
 
@@ -167,9 +168,16 @@ def test_checkpoint_inference_hints_set_the_enlargement(tmp_path):
     save_checkpoint(path, {**ckpt, "inference": {"enlarge": {"full": -0.25, "opencv": 0.3}}})
     assert FaceAligner(path, device="cpu", detector="full").enlarge == -0.25
     assert FaceAligner(path, device="cpu", detector="full", enlarge=0.1).enlarge == 0.1
-    assert FaceAligner(path, device="cpu", detector="opencv").enlarge == 0.3
     assert FaceAligner(path, device="cpu", detector=FixedBoxes([[0, 0, 9, 9]])).enlarge == 0.3  # Haar-like boxes
-    assert FaceAligner(path, device="cpu", detector=FixedBoxes([], box_style="own")).enlarge == OpenCVDetector().enlarge
+    assert FaceAligner(path, device="cpu", detector=FixedBoxes([], box_style="own")).enlarge == HAAR_ENLARGE
+
+
+@needs_haar
+def test_the_haar_detector_takes_its_stored_enlargement(tmp_path):
+    path = tiny_checkpoint(tmp_path / "m.pt")
+    ckpt = torch.load(path, weights_only=True)
+    save_checkpoint(path, {**ckpt, "inference": {"enlarge": {"full": -0.25, "opencv": 0.3}}})
+    assert FaceAligner(path, device="cpu", detector="opencv").enlarge == 0.3
 
 
 # ------------------------------------------------------------------------------------------------ errors
@@ -215,11 +223,13 @@ def test_no_shipped_model_is_a_clear_error(tmp_path, monkeypatch):
 
 
 # --------------------------------------------------------------------------------------------- detectors
+@needs_haar
 def test_opencv_detector_finds_nothing_on_a_blank_image(ckpt):
     aligner = FaceAligner(ckpt, device="cpu", detector="opencv")
     assert aligner.predict(np.full((240, 320, 3), 128, np.uint8)) == []
 
 
+@needs_haar
 def test_opencv_detector_finds_a_real_face():
     path = need(FDD / "images" / "simple_0001.jpg")
     rgb = load_image(path)

@@ -119,7 +119,7 @@ def test_missing_boxes_and_no_faces_are_reported_not_fatal(ckpt, tmp_path, caplo
     blank = tmp_path / "blank.png"
     cv2.imwrite(str(blank), np.full((120, 160, 3), 128, np.uint8))
     out = tmp_path / "out"
-    assert predict(blank, "--model", ckpt, "--out", out, "--detector", "opencv") == 0
+    assert predict(blank, "--model", ckpt, "--out", out, "--detector", "blazeface") == 0
     record = json.loads((out / "predictions.json").read_text())["files"][0]
     assert record["error"] == "no face found" and record["frames"][0]["faces"] == []
     assert "no face found" in caplog.text
