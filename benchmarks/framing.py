@@ -13,7 +13,8 @@ the landmarks' centre. With ``L`` = the landmark box's longer side:
 
 Per detector and set: faces found, and the median, IQR (25-75 %) and 5-95 % range of each figure;
 ``log_scale`` spread = the 5-95 % range of ``scale / median(scale)`` (what a calibrated enlargement
-leaves: :func:`awing.detect.calibrate.calibrate_enlarge` removes the median scale, not the spread).
+leaves: :func:`awing.detect.calibrate.calibrate_crops` removes the median scale and centre offset, not
+the spread).
 The table goes to stdout and ``OUT/framing.md``, the figures to ``OUT/framing.json``. These numbers
 are where :class:`awing.core.config.AugmentConfig`'s ``box_scale`` / ``box_shift`` defaults come from.
 """

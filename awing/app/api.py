@@ -29,7 +29,7 @@ from awing.core.images import load_image
 from awing.data.crop import crop_matrix, face_square, warp_image
 from awing.data.readers import get_reader
 from awing.data.sample import landmark_box
-from awing.detect import FaceDetector, detector_enlarge, get_detector
+from awing.detect import FaceDetector, detector_enlarge, detector_offset, get_detector
 from awing.method.model import model_from_checkpoint, predict_heatmaps
 from awing.pretrained import resolve_model
 from awing.schemas import load_schema, map_points, point_mapping
@@ -198,8 +198,11 @@ class FaceAligner:
         self.detector = get_detector(detector)
         self.crop_rule = (ckpt.get("inference") or {}).get("crop")  # e.g. the authors' crop (awing.app.official)
         self.face_quality = float((ckpt.get("inference") or {}).get("face_quality", FACE_QUALITY_THRESHOLD))
-        calibrated = (ckpt.get("inference") or {}).get("enlarge")
-        self.enlarge = detector_enlarge(self.detector, calibrated) if enlarge is None else float(enlarge)
+        hints = ckpt.get("inference") or {}
+        self.enlarge = detector_enlarge(self.detector, hints.get("enlarge")) if enlarge is None else float(enlarge)
+        # The calibrated crop centre's offset from the detector box's (box sides), with the calibrated
+        # enlargement only: a caller's own ``enlarge`` frames its own crop.
+        self.offset = detector_offset(self.detector, hints.get("offset")) if enlarge is None else (0.0, 0.0)
         self.dtype = inference_dtype(self.device) if fast and backend == "torch" else None
         if self.dtype is not None:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -255,7 +258,9 @@ class FaceAligner:
         rgb = load_image(image, color)
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         scores = np.ones(len(boxes), np.float32)
-        return self._align([rgb], [boxes], [scores], self.enlarge if enlarge is None else float(enlarge))[0]
+        if enlarge is None:
+            return self._align([rgb], [boxes], [scores], self.enlarge, self.offset)[0]
+        return self._align([rgb], [boxes], [scores], float(enlarge))[0]
 
     def predict_batch(self, images: Sequence, color: str = "RGB") -> list[list[FaceLandmarks]]:
         """:meth:`predict` for several images; the faces of all of them share forward passes.
@@ -278,7 +283,7 @@ class FaceAligner:
         found = [self.detector.detect(rgb) for rgb in rgbs]
         boxes = [np.asarray(b, np.float32).reshape(-1, 4) for b, _ in found]
         scores = [np.asarray(s, np.float32).reshape(-1) for _, s in found]
-        results = self._align(rgbs, boxes, scores, self.enlarge)
+        results = self._align(rgbs, boxes, scores, self.enlarge, self.offset)
         return [self._refine(rgb, faces) for rgb, faces in zip(rgbs, results)] if self.refine else results
 
     def refine_box(self, face: FaceLandmarks) -> np.ndarray | None:
@@ -311,15 +316,20 @@ class FaceAligner:
 
     # ------------------------------------------------------------------------------------- internals
     def _align(
-        self, rgbs: list[np.ndarray], boxes: list[np.ndarray], scores: list[np.ndarray], enlarge: float
-    ) -> list[list[FaceLandmarks]]:
-        """Crop every box of every image, run the model, map the points back."""
+        self, rgbs: list[np.ndarray], boxes: list[np.ndarray], scores: list[np.ndarray], enlarge: float,
+        offset: tuple[float, float] = (0.0, 0.0),
+    ) -> list[list[FaceLandmarks]]:  # fmt: skip
+        """Crop every box of every image (its square enlarged by ``enlarge``, its centre moved by ``offset``
+        x the box's longer side), run the model, map the points back."""
         s = self.input_size
         crops, matrices, owners = [], [], []
         for i, (rgb, image_boxes) in enumerate(zip(rgbs, boxes)):
             for box in image_boxes:
                 # a model's stored crop rule (the authors' crop; then ``enlarge`` is not used) or awing's
                 cx, cy, side = face_square(box, enlarge, self.crop_rule)
+                if self.crop_rule is None and offset != (0.0, 0.0):
+                    length = float(max(box[2] - box[0], box[3] - box[1]))
+                    cx, cy = cx + offset[0] * length, cy + offset[1] * length
                 m = crop_matrix((cx, cy), side, s)
                 crops.append(warp_image(rgb, m, s))
                 matrices.append(m)

@@ -6,9 +6,9 @@ stack's landmark heatmaps (the boundary channel is dropped). The batch axis is d
 then ``c = (h + 0.5) * 4 - 0.5``). The file's metadata holds the schema name, point names, input size.
 
 Weights: :func:`awing.core.checkpoint.export_weights` (fp16 model, spec, schema, metrics), plus with
-``--calibrate`` the crop enlargement that makes each detector's boxes match the model's training crops
-(``inference.enlarge``), measured on the run's validation images
-(:func:`awing.detect.calibrate.calibrate_enlarge`).
+``--calibrate`` the crop enlargement and centre offset that make each detector's boxes match the
+model's training crops (``inference.enlarge``, ``inference.offset``), measured on the run's validation
+images (:func:`awing.detect.calibrate.calibrate_crops`), and with ``--face-quality`` the is_face cut.
 """
 
 from __future__ import annotations

@@ -14,17 +14,18 @@ from awing.data.crop import square_box
 from awing.detect.detectors import DETECTORS, get_detector
 from awing.schemas import load_schema
 
-__all__ = ["calibrate_enlarge", "calibration_hints"]
+__all__ = ["calibrate_crops", "calibration_hints"]
 
 
-def calibrate_enlarge(
+def calibrate_crops(
     samples: Sequence, face_box, train_enlarge: float, detectors: Sequence[str], limit: int = 200
-) -> dict[str, float]:
-    """Per-detector crop enlargement that reproduces the training crops' scale.
+) -> dict[str, dict[str, float | list[float]]]:
+    """Per-detector crop enlargement and centre offset that reproduce the training crops.
 
-    For each image, the training crop side is ``square_box(face_box(sample), train_enlarge)``'s side; the
-    detector box nearest the landmarks' centre gives ``side / max(box w, box h) - 1``; the result is the
-    median over images (images where a detector finds no face are skipped).
+    For each image, the training crop is ``square_box(face_box(sample), train_enlarge)``; against the
+    detector box nearest the landmarks' centre, with ``L`` that box's longer side, the enlargement is
+    ``crop side / L - 1`` and the offset ``(crop centre - box centre) / L`` per axis (x right, y down).
+    Each figure is the median over images (images where a detector finds no face are skipped).
 
     Args:
         samples: :class:`~awing.data.sample.Sample` s with landmarks (e.g. the validation split).
@@ -32,25 +33,32 @@ def calibrate_enlarge(
             (:meth:`awing.data.dataset.LandmarkDataset.face_box`).
         detectors: names for :func:`awing.detect.get_detector`.
     Returns:
-        ``{detector: enlarge}`` for the detectors that found at least 5 faces.
+        ``{"enlarge": {detector: float}, "offset": {detector: [dx, dy]}}`` for the detectors that found at
+        least 5 faces.
     """
     chosen = list(samples)[:: max(1, len(samples) // limit)][:limit]
-    ratios: dict[str, list[float]] = {name: [] for name in detectors}
+    measured: dict[str, list[tuple[float, float, float]]] = {name: [] for name in detectors}
     found = {name: get_detector(name) for name in detectors}
     for sample in chosen:
         try:
             rgb = load_image(sample.image)
         except (FileNotFoundError, ValueError):
             continue
-        side = square_box(face_box(sample), train_enlarge)[2]
+        cx, cy, side = square_box(face_box(sample), train_enlarge)
         centre = np.nanmean(sample.landmarks, axis=0)
         for name, detector in found.items():
             boxes, _ = detector.detect(rgb)
             if len(boxes) == 0:
                 continue
             box = boxes[np.argmin(np.linalg.norm((boxes[:, :2] + boxes[:, 2:]) / 2 - centre, axis=1))]
-            ratios[name].append(side / float(max(box[2] - box[0], box[3] - box[1])) - 1.0)
-    return {name: round(float(np.median(r)), 3) for name, r in ratios.items() if len(r) >= 5}
+            length = float(max(box[2] - box[0], box[3] - box[1]))
+            bx, by = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+            measured[name].append((side / length - 1.0, (cx - bx) / length, (cy - by) / length))
+    kept = {name: np.asarray(m) for name, m in measured.items() if len(m) >= 5}
+    return {
+        "enlarge": {name: round(float(np.median(m[:, 0])), 3) for name, m in kept.items()},
+        "offset": {name: [round(float(np.median(m[:, k])), 3) for k in (1, 2)] for name, m in kept.items()},
+    }
 
 
 def calibration_hints(ckpt: dict, spec: str | None) -> dict:
@@ -76,5 +84,5 @@ def calibration_hints(ckpt: dict, spec: str | None) -> dict:
         names.append("dlib")
     except ImportError:
         pass
-    enlarge = calibrate_enlarge(samples, dataset.face_box, train_enlarge, names)
-    return {"enlarge": enlarge, "calibrated_on": f"{fmt}:{split} (crop={crop}, enlarge={train_enlarge})"}
+    crops = calibrate_crops(samples, dataset.face_box, train_enlarge, names)
+    return {**crops, "calibrated_on": f"{fmt}:{split} (crop={crop}, enlarge={train_enlarge})"}

@@ -81,6 +81,7 @@ __all__ = [
     "DETECTORS",
     "get_detector",
     "detector_enlarge",
+    "detector_offset",
     "nms",
 ]
 
@@ -304,6 +305,17 @@ def detector_enlarge(detector: FaceDetector, calibrated: dict | None = None) -> 
         return float(calibrated[style])
     value = getattr(detector, "enlarge", None)
     return float(value) if isinstance(value, (int, float)) else HAAR_ENLARGE
+
+
+def detector_offset(detector: FaceDetector, calibrated: dict | None = None) -> tuple[float, float]:
+    """The crop centre's offset from a detector box's centre, ``(dx, dy)`` in units of the box's longer
+    side (x right, y down): a checkpoint's ``inference["offset"]`` entry for the detector's ``box_style``
+    (``awing export --calibrate``), else ``(0, 0)``."""
+    style = getattr(detector, "box_style", "opencv")
+    if calibrated and style in calibrated:
+        dx, dy = (float(v) for v in calibrated[style])
+        return dx, dy
+    return 0.0, 0.0
 
 
 def get_detector(name_or_obj: str | FaceDetector | None = "blazeface", **options) -> FaceDetector:

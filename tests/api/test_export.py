@@ -13,13 +13,10 @@ from awing.app.api import FaceAligner
 from awing.app.cli import main
 from awing.app.export import LastStackHeatmaps, check_onnx, export_onnx
 from awing.core.checkpoint import load_checkpoint, save_checkpoint
-from awing.data.crop import square_box
-from awing.data.sample import landmark_box
-from awing.detect.calibrate import calibrate_enlarge
 from awing.method.model import create_model, model_from_checkpoint, model_payload
 from awing.schemas import load_schema
 
-from shared_data import SHARED, need
+from shared_data import SHARED
 
 onnx = pytest.importorskip("onnx", reason="ONNX export needs pip install 'awing[onnx]'")
 ort = pytest.importorskip("onnxruntime", reason="ONNX export needs pip install 'awing[onnx]'")
@@ -99,15 +96,3 @@ def test_export_errors(tmp_path, capsys):
     assert main(["export", str(path), "--format", "weights", "--out", str(tmp_path / "w.pt"), "--calibrate"]) == 2
     assert "run config" in capsys.readouterr().err
 
-
-def test_calibration_recovers_the_training_crop_scale():
-    """On FDD crops the whole image is 3.2x the landmark extent: 'full' must give the exact ratio."""
-    need(FDD)
-    from awing.data.readers import read_dataset
-
-    samples = read_dataset("fdd", FDD, "val")[:40]
-    enlarge = calibrate_enlarge(samples, lambda s: landmark_box(s.landmarks), 0.5, ["full", "opencv"], limit=20)
-    expected = np.median([square_box(landmark_box(s.landmarks), 0.5)[2] / 256 - 1 for s in samples[::2][:20]])
-    assert enlarge["full"] == pytest.approx(expected, abs=1e-3)
-    # Haar boxes are larger than the landmark extent, so the crop needs less enlargement than 0.5
-    assert -0.5 < enlarge["opencv"] < 0.5
