@@ -122,7 +122,9 @@ class FaceAligner:
             (see :mod:`awing.detect`).
         enlarge: fraction by which the squared detector box grows to make the crop. None: the model's
             calibrated factor for this detector's box style (``checkpoint["inference"]["enlarge"]``, see
-            ``awing export --calibrate``) if any, else the detector's own (:func:`awing.detect.detector_enlarge`).
+            ``awing export --calibrate``) if any; else, for a model trained on landmark-box crops, its
+            training enlargement (the detector box taken for the landmark box); else the detector's own
+            (:func:`awing.detect.detector_enlarge`).
         fast: use bf16 autocast + channels_last where that is faster
             (:func:`awing.core.device.inference_dtype`: CPUs with
             native bf16); False forces fp32.
@@ -200,6 +202,14 @@ class FaceAligner:
         self.face_quality = float((ckpt.get("inference") or {}).get("face_quality", FACE_QUALITY_THRESHOLD))
         hints = ckpt.get("inference") or {}
         self.enlarge = detector_enlarge(self.detector, hints.get("enlarge")) if enlarge is None else float(enlarge)
+        style = getattr(self.detector, "box_style", "opencv")
+        own_crop = landmark_crop_enlarge(ckpt) if self.crop_rule is None else None
+        if enlarge is None and own_crop is not None and style not in (hints.get("enlarge") or {}) and style != "full":
+            # An uncalibrated model trained on landmark-box crops (e.g. a run's best.pt): the detectors' own
+            # factors frame FDD's whole 256 px crops (x3.2 the landmarks) and would give it a crop twice too
+            # loose; take the detector box for the landmark box instead (BlazeFace's box is 1.03x the 68-point
+            # landmark box on 300-W val, benchmarks/framing.py); the second pass then re-crops exactly.
+            self.enlarge = own_crop
         # The calibrated crop centre's offset from the detector box's (box sides), with the calibrated
         # enlargement only: a caller's own ``enlarge`` frames its own crop.
         self.offset = detector_offset(self.detector, hints.get("offset")) if enlarge is None else (0.0, 0.0)

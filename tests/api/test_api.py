@@ -21,6 +21,7 @@ from awing.core.checkpoint import CheckpointError, save_checkpoint
 from awing.core.images import load_image
 from awing.data.crop import crop_matrix, square_box, transform_points
 from awing.detect import FixedBoxes, FullImageDetector, get_detector, nms
+from awing.detect.blazeface import BLAZEFACE_ENLARGE
 from awing.detect.detectors import HAAR_ENLARGE
 from awing.method.model import create_model, model_payload
 from awing.schemas import load_schema
@@ -170,6 +171,22 @@ def test_checkpoint_inference_hints_set_the_enlargement(tmp_path):
     assert FaceAligner(path, device="cpu", detector="full", enlarge=0.1).enlarge == 0.1
     assert FaceAligner(path, device="cpu", detector=FixedBoxes([[0, 0, 9, 9]])).enlarge == 0.3  # Haar-like boxes
     assert FaceAligner(path, device="cpu", detector=FixedBoxes([], box_style="own")).enlarge == HAAR_ENLARGE
+
+
+def test_an_uncalibrated_landmark_box_model_takes_the_detector_box_for_its_landmark_box(tmp_path):
+    """A run's best.pt (no calibration) trained on landmark box + 10 %: BlazeFace's factor (tuned for FDD's
+    whole-image crops, x2.4) would frame it twice too loose; the model's own 0.1 is used instead."""
+    path = tiny_checkpoint(tmp_path / "m.pt", "w300_68")
+    ckpt = torch.load(path, weights_only=True)
+    config = {"data": {"format": "w300", "crop": "landmarks", "enlarge": 0.1}}
+    save_checkpoint(path, {**ckpt, "config": config})
+    assert FaceAligner(path, device="cpu", detector="blazeface").enlarge == pytest.approx(0.1)
+    assert FaceAligner(path, device="cpu", detector="blazeface", enlarge=0.4).enlarge == 0.4
+    assert FaceAligner(path, device="cpu", detector="full").enlarge != pytest.approx(0.1)  # a whole-image crop
+    save_checkpoint(path, {**ckpt, "config": config, "inference": {"enlarge": {"blazeface": 0.07}}})
+    assert FaceAligner(path, device="cpu", detector="blazeface").enlarge == pytest.approx(0.07)  # calibrated
+    fdd_box = tiny_checkpoint(tmp_path / "b.pt")  # no run config: not known to be a landmark-box model
+    assert FaceAligner(fdd_box, device="cpu", detector="blazeface").enlarge == pytest.approx(BLAZEFACE_ENLARGE)
 
 
 @needs_haar
