@@ -51,7 +51,7 @@ def test_refine_off_is_the_single_pass(image):
     calls = _spy(aligner)
     faces = aligner.predict(image)
     assert calls == [] and len(faces) == 1
-    single = aligner._align([image], [BOX], [np.ones(1, np.float32)], aligner.enlarge)[0][0]
+    single = aligner._align([image], [BOX], [np.ones(1, np.float32)], aligner.enlarge, aligner.offset)[0][0]
     assert np.array_equal(faces[0].landmarks, single.landmarks)
 
 
