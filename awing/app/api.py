@@ -198,18 +198,15 @@ class FaceAligner:
             )
         self.metrics = checkpoint_metrics(ckpt)
         self.detector = get_detector(detector)
-        self.crop_rule = (ckpt.get("inference") or {}).get("crop")  # e.g. the authors' crop (awing.app.official)
-        self.face_quality = float((ckpt.get("inference") or {}).get("face_quality", FACE_QUALITY_THRESHOLD))
-        hints = ckpt.get("inference") or {}
-        self.enlarge = detector_enlarge(self.detector, hints.get("enlarge")) if enlarge is None else float(enlarge)
-        style = getattr(self.detector, "box_style", "opencv")
+        hints = ckpt.get("inference") or {}  # what `awing export` stored about this model's inference
+        self.crop_rule = hints.get("crop")  # e.g. the authors' crop (awing.app.official)
+        self.face_quality = float(hints.get("face_quality", FACE_QUALITY_THRESHOLD))
+        # The training crop of a landmark box, where the model has one: an uncalibrated model (e.g. a run's
+        # best.pt) takes the detector box for its landmark box (BlazeFace's box is 1.03x the 68-point
+        # landmark box on 300-W val, benchmarks/framing.py), and the second pass re-crops with it.
         own_crop = landmark_crop_enlarge(ckpt) if self.crop_rule is None else None
-        if enlarge is None and own_crop is not None and style not in (hints.get("enlarge") or {}) and style != "full":
-            # An uncalibrated model trained on landmark-box crops (e.g. a run's best.pt): the detectors' own
-            # factors frame FDD's whole 256 px crops (x3.2 the landmarks) and would give it a crop twice too
-            # loose; take the detector box for the landmark box instead (BlazeFace's box is 1.03x the 68-point
-            # landmark box on 300-W val, benchmarks/framing.py); the second pass then re-crops exactly.
-            self.enlarge = own_crop
+        self.enlarge = detector_enlarge(self.detector, hints.get("enlarge"), own_crop) if enlarge is None \
+            else float(enlarge)  # fmt: skip
         # The calibrated crop centre's offset from the detector box's (box sides), with the calibrated
         # enlargement only: a caller's own ``enlarge`` frames its own crop.
         self.offset = detector_offset(self.detector, hints.get("offset")) if enlarge is None else (0.0, 0.0)
@@ -218,10 +215,9 @@ class FaceAligner:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.max_batch = int(max_batch)
         self.session = _onnx_session(self.model, self.schema) if backend == "onnx" else None
-        # The training crop of a landmark box, where the model has one (the second pass and video
-        # tracking re-crop with it); None: measure the box / landmark ratio at each detection instead.
-        self.landmark_crop_enlarge = landmark_crop_enlarge(ckpt) if self.crop_rule is None and \
-            self.output_schema.name == self.schema.name else None  # fmt: skip
+        # The second pass and video tracking re-crop with the landmark-box training crop; None: measure
+        # the box / landmark ratio at each detection instead.
+        self.landmark_crop_enlarge = own_crop if self.output_schema.name == self.schema.name else None
         if refine not in (True, False, "auto"):
             raise ValueError(f"refine must be True, False or 'auto', not {refine!r}")
         self.refine = self.landmark_crop_enlarge is not None if refine == "auto" else bool(refine)

@@ -133,7 +133,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fp32", action="store_true", help="weights: keep fp32 (default fp16)")
     parser.add_argument(
         "--calibrate", nargs="?", const="config", metavar="FORMAT:ROOT:SPLIT",
-        help="weights: record per-detector crop enlargement measured on the run's val split (or this one)",
+        help="weights: record per-detector crop enlargement and centre offset, measured on the val split (or this)",
     )  # fmt: skip
     parser.add_argument(
         "--face-quality", type=float, metavar="CUT",
@@ -162,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
             hints = {**(hints or {}), "face_quality": float(args.face_quality)}
         extra = {"inference": hints} if hints else None
         if args.calibrate:
-            log.info("crop enlargement per detector: %s", hints["enlarge"])
+            log.info("crop enlargement per detector: %s; centre offset: %s", hints["enlarge"], hints["offset"])
         export_weights(ckpt, out, half=not args.fp32, extra=extra)
         log.info("wrote %s (%.1f MB)", out, out.stat().st_size / 2**20)
         return 0

@@ -80,6 +80,7 @@ __all__ = [
     "FixedBoxes",
     "DETECTORS",
     "get_detector",
+    "box_style",
     "detector_enlarge",
     "detector_offset",
     "nms",
@@ -293,16 +294,27 @@ DETECTORS = {
 }
 
 
-def detector_enlarge(detector: FaceDetector, calibrated: dict | None = None) -> float:
+def box_style(detector: FaceDetector) -> str:
+    """The kind of box a detector draws (its ``box_style``; ``opencv`` when it does not say): the key of
+    a checkpoint's calibrated ``inference`` entries."""
+    return getattr(detector, "box_style", "opencv")
+
+
+def detector_enlarge(detector: FaceDetector, calibrated: dict | None = None, fallback: float | None = None) -> float:
     """The crop enlargement for a detector's boxes.
 
     Args:
         calibrated: a checkpoint's ``inference["enlarge"]`` (``{box_style: enlarge}``); its entry for the
             detector's ``box_style`` wins over the detector's own ``enlarge``.
+        fallback: used instead of the detector's own ``enlarge`` when there is no calibrated entry, for a
+            face-box detector (not ``full``): e.g. a landmark-box model's training enlargement, taking the
+            detector box for the landmark box (the detectors' own factors frame FDD's whole 256 px crops).
     """
-    style = getattr(detector, "box_style", "opencv")
+    style = box_style(detector)
     if calibrated and style in calibrated:
         return float(calibrated[style])
+    if fallback is not None and style != "full":
+        return float(fallback)
     value = getattr(detector, "enlarge", None)
     return float(value) if isinstance(value, (int, float)) else HAAR_ENLARGE
 
@@ -311,7 +323,7 @@ def detector_offset(detector: FaceDetector, calibrated: dict | None = None) -> t
     """The crop centre's offset from a detector box's centre, ``(dx, dy)`` in units of the box's longer
     side (x right, y down): a checkpoint's ``inference["offset"]`` entry for the detector's ``box_style``
     (``awing export --calibrate``), else ``(0, 0)``."""
-    style = getattr(detector, "box_style", "opencv")
+    style = box_style(detector)
     if calibrated and style in calibrated:
         dx, dy = (float(v) for v in calibrated[style])
         return dx, dy
