@@ -14,6 +14,7 @@ images (:func:`awing.detect.calibrate.calibrate_crops`), and with ``--face-quali
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import warnings
@@ -26,6 +27,7 @@ from awing.core.checkpoint import export_weights, load_checkpoint
 from awing.core.extras import require
 from awing.detect.calibrate import calibration_hints
 from awing.method.codec import build_codec
+from awing.method.decode import DECODERS
 from awing.method.model import model_from_checkpoint
 from awing.pretrained import resolve_model
 
@@ -136,6 +138,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="weights: record per-detector crop enlargement and centre offset, measured on the val split (or this)",
     )  # fmt: skip
     parser.add_argument(
+        "--decoder", choices=DECODERS,
+        help="store this sub-pixel decoder in the file: quarter (the paper's) or dark; default: the checkpoint's",
+    )  # fmt: skip
+    parser.add_argument(
         "--face-quality", type=float, metavar="CUT",
         help="weights: record this is_face cut on the mean point confidence (benchmarks/group_photo.py --calibrate)",
     )  # fmt: skip
@@ -154,13 +160,17 @@ def run(args: argparse.Namespace) -> int:
     path = resolve_model(args.checkpoint)
     ckpt = load_checkpoint(path)
     model, schema, codec = model_from_checkpoint(ckpt)  # a checkpoint that does not rebuild is not exported
+    if args.decoder:
+        codec = dataclasses.replace(codec, decoder=args.decoder)
     if args.format == "weights":
         hints = calibration_hints(ckpt, args.calibrate) if args.calibrate else ckpt.get("inference")
         if args.face_quality is not None:
             if not 0.0 <= args.face_quality <= 1.0:
                 raise ValueError(f"--face-quality must be in [0, 1] (a mean heatmap peak), got {args.face_quality}")
             hints = {**(hints or {}), "face_quality": float(args.face_quality)}
-        extra = {"inference": hints} if hints else None
+        extra = {"inference": hints} if hints else {}
+        if args.decoder:
+            extra["codec"] = codec.to_dict()
         if args.calibrate:
             log.info("crop enlargement per detector: %s; centre offset: %s", hints["enlarge"], hints["offset"])
         export_weights(ckpt, out, half=not args.fp32, extra=extra)

@@ -50,6 +50,7 @@ from awing.app.tracking import FaceTracker
 from awing.core.images import read_image
 from awing.detect import FixedBoxes
 from awing.engine.metrics import to_jsonable
+from awing.method.decode import DECODERS
 from awing.schemas import load_schema, map_points, point_mapping
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "declared mappings")  # fmt: skip
     parser.add_argument("--backend", choices=["torch", "onnx"], default="torch",
                         help="onnx: run the model with ONNX Runtime (pip install 'awing[onnx]')")
+    parser.add_argument("--decoder", choices=DECODERS, default=None,
+                        help="sub-pixel decoder: quarter (the paper's) or dark; default: the model file's")
+    parser.add_argument("--flip-test", action="store_true",
+                        help="also run each face mirrored and average (more accurate, twice the model time)")
 
 
 def _count(text: str) -> int:
@@ -512,7 +517,8 @@ def run_camera(args: argparse.Namespace) -> int:
     """``--camera SOURCE``: :func:`awing.app.live.predict_stream`, then the usual output files."""
     out = Path(args.out)
     aligner = FaceAligner(args.model, device=args.device, detector=args.detector, enlarge=args.enlarge,
-                          fast=not args.fp32, backend=args.backend, output_schema=args.output_schema)  # fmt: skip
+                          fast=not args.fp32, backend=args.backend, output_schema=args.output_schema,
+                          decoder=args.decoder, flip_test=args.flip_test)  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     source = str(args.camera)
     name = Path(f"camera{source}.mp4") if source.isdigit() else Path(Path(source).stem or "stream").with_suffix(".mp4")
@@ -560,7 +566,8 @@ def run(args: argparse.Namespace) -> int:
     table = load_boxes(args.boxes) if args.boxes else None
     detector = args.detector if table is None else FixedBoxes([])  # given boxes: its enlarge, no detection
     aligner = FaceAligner(args.model, device=args.device, detector=detector, enlarge=args.enlarge, fast=not args.fp32,
-                          backend=args.backend, output_schema=args.output_schema, refine=args.refine)  # fmt: skip
+                          backend=args.backend, output_schema=args.output_schema, refine=args.refine,
+                          decoder=args.decoder, flip_test=args.flip_test)  # fmt: skip
     log.info("%r", aligner)
     out.mkdir(parents=True, exist_ok=True)
     records, processed, faces = [], 0, 0

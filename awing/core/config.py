@@ -182,6 +182,10 @@ class EvalConfig:
     normaliser: str | None = None  # default: the schema's protocol normaliser
     thresholds: list = dataclasses.field(default_factory=lambda: [0.08, 0.10])  # FR and AUC cut-offs
     flip_test: bool = False
+    # The sub-pixel decoder: quarter (Sec. 7.3, the paper's) or dark (a Taylor step on the log heatmap;
+    # awing.method.decode.dark_refine). Training stores it in the run's codec; None there is quarter, and
+    # None at `awing eval` keeps the checkpoint's.
+    decoder: str | None = None
 
 
 @dataclasses.dataclass

@@ -27,7 +27,9 @@ from awing.engine.metrics import CONVENTION_NAMES, POOLINGS, evaluate_prediction
 from awing.engine.reports import make_results, predictions_grid, write_results
 from awing.engine.runtime import environment
 from awing.method.codec import HeatmapCodec
+from awing.method.decode import DECODERS
 from awing.method.model import model_from_checkpoint, predict_heatmaps
+from awing.pretrained import PRETRAINED_DIR, resolve_model
 from awing.schemas import Schema, map_points, point_mapping
 
 log = logging.getLogger("awing.eval")
@@ -175,15 +177,23 @@ def write_evaluation(
 
 # ------------------------------------------------------------------------------------------------ CLI
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="a .pt file written by awing train (best.pt / last.pt)")
+    parser.add_argument(
+        "checkpoint", help="a .pt file written by awing train (best.pt / last.pt) or a shipped model's name"
+    )
     parser.add_argument(
         "data", nargs="*",
         help="test sets as FORMAT:ROOT:SPLIT (e.g. wflw:/data/WFLW:test); default: the run's val and test splits",
     )  # fmt: skip
-    parser.add_argument("--out", help="output folder (default: the checkpoint's folder)")
+    parser.add_argument(
+        "--out", help="output folder (default: the checkpoint's folder; runs/eval/NAME for a shipped model)"
+    )
     parser.add_argument(
         "--flip-test", action="store_true", help="average with the mirrored image's prediction"
     )
+    parser.add_argument(
+        "--decoder", choices=DECODERS,
+        help="sub-pixel decoder: quarter (the paper's) or dark (Taylor step on the log heatmap); default: the model's",
+    )  # fmt: skip
     parser.add_argument("--normaliser", help="NME normaliser name (default: the schema's protocol one)")
     parser.add_argument(
         "--convention", choices=sorted(CONVENTION_NAMES),
@@ -232,15 +242,27 @@ def evaluate_splits(
     return evaluations
 
 
+def default_out(checkpoint: Path) -> Path:
+    """Where ``awing eval`` writes without ``--out``: beside a run's checkpoint, but never into the
+    installed package (a shipped model goes to ``runs/eval/NAME``)."""
+    if checkpoint.resolve().parent == PRETRAINED_DIR.resolve():
+        return Path("runs/eval") / checkpoint.stem
+    return checkpoint.parent
+
+
 def run(args: argparse.Namespace) -> int:
-    out = Path(args.out) if args.out else Path(args.checkpoint).parent
+    checkpoint = resolve_model(args.checkpoint)
+    out = Path(args.out) if args.out else default_out(checkpoint)
     if out.exists() and not out.is_dir():  # before any work
         raise ValueError(f"--out {out} is a file; give a folder for results.json and the reports")
-    ckpt = load_checkpoint(args.checkpoint)
+    ckpt = load_checkpoint(checkpoint)
     _, device = distributed.setup(args.device)
     model, schema, codec = model_from_checkpoint(ckpt, device)
     cfg = config_from_dict(ckpt["config"]) if "config" in ckpt else Config()
     cfg.eval.flip_test = args.flip_test or cfg.eval.flip_test
+    if getattr(args, "decoder", None):
+        codec = dataclasses.replace(codec, decoder=args.decoder)
+    cfg.eval.decoder = codec.decoder
     cfg.eval.normaliser = args.normaliser or cfg.eval.normaliser
     if args.batch_size is not None:
         if args.batch_size < 1:

@@ -32,6 +32,7 @@ from awing.engine import distributed
 from awing.engine.evaluate import evaluate_model, evaluate_splits, write_evaluation
 from awing.engine.runtime import MetricsLog, RunFolder, StopRequest, rng_state, seed_everything, set_rng_state
 from awing.method.codec import HeatmapCodec, build_codec
+from awing.method.decode import DECODERS
 from awing.method.losses import build_loss
 from awing.method.model import create_model, model_spec
 from awing.method.weights import WEIGHT_MAPS, build_loss_weights
@@ -79,6 +80,8 @@ def check_config(cfg: Config) -> Config:
         model_spec(cfg.model.name, 1, **model_kwargs(cfg))
     except ValueError as err:
         raise ConfigError(f"model: {err}") from None
+    if cfg.eval.decoder is not None and cfg.eval.decoder not in DECODERS:
+        raise ConfigError(f"eval.decoder: choose one of {', '.join(DECODERS)}, got {cfg.eval.decoder!r}")
     if cfg.optim.name not in OPTIMIZERS:
         raise ConfigError(f"optim.name: choose one of {', '.join(OPTIMIZERS)}, got {cfg.optim.name!r}")
     if distributed.DistInfo.from_env().world_size == 1:  # torchrun picks each rank's device itself
@@ -265,7 +268,7 @@ def train(cfg: Config, resume: str | None = None) -> dict:
 
     schema, train_samples, val_samples = load_training_splits(cfg)
     model = build_model(cfg, schema.num_points).to(device)
-    codec = build_codec(model.spec, cfg.targets)
+    codec = build_codec(model.spec, cfg.targets, decoder=cfg.eval.decoder or "quarter")
     segments = torch.as_tensor(lines_as_segments(schema)) if model.spec.boundary else None
     train_set = build_training_set(cfg, train_samples, schema, codec.input_size)
     val_set = build_dataset(cfg, val_samples, schema, codec.input_size) if val_samples else None

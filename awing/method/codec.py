@@ -20,7 +20,7 @@ from typing import ClassVar
 
 import torch
 
-from awing.method.decode import apply_affine, decode_heatmaps, invert_affine
+from awing.method.decode import DECODERS, apply_affine, dark_refine, decode_heatmaps, invert_affine
 from awing.method.targets import render_targets
 
 __all__ = ["HeatmapCodec", "AuthorsCodec", "CODECS", "register_codec", "build_codec", "codec_from_dict"]
@@ -46,6 +46,8 @@ class HeatmapCodec:
         radius: support half-size, heatmap pixels (3 -> the paper's 7x7).
         boundary_sigma: the boundary channel's sigma, heatmap pixels (cut at 3 sigma).
         shift: the decoder's move toward the larger neighbour, heatmap pixels (Sec. 7.3: 0.25).
+        decoder: ``quarter`` (Sec. 7.3: argmax + ``shift``) or ``dark`` (a Taylor step on the smoothed
+            log heatmap, :func:`awing.method.decode.dark_refine`; the quarter shift where it cannot step).
     """
 
     name: ClassVar[str] = "gaussian"
@@ -56,8 +58,11 @@ class HeatmapCodec:
     radius: int = 3
     boundary_sigma: float = 1.0
     shift: float = 0.25
+    decoder: str = "quarter"
 
     def __post_init__(self) -> None:
+        if self.decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {self.decoder!r}")
         if self.input_size <= 0 or self.heatmap_size <= 0:
             raise ValueError(
                 f"input_size and heatmap_size must be positive, got {self.input_size}, {self.heatmap_size}"
@@ -106,8 +111,15 @@ class HeatmapCodec:
             points: (B, N, 2) float32 ``x, y`` in crop pixels.
             confidence: (B, N) float32, the peak value.
         """
-        points, confidence = decode_heatmaps(heatmaps.float(), self.shift)
+        points, confidence = self.peaks(heatmaps)
         return self.heatmap_to_crop(points), confidence
+
+    def peaks(self, heatmaps: torch.Tensor, interior: str = "axis") -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, N, H, W) heatmaps -> (B, N, 2) float32 sub-pixel peaks in heatmap pixels and (B, N) peak
+        values, by :attr:`decoder` (``interior``: the quarter shift's rule, see ``decode_heatmaps``)."""
+        if self.decoder == "dark":
+            return dark_refine(heatmaps.float(), self.sigma, self.shift)
+        return decode_heatmaps(heatmaps.float(), self.shift, interior)
 
     def to_image(self, points: torch.Tensor, affine: torch.Tensor) -> torch.Tensor:
         """(B, N, 2) crop pixels -> original-image pixels through the inverse of the (B, 2, 3) crop affine
@@ -119,13 +131,13 @@ class HeatmapCodec:
         return {"name": self.name, **dataclasses.asdict(self)}
 
 
-def build_codec(spec, targets=None) -> HeatmapCodec:
-    """The default codec for a model spec (``input_size``, ``heatmap_size``) and a target config
-    (``sigma``, ``radius``, ``boundary_sigma``; None: the defaults)."""
+def build_codec(spec, targets=None, decoder: str = "quarter") -> HeatmapCodec:
+    """The default codec for a model spec (``input_size``, ``heatmap_size``), a target config
+    (``sigma``, ``radius``, ``boundary_sigma``; None: the defaults) and a decoder name."""
     fields = {}
     if targets is not None:
         fields = {k: getattr(targets, k) for k in ("sigma", "radius", "boundary_sigma")}
-    return HeatmapCodec(input_size=spec.input_size, heatmap_size=spec.heatmap_size, **fields)
+    return HeatmapCodec(input_size=spec.input_size, heatmap_size=spec.heatmap_size, decoder=decoder, **fields)
 
 
 def codec_from_dict(data: dict) -> HeatmapCodec:
@@ -205,7 +217,7 @@ class AuthorsCodec(HeatmapCodec):
             points: (B, N, 2) float32 ``x, y`` in the authors' heatmap frame (``index + 0.5 +/- shift``).
             confidence: (B, N) float32, the peak value.
         """
-        points, confidence = decode_heatmaps(heatmaps, self.shift, interior="both")
+        points, confidence = self.peaks(heatmaps, interior="both")
         return points + 0.5, confidence
 
     def decode(self, heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -129,6 +129,42 @@ def test_points_map_back_through_the_crop(aligner, image, monkeypatch):
     np.testing.assert_allclose(face.confidence[:2], 1.0)
 
 
+def test_flip_test_runs_the_mirrored_crop_and_averages_its_mirrored_heatmaps(ckpt, image, monkeypatch):
+    """With ``flip_test`` the model sees the crop and its mirror image; a model whose heatmaps do not
+    depend on the image gives, for the mirrored pass, the mirror of the same map, so each point's
+    channel is the mean of its own peak and its flip partner's mirrored peak."""
+    flipper = FaceAligner(ckpt, device="cpu", detector="full", fast=False, flip_test=True)
+    s = flipper.input_size // 4
+    heat = torch.zeros(1, 15, s, s)
+    heat[0, 0, 10, 6] = 1.0  # point 0 at (6, 10); its flip partner (point 3) has no peak
+    calls = []
+
+    def forward(x):
+        calls.append(x.shape[0])
+        return [heat.expand(x.shape[0], -1, -1, -1)]
+
+    monkeypatch.setattr(flipper.model, "forward", forward)
+    face = flipper.predict_crops(image, [[30, 20, 130, 140]])[0]
+    assert calls == [1, 1]
+    partner = int(flipper.schema.flip_permutation[0])
+    assert partner == 3
+    np.testing.assert_allclose(face.confidence[[0, partner]], 0.5)  # each peak averaged with an empty map
+    # point 3 is read where point 0's peak lands once mirrored: x = S - 1 - 6
+    plain = FaceAligner(ckpt, device="cpu", detector="full", fast=False)
+    mirrored_heat = torch.zeros_like(heat)
+    mirrored_heat[0, partner, 10, s - 1 - 6] = 1.0
+    monkeypatch.setattr(plain.model, "forward", lambda x: [mirrored_heat.expand(x.shape[0], -1, -1, -1)])
+    expected = plain.predict_crops(image, [[30, 20, 130, 140]])[0].landmarks[partner]
+    np.testing.assert_allclose(face.landmarks[partner], expected, atol=1e-4)
+
+
+def test_decoder_option_replaces_the_model_files_decoder(ckpt):
+    assert FaceAligner(ckpt, device="cpu", detector="full", fast=False).codec.decoder == "quarter"
+    assert FaceAligner(ckpt, device="cpu", detector="full", fast=False, decoder="dark").codec.decoder == "dark"
+    with pytest.raises(ValueError, match="decoder must be one of quarter, dark"):
+        FaceAligner(ckpt, device="cpu", detector="full", decoder="centroid")
+
+
 def test_colour_order_and_input_kinds_agree(aligner, image, tmp_path):
     path = tmp_path / "face.png"
     cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))

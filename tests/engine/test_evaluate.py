@@ -150,6 +150,22 @@ def test_eval_cli_flip_test_runs(trained_run, tmp_path):
     assert math.isfinite(results(tmp_path)["testsets"]["val"]["nme"])
 
 
+def test_eval_cli_decoder_replaces_the_checkpoints_and_is_recorded(trained_run, tmp_path):
+    assert main(["eval", str(trained_run / "best.pt"), "--decoder", "dark", "--out", str(tmp_path / "d")]) == 0
+    assert main(["eval", str(trained_run / "best.pt"), "--out", str(tmp_path / "q")]) == 0
+    dark, quarter = results(tmp_path / "d"), results(tmp_path / "q")
+    assert dark["config"]["eval"]["decoder"] == "dark" and quarter["config"]["eval"]["decoder"] == "quarter"
+    assert dark["testsets"]["val"]["nme"] != quarter["testsets"]["val"]["nme"]  # the points moved
+
+
+def test_eval_of_a_shipped_model_never_writes_into_the_package(monkeypatch, tmp_path):
+    import awing.engine.evaluate as evaluate
+
+    monkeypatch.setattr(evaluate, "PRETRAINED_DIR", tmp_path)
+    assert evaluate.default_out(tmp_path / "w300-1hg-tiny.pt") == Path("runs/eval/w300-1hg-tiny")
+    assert evaluate.default_out(Path("runs/a/best.pt")) == Path("runs/a")
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -73,13 +73,20 @@ def predict_heatmaps(
     with torch.autocast(images.device.type, dtype=amp_dtype) if amp_dtype else nullcontext():
         heat = model(images)[-1][:, :n].float()
         if flip_permutation is not None:
-            flipped = model(images.flip(-1))[-1][:, :n].float()
-            heat = 0.5 * (heat + flipped.flip(-1)[:, torch.as_tensor(flip_permutation)])
+            heat = flip_average(heat, model(images.flip(-1))[-1][:, :n].float(), flip_permutation)
     return heat
+
+
+def flip_average(heatmaps: torch.Tensor, mirrored: torch.Tensor, flip_permutation) -> torch.Tensor:
+    """The flip test: the mean of (B, N, H, W) heatmaps and those of the mirrored images, mirrored back
+    and their channels swapped by the schema's ``flip_permutation`` (N,) (left eye <-> right eye)."""
+    index = torch.as_tensor(np.asarray(flip_permutation), device=heatmaps.device)
+    return 0.5 * (heatmaps + mirrored.flip(-1)[:, index])
 
 
 __all__ = [
     "predict_heatmaps",
+    "flip_average",
     "HourglassSpec",
     "StackedHourglass",
     "create_model",
