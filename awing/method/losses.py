@@ -99,6 +99,16 @@ def adaptive_wing_loss(
             f"Adaptive Wing loss needs targets below alpha - 1 = {alpha - 1:.4g} (alpha - y must stay > 1); got "
             f"values in [{target.min().item():.4g}, {target.max().item():.4g}]"
         )
+    if target.requires_grad and torch.is_grad_enabled():  # a gradient for the target too: autograd's graph
+        return adaptive_wing_reference(pred, target, alpha, omega, epsilon, theta)
+    return _AdaptiveWing.apply(pred, target, alpha, omega, epsilon, theta)
+
+
+def adaptive_wing_reference(
+    pred: torch.Tensor, target: torch.Tensor, alpha: float, omega: float, epsilon: float, theta: float
+) -> torch.Tensor:
+    """Eq. 3 per element, written as the equation and differentiated by autograd (the check on
+    :class:`_AdaptiveWing`, and the path when the target needs a gradient)."""
     delta = (target - pred).abs()
     power = alpha - target
     ratio = theta / epsilon
@@ -108,6 +118,46 @@ def adaptive_wing_loss(
     # huge error cannot overflow there and leak NaN through the masked-out gradient.
     small = omega * torch.log1p((delta.clamp(max=theta) / epsilon) ** power)
     return torch.where(delta < theta, small, a * delta - c)
+
+
+class _AdaptiveWing(torch.autograd.Function):
+    """Eq. 3 per element with its derivative in closed form, computed in the forward pass.
+
+    ``d AWing / d y_hat = sign(y_hat - y) * g`` with ``g = omega p u^(p-1) / (epsilon (1 + u^p))``,
+    ``u = delta / epsilon``, below theta and ``g = A`` above. Autograd through the equation keeps about
+    twenty full-size intermediates (powers with a per-pixel exponent, logs, a select) and replays them
+    backwards; this keeps one tensor, the gradient, and makes a training step of a 256-px model about
+    a fifth faster on a CPU (``benchmarks/throughput.py``). Values and gradients equal the equation's
+    (``adaptive_wing_reference``) to float rounding (tests/method/test_losses.py).
+    """
+
+    @staticmethod
+    def forward(ctx, pred, target, alpha, omega, epsilon, theta):  # noqa: D102
+        diff = pred - target
+        delta = diff.abs()
+        power = target.neg().add_(alpha)  # p = alpha - y > 1
+        # A and C (functions of the target only): (theta / epsilon) ** p * ...; ratio ** (p - 1) / epsilon
+        # is ratio ** p / theta.
+        ratio_p = power.mul(math.log(theta / epsilon)).exp_()
+        a = ratio_p.add(1).reciprocal_().mul_(ratio_p).mul_(power).mul_(omega / theta)
+        c = torch.log1p(ratio_p).mul_(-omega).add_(a, alpha=theta)
+        # u ** (p - 1) = exp((p - 1) ln u): 0 at u = 0 (ln 0 = -inf and p - 1 > 1), so no NaN anywhere
+        u = delta.clamp(max=theta).div_(epsilon)
+        u_p1 = power.sub(1).mul_(u.log()).exp_()
+        u_p = u_p1.mul(u)
+        # selections by lerp with a 0/1 weight (exact: lerp returns its end point at weight 1), several
+        # times faster than torch.where on a CPU
+        large = (delta >= theta).to(pred.dtype)
+        loss = torch.lerp(torch.log1p(u_p).mul_(omega), a.mul(delta).sub_(c), large)
+        if ctx.needs_input_grad[0]:
+            slope = u_p1.mul_(power).mul_(omega / epsilon).div_(u_p.add_(1))
+            ctx.save_for_backward(torch.lerp(slope, a, large).mul_(diff.sign_()))
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad_output):  # noqa: D102
+        (grad,) = ctx.saved_tensors
+        return grad_output * grad, None, None, None, None, None
 
 
 @elementwise_loss

@@ -14,8 +14,16 @@ def loss_map_mask(target: torch.Tensor, threshold: float = 0.2) -> torch.Tensor:
     Returns:
         (B, C, H, W) float mask, same dtype and device as ``target``.
     """
-    dilated = F.max_pool2d(target, kernel_size=3, stride=1, padding=1)  # grey dilation, per channel
-    return (dilated >= threshold).to(target.dtype)
+    return (grey_dilation_3x3(target) >= threshold).to(target.dtype)
+
+
+def grey_dilation_3x3(images: torch.Tensor) -> torch.Tensor:
+    """The 3x3 grey dilation (maximum over each pixel's 3x3 neighbourhood) of every (H, W) plane of
+    (..., H, W) ``images``: ``max_pool2d(kernel 3, stride 1, padding 1)``, computed as a row then a column
+    maximum, which is over ten times faster than max_pool2d on a CPU (that also computes indices)."""
+    padded = F.pad(images, (1, 1, 1, 1), value=float("-inf"))
+    rows = torch.maximum(torch.maximum(padded[..., :-2], padded[..., 1:-1]), padded[..., 2:])
+    return torch.maximum(torch.maximum(rows[..., :-2, :], rows[..., 1:-1, :]), rows[..., 2:, :])
 
 
 def weighted_loss_map(target: torch.Tensor, weight: float = 10.0, threshold: float = 0.2) -> torch.Tensor:

@@ -168,3 +168,54 @@ def test_weighted_loss_map_on_hand_made_target():
     assert build_loss_weights(target, "none") is None
     with pytest.raises(ValueError):
         build_loss_weights(target, "fancy")
+
+
+def awing_slope_by_hand(y: float, y_hat: float) -> float:
+    """d AWing / d y_hat of Eq. 3 in plain floats: sign(y_hat - y) * (the log branch's or A)."""
+    d, p = abs(y - y_hat), ALPHA - y
+    if d < THETA:
+        g = OMEGA * p * (d / EPS) ** (p - 1) / (EPS * (1 + (d / EPS) ** p))
+    else:
+        g = OMEGA * (1 / (1 + (THETA / EPS) ** p)) * p * ((THETA / EPS) ** (p - 1)) * (1 / EPS)
+    return math.copysign(g, y_hat - y) if d > 0 else 0.0
+
+
+@pytest.mark.parametrize("y,y_hat", [(0.0, 0.1), (0.0, 0.7), (1.0, 0.9), (1.0, 0.2), (0.5, 0.5), (0.3, -2.0)])
+def test_awing_gradient_is_the_equations_derivative(y, y_hat):
+    """The closed-form gradient of the fast path against the derivative of Eq. 3 written by hand."""
+    pred = torch.tensor([y_hat], dtype=torch.float64, requires_grad=True)
+    adaptive_wing_loss(pred, torch.tensor([y], dtype=torch.float64), reduction="sum").backward()
+    assert pred.grad.item() == pytest.approx(awing_slope_by_hand(y, y_hat), rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_awing_fast_path_equals_autograd_through_the_equation(dtype):
+    """Values and gradients of the closed-form path equal autograd through Eq. 3 on heatmap-like
+    tensors (zero errors, both branches, a weight map), and a target that needs a gradient gets one."""
+    from awing.method.losses import adaptive_wing_reference
+
+    gen = torch.Generator().manual_seed(0)
+    target = torch.rand(3, 4, 16, 16, generator=gen, dtype=dtype) ** 6
+    pred = (target + 0.6 * torch.randn(target.shape, generator=gen, dtype=dtype))
+    pred[0, 0] = target[0, 0]  # exact hits: zero error, zero gradient
+    weight = weighted_loss_map(target)
+    fast_pred = pred.clone().requires_grad_()
+    ref_pred = pred.clone().requires_grad_()
+    fast = adaptive_wing_loss(fast_pred, target, weight)
+    ref = (adaptive_wing_reference(ref_pred, target, ALPHA, OMEGA, EPS, THETA) * weight).mean()
+    fast.backward()
+    ref.backward()
+    tol = 1e-6 if dtype == torch.float32 else 1e-12
+    assert fast.item() == pytest.approx(ref.item(), rel=tol)
+    assert torch.allclose(fast_pred.grad, ref_pred.grad, rtol=tol * 10, atol=tol * 1e-3)
+    assert (fast_pred.grad[0, 0] == 0).all()
+    moving = target.clone().requires_grad_()
+    adaptive_wing_loss(pred, moving).backward()
+    assert moving.grad is not None and torch.isfinite(moving.grad).all()
+
+
+def test_grey_dilation_equals_max_pooling():
+    from awing.method.weights import grey_dilation_3x3
+
+    images = torch.randn(2, 3, 9, 7, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(grey_dilation_3x3(images), torch.nn.functional.max_pool2d(images, 3, 1, 1))

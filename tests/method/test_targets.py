@@ -109,3 +109,34 @@ def test_decode_interior_rule_axis_vs_both():
     assert decode_heatmaps(heat, interior="both")[0].tolist() == [[[3.0, 0.0]]]
     with pytest.raises(ValueError, match="interior"):
         decode_heatmaps(heat, interior="edge")
+
+
+def boundary_by_brute_force(points, segments, size, sigma=1.0, cutoff=3.0):
+    """Every pixel against every segment in plain numpy: exp(-d^2 / 2 sigma^2) of the nearest, cut at
+    cutoff * sigma; segments with a missing end point are left out."""
+    h, w = size
+    out = np.zeros((points.shape[0], h, w))
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    for b, pts in enumerate(points.astype(np.float64)):
+        nearest = np.full((h, w), np.inf)
+        for i, j in segments:
+            a, e = pts[i], pts[j]
+            if not (np.isfinite(a).all() and np.isfinite(e).all()):
+                continue
+            d = e - a
+            t = np.clip(((xs - a[0]) * d[0] + (ys - a[1]) * d[1]) / max(d @ d, 1e-12), 0, 1)
+            nearest = np.minimum(nearest, np.hypot(xs - a[0] - t * d[0], ys - a[1] - t * d[1]))
+        out[b] = np.exp(-(nearest**2) / (2 * sigma**2)) * (nearest < cutoff * sigma)
+    return out
+
+
+@pytest.mark.parametrize("size, sigma", [((64, 64), 1.0), ((32, 48), 1.5)])
+def test_windowed_boundary_equals_every_pixel_against_every_segment(size, sigma):
+    """The windowed drawing against the definition, with lines that leave the grid and a missing point."""
+    schema = load_schema("w300_68")
+    segments = lines_as_segments(schema)
+    gen = np.random.default_rng(0)
+    points = gen.uniform(-8, max(size) + 8, (3, 68, 2))
+    points[1, 40] = np.nan
+    got = boundary_heatmap(torch.as_tensor(points), torch.as_tensor(segments), size, sigma)[:, 0].numpy()
+    np.testing.assert_allclose(got, boundary_by_brute_force(points, segments, size, sigma), atol=1e-5)
