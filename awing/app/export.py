@@ -9,6 +9,9 @@ Weights: :func:`awing.core.checkpoint.export_weights` (fp16 model, spec, schema,
 ``--calibrate`` the crop enlargement and centre offset that make each detector's boxes match the
 model's training crops (``inference.enlarge``, ``inference.offset``), measured on the run's validation
 images (:func:`awing.detect.calibrate.calibrate_crops`), and with ``--face-quality`` the is_face cut.
+``--decoder`` stores a sub-pixel decoder in the file's codec (ONNX: in its ``awing_codec`` metadata) and,
+for weights, re-measures the file's validation figures with it (its fp16 weights, the run's val split),
+so that ``awing models`` and the file's ``metrics`` say what the file gives.
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from awing.core.checkpoint import export_weights, load_checkpoint
+from awing.core.checkpoint import checkpoint_metrics, export_weights, load_checkpoint, save_checkpoint
+from awing.core.config import config_from_dict
 from awing.core.extras import require
 from awing.detect.calibrate import calibration_hints
+from awing.engine.evaluate import evaluate_splits
 from awing.method.codec import build_codec
 from awing.method.decode import DECODERS
 from awing.method.model import model_from_checkpoint
@@ -125,6 +130,31 @@ def check_onnx(model: torch.nn.Module, path: str | Path, batch: int = 3, atol: f
     return diff
 
 
+def remeasure_validation(path: Path) -> dict:
+    """Score a written weights file (its own fp16 weights and decoder) on its run's val split and store
+    those figures as its ``metrics`` (``val_nme``, ...; ``val_measured`` says how). Returns them; {} and
+    a warning, leaving the file's figures as they were, when the file has no run config with a val split
+    or the data cannot be read."""
+    ckpt = load_checkpoint(path)
+    cfg = config_from_dict(ckpt["config"]) if ckpt.get("config") else None
+    if cfg is None or not cfg.data.val_split:
+        log.warning("%s: no run config with a val split, so its validation figures are the checkpoint's", path)
+        return {}
+    model, schema, codec = model_from_checkpoint(ckpt)
+    spec = (cfg.data.format, cfg.data.root, cfg.data.val_split)
+    try:
+        evaluation = evaluate_splits(model, codec, schema, cfg, [spec], torch.device("cpu"),
+                                     crop_rule=(ckpt.get("inference") or {}).get("crop"))  # fmt: skip
+    except (OSError, ValueError) as err:
+        log.warning("could not re-measure %s on %s: %s; its validation figures are the checkpoint's", path, spec, err)
+        return {}
+    figures = next(iter(evaluation.values())).summary("val_")
+    dtype = next(v.dtype for v in ckpt["model"].values() if v.is_floating_point())
+    figures["val_measured"] = f"awing export: {str(dtype).replace('torch.', '')} weights, decoder {codec.decoder}"
+    save_checkpoint(path, {**ckpt, "metrics": {**checkpoint_metrics(ckpt), **figures}})
+    return figures
+
+
 # ------------------------------------------------------------------------------------------ awing export
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="checkpoint path or shipped model name")
@@ -174,6 +204,8 @@ def run(args: argparse.Namespace) -> int:
         if args.calibrate:
             log.info("crop enlargement per detector: %s; centre offset: %s", hints["enlarge"], hints["offset"])
         export_weights(ckpt, out, half=not args.fp32, extra=extra)
+        if args.decoder:
+            remeasure_validation(out)
         log.info("wrote %s (%.1f MB)", out, out.stat().st_size / 2**20)
         return 0
     export_onnx(model, schema, out, opset=args.opset, codec=codec)

@@ -84,14 +84,6 @@ def test_export_command_onnx_and_weights(ckpt, tmp_path):
     assert FaceAligner(small, device="cpu", detector="full").schema.name == "fdd14"
 
 
-def test_export_weights_stores_the_chosen_decoder(ckpt, tmp_path):
-    out = tmp_path / "dark.pt"
-    assert main(["export", str(ckpt), "--format", "weights", "--decoder", "dark", "--out", str(out)]) == 0
-    assert load_checkpoint(out)["codec"]["decoder"] == "dark"
-    assert FaceAligner(out, device="cpu", detector="full").codec.decoder == "dark"
-    assert model_from_checkpoint(load_checkpoint(ckpt)).codec.decoder == "quarter"  # the source is untouched
-
-
 def test_export_errors(tmp_path, capsys):
     assert main(["export", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "x.onnx")]) == 2
     assert "neither a file nor a shipped model" in capsys.readouterr().err  # a message, not a traceback

@@ -1,0 +1,41 @@
+"""``awing export --format weights --decoder``: the decoder stored in the file, and the file's validation
+figures re-measured with it (no ONNX needed)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from awing.app.api import FaceAligner
+from awing.app.cli import main
+from awing.core.checkpoint import load_checkpoint
+from awing.method.model import model_from_checkpoint
+
+
+@pytest.fixture
+def ckpt(tiny_fdd_checkpoint):
+    return tiny_fdd_checkpoint
+
+
+def test_export_weights_stores_the_chosen_decoder(ckpt, tmp_path):
+    out = tmp_path / "dark.pt"
+    assert main(["export", str(ckpt), "--format", "weights", "--decoder", "dark", "--out", str(out)]) == 0
+    assert load_checkpoint(out)["codec"]["decoder"] == "dark"
+    assert FaceAligner(out, device="cpu", detector="full").codec.decoder == "dark"
+    assert model_from_checkpoint(load_checkpoint(ckpt)).codec.decoder == "quarter"  # the source is untouched
+    assert load_checkpoint(out).get("metrics") == load_checkpoint(ckpt).get("metrics")  # no run config: not measured
+
+
+def test_export_with_a_decoder_records_what_the_file_itself_scores(trained_run, tmp_path):
+    """The val figures of a file exported with another decoder are measured on that file, so that
+    ``awing eval`` of the file gives exactly what it records."""
+    out = tmp_path / "dark.pt"
+    command = ["export", str(trained_run / "best.pt"), "--format", "weights", "--decoder", "dark", "--out", str(out)]
+    assert main(command) == 0
+    recorded = load_checkpoint(out)["metrics"]
+    assert recorded["val_measured"] == "awing export: float16 weights, decoder dark"
+    assert main(["eval", str(out), "--out", str(tmp_path / "eval")]) == 0
+    measured = json.loads((tmp_path / "eval" / "results.json").read_text())["testsets"]["val"]["nme"]
+    assert measured == pytest.approx(recorded["val_nme"], abs=1e-9)
+    assert recorded["epoch"] == load_checkpoint(trained_run / "best.pt")["metrics"]["epoch"]
