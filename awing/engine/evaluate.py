@@ -163,11 +163,14 @@ def draw_examples(evaluation: Evaluation, path: Path, count: int = 16, seed: int
 
 
 def write_evaluation(
-    evaluations: dict[str, Evaluation], run_dir: Path, cfg: Config, schema: Schema, device=None
+    evaluations: dict[str, Evaluation], run_dir: Path, cfg: Config, schema: Schema, device=None, env=None
 ) -> dict:
-    """results.json / .md / CED png plus one prediction grid per test set; returns the results dict."""
+    """results.json / .md / CED png plus one prediction grid per test set; returns the results dict.
+
+    ``env``: :func:`awing.engine.runtime.environment` as taken when the work started (training records
+    the commit its code was loaded from, not the one checked out when it ends); None: taken now."""
     results = make_results(cfg.train.name or run_dir.name, schema, {k: v.metrics for k, v in evaluations.items()},
-                           cfg.to_dict(), environment(device))  # fmt: skip
+                           cfg.to_dict(), env or environment(device))  # fmt: skip
     paths = write_results(results, run_dir)
     for split, ev in evaluations.items():
         draw_examples(ev, run_dir / f"predictions_{split}.png")

@@ -30,7 +30,15 @@ from awing.data.build import build_dataset, build_training_set, load_training_sp
 from awing.data.dataset import build_loader
 from awing.engine import distributed
 from awing.engine.evaluate import evaluate_model, evaluate_splits, write_evaluation
-from awing.engine.runtime import MetricsLog, RunFolder, StopRequest, rng_state, seed_everything, set_rng_state
+from awing.engine.runtime import (
+    MetricsLog,
+    RunFolder,
+    StopRequest,
+    environment,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+)
 from awing.method.codec import HeatmapCodec, build_codec
 from awing.method.decode import DECODERS
 from awing.method.losses import build_loss
@@ -265,6 +273,7 @@ def train(cfg: Config, resume: str | None = None) -> dict:
     seed_everything(cfg.train.seed + info.rank, cfg.train.deterministic)
     run = RunFolder(Path(cfg.train.out_dir), cfg.train.name or "run", enabled=info.is_main)
     run.check(resume=bool(resume), overwrite=cfg.train.overwrite)  # before any work: a refused run costs nothing
+    env = environment(device)  # the code this process runs, whatever is checked out when it ends
 
     schema, train_samples, val_samples = load_training_splits(cfg)
     model = build_model(cfg, schema.num_points).to(device)
@@ -364,7 +373,7 @@ def train(cfg: Config, resume: str | None = None) -> dict:
                 model.load_state_dict(load_checkpoint(best_path, map_location=device)["model"])
             evaluations = evaluate_splits(model, codec, schema, cfg, specs, device, info, amp_dtype)
             if info.is_main:
-                results = write_evaluation(evaluations, run.path, cfg, schema, device)
+                results = write_evaluation(evaluations, run.path, cfg, schema, device, env)
     finally:  # also on errors and stop signals: the next run may take the folder, the group is left
         run.release()
         distributed.cleanup()

@@ -89,6 +89,25 @@ def test_results_record_the_code_and_machine_that_produced_them(trained_run):
         assert env["git_commit"] is None
 
 
+def test_results_record_the_environment_taken_when_training_started(synthetic_root, tmp_path, monkeypatch):
+    """A run records the commit its code was loaded from: a checkout that moves on while it trains (the
+    next commit of a session) must not be credited with its numbers."""
+    from conftest import tiny_config
+
+    calls = []
+
+    def environment(device=None):
+        calls.append(device)
+        return {"git_commit": "at start" if len(calls) == 1 else "later", "device": str(device)}
+
+    monkeypatch.setattr(train_module, "environment", environment)
+    monkeypatch.setattr("awing.engine.evaluate.environment", environment)
+    cfg = tiny_config(synthetic_root, tmp_path, "optim.epochs=1")
+    train(cfg)
+    recorded = json.loads((tmp_path / cfg.train.name / "results.json").read_text())["environment"]
+    assert recorded["git_commit"] == "at start" and len(calls) == 1
+
+
 # ------------------------------------------------------------------------------------------- resume
 def test_rng_state_survives_a_checkpoint_round_trip(tmp_path):
     """torch, numpy (including its position in the key stream) and Python's RNGs continue exactly."""
