@@ -15,6 +15,7 @@ from benchmarks.reproduce import (
     CONFIGS,
     ROOT,
     ced_figure,
+    dark_nme,
     fps_at_batch1,
     fps_label,
     metric_table,
@@ -60,6 +61,19 @@ def test_rows_show_the_inter_pupil_nme_and_the_training_minutes_of_their_runs(tr
     text, _ = metric_table("T", {"two": runs})
     row = next(line for line in text.splitlines() if line.startswith("| two "))
     assert "| 8.00 ± 0.00 | 2 ± 1 | cpu |" in row  # minutes: mean 2, sample std sqrt(2) -> "2 ± 1"
+
+
+def test_the_dark_column_rescores_the_runs_best_checkpoint_and_is_written_once(trained_run, tmp_path):
+    """``dark_nme`` is ``awing eval best.pt --decoder dark`` on the run's val split, cached in the run."""
+    run = shutil.copytree(trained_run, tmp_path / "run")
+    nme = dark_nme(run)
+    recorded = json.loads((run / "eval_dark" / "results.json").read_text())
+    assert recorded["config"]["eval"]["decoder"] == "dark" and nme == recorded["testsets"]["val"]["nme"]
+    assert nme != metrics_of(run)["nme"]  # the same checkpoint, read with another decoder
+    (run / "best.pt").unlink()  # cached: no second evaluation
+    assert dark_nme(run) == nme
+    text, _ = metric_table("T", {"row": [run]}, {"row": "1.23"}, "NME % (dark decoder)")
+    assert "| trained on | NME % (dark decoder) |" in text and text.rstrip().endswith("| 1.23 |")
 
 
 def test_fps_is_measured_per_row_and_labelled_relative_to_the_first_row(trained_run):
