@@ -131,15 +131,17 @@ def check_onnx(model: torch.nn.Module, path: str | Path, batch: int = 3, atol: f
 
 
 def remeasure_validation(path: Path) -> dict:
-    """Score a written weights file (its own fp16 weights and decoder) on its run's val split and store
-    those figures as its ``metrics`` (``val_nme``, ...; ``val_measured`` says how). Returns them; {} and
-    a warning, leaving the file's figures as they were, when the file has no run config with a val split
-    or the data cannot be read."""
+    """Score a written weights file (its own fp16 weights and decoder, one pass: no flip test, as
+    ``FaceAligner`` runs it by default) on its run's val split and store those figures as its ``metrics``
+    (``val_nme``, ...; ``val_measured`` says how), with ``eval.flip_test`` off in its config so that
+    ``awing eval FILE`` gives them again. Returns them; {} and a warning, leaving the file's figures as
+    they were, when the file has no run config with a val split or the data cannot be read."""
     ckpt = load_checkpoint(path)
     cfg = config_from_dict(ckpt["config"]) if ckpt.get("config") else None
     if cfg is None or not cfg.data.val_split:
         log.warning("%s: no run config with a val split, so its validation figures are the checkpoint's", path)
         return {}
+    cfg.eval.flip_test = False
     model, schema, codec = model_from_checkpoint(ckpt)
     spec = (cfg.data.format, cfg.data.root, cfg.data.val_split)
     try:
@@ -151,7 +153,7 @@ def remeasure_validation(path: Path) -> dict:
     figures = next(iter(evaluation.values())).summary("val_")
     dtype = next(v.dtype for v in ckpt["model"].values() if v.is_floating_point())
     figures["val_measured"] = f"awing export: {str(dtype).replace('torch.', '')} weights, decoder {codec.decoder}"
-    save_checkpoint(path, {**ckpt, "metrics": {**checkpoint_metrics(ckpt), **figures}})
+    save_checkpoint(path, {**ckpt, "metrics": {**checkpoint_metrics(ckpt), **figures}, "config": cfg.to_dict()})
     return figures
 
 

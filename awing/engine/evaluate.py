@@ -191,8 +191,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", help="output folder (default: the checkpoint's folder; runs/eval/NAME for a shipped model)"
     )
     parser.add_argument(
-        "--flip-test", action="store_true", help="average with the mirrored image's prediction"
-    )
+        "--flip-test", action=argparse.BooleanOptionalAction, default=None,
+        help="average with the mirrored image's prediction (default: as the run was validated, eval.flip_test)",
+    )  # fmt: skip
     parser.add_argument(
         "--decoder", choices=DECODERS,
         help="sub-pixel decoder: quarter (the paper's) or dark (Taylor step on the log heatmap); default: the model's",
@@ -262,7 +263,8 @@ def run(args: argparse.Namespace) -> int:
     _, device = distributed.setup(args.device)
     model, schema, codec = model_from_checkpoint(ckpt, device)
     cfg = config_from_dict(ckpt["config"]) if "config" in ckpt else Config()
-    cfg.eval.flip_test = args.flip_test or cfg.eval.flip_test
+    if args.flip_test is not None:
+        cfg.eval.flip_test = args.flip_test
     if getattr(args, "decoder", None):
         codec = dataclasses.replace(codec, decoder=args.decoder)
     cfg.eval.decoder = codec.decoder

@@ -39,3 +39,19 @@ def test_export_with_a_decoder_records_what_the_file_itself_scores(trained_run, 
     measured = json.loads((tmp_path / "eval" / "results.json").read_text())["testsets"]["val"]["nme"]
     assert measured == pytest.approx(recorded["val_nme"], abs=1e-9)
     assert recorded["epoch"] == load_checkpoint(trained_run / "best.pt")["metrics"]["epoch"]
+
+
+def test_a_run_validated_with_the_flip_test_is_recorded_single_pass(trained_run, tmp_path):
+    """FaceAligner runs one pass by default, so the file records (and ``awing eval`` repeats) that."""
+    from awing.core.checkpoint import save_checkpoint
+
+    ckpt = load_checkpoint(trained_run / "best.pt")
+    ckpt["config"]["eval"]["flip_test"] = True
+    save_checkpoint(tmp_path / "flip.pt", ckpt)
+    out = tmp_path / "dark.pt"
+    assert main(["export", str(tmp_path / "flip.pt"), "--format=weights", "--decoder", "dark", "--out", str(out)]) == 0
+    exported = load_checkpoint(out)
+    assert exported["config"]["eval"]["flip_test"] is False
+    assert main(["eval", str(out), "--out", str(tmp_path / "eval")]) == 0
+    measured = json.loads((tmp_path / "eval" / "results.json").read_text())["testsets"]["val"]["nme"]
+    assert measured == pytest.approx(exported["metrics"]["val_nme"], abs=1e-9)

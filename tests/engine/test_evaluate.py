@@ -14,7 +14,7 @@ import torch
 
 import awing.engine.evaluate as evaluate_module
 from awing.app.cli import main
-from awing.core.checkpoint import load_checkpoint
+from awing.core.checkpoint import load_checkpoint, save_checkpoint
 from awing.core.config import Config
 from awing.data.dataset import LandmarkDataset
 from awing.data.readers import read_dataset
@@ -148,6 +148,18 @@ def test_eval_cli_flip_test_runs(trained_run, tmp_path):
     assert main(["eval", str(trained_run / "last.pt"), "--flip-test", "--out", str(tmp_path)]) == 0
     assert results(tmp_path)["config"]["eval"]["flip_test"] is True
     assert math.isfinite(results(tmp_path)["testsets"]["val"]["nme"])
+
+
+def test_eval_cli_no_flip_test_overrides_a_run_validated_with_it(trained_run, tmp_path):
+    """A run trained with eval.flip_test=true is evaluated as it was validated, unless --no-flip-test."""
+    ckpt = load_checkpoint(trained_run / "best.pt")
+    ckpt["config"]["eval"]["flip_test"] = True
+    save_checkpoint(tmp_path / "flip.pt", ckpt)
+    assert main(["eval", str(tmp_path / "flip.pt"), "--out", str(tmp_path / "a")]) == 0
+    assert main(["eval", str(tmp_path / "flip.pt"), "--no-flip-test", "--out", str(tmp_path / "b")]) == 0
+    flipped, plain = results(tmp_path / "a"), results(tmp_path / "b")
+    assert flipped["config"]["eval"]["flip_test"] is True and plain["config"]["eval"]["flip_test"] is False
+    assert flipped["testsets"]["val"]["nme"] != plain["testsets"]["val"]["nme"]
 
 
 def test_eval_cli_decoder_replaces_the_checkpoints_and_is_recorded(trained_run, tmp_path):
