@@ -151,9 +151,10 @@ class FaceAligner:
             Only :meth:`predict` / :meth:`predict_batch` refine; :meth:`predict_crops` is one pass.
         decoder: the sub-pixel decoder, ``"quarter"`` (the paper's argmax + quarter-pixel shift) or
             ``"dark"`` (a Taylor step on the smoothed log heatmap); None: the one stored in the model file.
-            On the 300-W validation faces dark lowered the shipped 68-point model's NME from 5.03 to 4.83 %.
-        flip_test: also run the mirrored crop and average the heatmaps (twice the model time; 4.83 ->
-            4.58 % on those faces with dark decoding: docs/RESULTS.md).
+            On the 300-W validation faces the shipped 68-point model scores 4.11 % NME with quarter and
+            3.99 % with dark (docs/inference.md).
+        flip_test: also run the mirrored crop and average the heatmaps (twice the model time; 3.99 ->
+            3.86 % on those faces with dark decoding).
     Raises:
         FileNotFoundError: no such model file / no shipped model. CheckpointError: not an awing
         checkpoint. ValueError: wrong schema, device, detector, ``max_batch`` (< 1) or ``enlarge`` (not
