@@ -30,7 +30,6 @@ from awing.data.crop import crop_matrix, face_square, warp_image
 from awing.data.readers import get_reader
 from awing.data.sample import landmark_box
 from awing.detect import FaceDetector, detector_enlarge, detector_offset, get_detector
-from awing.method.decode import DECODERS
 from awing.method.model import flip_average, model_from_checkpoint, predict_heatmaps
 from awing.pretrained import resolve_model
 from awing.schemas import load_schema, map_points, point_mapping
@@ -193,9 +192,7 @@ class FaceAligner:
         self.model_path = resolve_model(model)
         ckpt = load_checkpoint(self.model_path)
         self.model, self.schema, self.codec = model_from_checkpoint(ckpt, device=self.device)
-        if decoder is not None:
-            if decoder not in DECODERS:
-                raise ValueError(f"decoder must be one of {', '.join(DECODERS)} or None, not {decoder!r}")
+        if decoder is not None:  # the codec checks the name (ValueError)
             self.codec = dataclasses.replace(self.codec, decoder=decoder)
         self.flip_permutation = self.schema.flip_permutation if flip_test else None
         if schema is not None and load_schema(schema).name != self.schema.name:

@@ -1,9 +1,11 @@
 """``awing export``: a checkpoint as ONNX, or as a small fp16 weights file for ``FaceAligner``.
 
 ONNX: input ``image`` (B, 3, S, S) float32 RGB in [0, 1]; output ``heatmaps`` (B, N, S/4, S/4): the last
-stack's landmark heatmaps (the boundary channel is dropped). The batch axis is dynamic. Decode them like
-:func:`awing.method.decode.decode_heatmaps` (argmax, quarter-pixel shift toward the larger neighbour,
-then ``c = (h + 0.5) * 4 - 0.5``). The file's metadata holds the schema name, point names, input size.
+stack's landmark heatmaps (the boundary channel is dropped). The batch axis is dynamic. Decode them
+with the decoder named in the ``awing_codec`` metadata (``quarter``: :func:`awing.method.decode.
+decode_heatmaps`, argmax and a quarter-pixel shift toward the larger neighbour; ``dark``:
+:func:`awing.method.decode.dark_refine`), then ``c = (h + 0.5) * 4 - 0.5``. The file's metadata also
+holds the schema name, point names, input size.
 
 Weights: :func:`awing.core.checkpoint.export_weights` (fp16 model, spec, schema, metrics), plus with
 ``--calibrate`` the crop enlargement and centre offset that make each detector's boxes match the

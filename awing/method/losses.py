@@ -126,9 +126,10 @@ class _AdaptiveWing(torch.autograd.Function):
     ``d AWing / d y_hat = sign(y_hat - y) * g`` with ``g = omega p u^(p-1) / (epsilon (1 + u^p))``,
     ``u = delta / epsilon``, below theta and ``g = A`` above. Autograd through the equation keeps about
     twenty full-size intermediates (powers with a per-pixel exponent, logs, a select) and replays them
-    backwards; this keeps one tensor, the gradient, and makes a training step of a 256-px model about
-    a fifth faster on a CPU (``benchmarks/throughput.py``). Values and gradients equal the equation's
-    (``adaptive_wing_reference``) to float rounding (tests/method/test_losses.py).
+    backwards; this keeps one tensor, the gradient (with the cheaper weight map and boundary channel, a
+    training step at 256 px is 1.16x faster on a CPU: ``benchmarks/throughput.py``, docs/RESULTS.md).
+    Values and gradients equal the equation's (``adaptive_wing_reference``) to float rounding
+    (tests/method/test_losses.py).
     """
 
     @staticmethod
