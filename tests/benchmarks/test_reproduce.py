@@ -97,7 +97,7 @@ def test_the_figures_are_written_from_the_runs(trained_run, tmp_path):
 
 
 @pytest.mark.parametrize("table", ["table5", "table6", "table7", "table10", "table11", "table12", "schedule"])
-@pytest.mark.parametrize("dataset", ["fdd14", "mtfl5"])
+@pytest.mark.parametrize("dataset", sorted(CONFIGS))
 def test_every_row_of_every_table_is_a_valid_config(table, dataset):
     rows = table_rows(table, dataset)
     assert rows
@@ -106,6 +106,18 @@ def test_every_row_of_every_table_is_a_valid_config(table, dataset):
         assert cfg.optim.milestones[-1] < cfg.optim.epochs, label
     keys = [row_key(label, overrides) for label, overrides in rows.items()]
     assert len(set(keys)) == len(keys)  # distinct rows never share a run folder
+
+
+@pytest.mark.parametrize("dataset", ["w300", "w300-32"])
+def test_300w_table7_ends_with_the_full_method_on_two_stacks_so_boundary_coordinates_act(dataset):
+    rows = table_rows("table7", dataset)
+    assert list(rows)[:3] == ["MSE", "AW", "AW+WM"] and len(rows) == 4
+    full = load_config(ROOT / CONFIGS[dataset], rows[list(rows)[-1]])
+    assert full.model.stacks == 2 and full.model.boundary and full.model.coordconv and full.model.boundary_coords
+    assert full.loss.name == "awing" and full.loss.weight_map == "paper"
+    mse = load_config(ROOT / CONFIGS[dataset], rows["MSE"])
+    assert mse.model.stacks in (None, 1)  # None: the named model's own (awing-1hg-tiny: one stack)
+    assert not mse.model.boundary and mse.loss.name == "mse"
 
 
 def test_training_loss_table_gives_each_epoch_relative_to_the_first_run(tmp_path):
