@@ -5,7 +5,8 @@
 
 Tables (paper numbering):
     table7    ablation: MSE, MSE+WM, AW, AW+WM_base, AW+WM, AW+WM+B, AW+WM+B+C, AW+WM+B+C+CB (+ C vs
-              C+CB on two stacks: boundary coordinates need a previous stack)
+              C+CB on two stacks: boundary coordinates need a previous stack); on MTFL-5 and 300-W only
+              the core rows MSE, AW, AW+WM and the full method (on 300-W with two stacks), every seed
     table5    AWing omega / epsilon (omega in {10, 14, 18} at epsilon = 1; epsilon in {0.5, 2} at omega = 14)
     table6    AWing theta in {0.3, 0.5, 0.7}
     table10   training loss measured in MSE (all pixels / foreground) of MSE- vs AW-trained runs
