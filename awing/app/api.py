@@ -52,15 +52,6 @@ FACE_QUALITY_THRESHOLD = 0.49
 REFINE_MAX_SHIFT = 0.05
 
 
-def refine_shift(first: FaceLandmarks, second: FaceLandmarks) -> float:
-    """Mean distance between two passes' points, over the longer side of ``first``'s box (NaN points are
-    skipped; inf when no point is finite in both)."""
-    moved = np.linalg.norm(np.asarray(second.landmarks, np.float64) - first.landmarks, axis=1)
-    moved = moved[np.isfinite(moved)]
-    side = float(max(first.box[2] - first.box[0], first.box[3] - first.box[1]))
-    return float(moved.mean() / side) if moved.size and side > 0 else float("inf")
-
-
 @dataclasses.dataclass
 class FaceLandmarks:
     """One face's prediction, in the original image's pixels.
@@ -110,6 +101,15 @@ class FaceLandmarks:
             "is_face": self.is_face,
             "pose": None if self.pose is None else dict(self.pose),
         }
+
+
+def refine_shift(first: FaceLandmarks, second: FaceLandmarks) -> float:
+    """Mean distance between two passes' points, over the longer side of ``first``'s box (NaN points are
+    skipped; inf when no point is finite in both)."""
+    moved = np.linalg.norm(np.asarray(second.landmarks, np.float64) - first.landmarks, axis=1)
+    moved = moved[np.isfinite(moved)]
+    side = float(max(first.box[2] - first.box[0], first.box[3] - first.box[1]))
+    return float(moved.mean() / side) if moved.size and side > 0 else float("inf")
 
 
 def landmark_crop_enlarge(ckpt: dict) -> float | None:
