@@ -40,8 +40,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from awing.app import api  # noqa: E402
-from awing.app.api import FaceAligner  # noqa: E402
+from awing.app.api import REFINE_MAX_SHIFT, FaceAligner  # noqa: E402
 from awing.core.checkpoint import load_checkpoint  # noqa: E402
 from awing.core.config import Config, config_from_dict  # noqa: E402
 from awing.data.build import build_dataset, dataset_schema, read_split  # noqa: E402
@@ -162,11 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--refine-max-shift", type=float, default=None, metavar="FRACTION",
         help="keep a second pass only if it moved the points by at most this fraction of the box "
-        f"(default {api.REFINE_MAX_SHIFT}; inf: always keep it)",
+        f"(default {REFINE_MAX_SHIFT}; inf: always keep it)",
     )  # fmt: skip
     args = p.parse_args(argv)
-    if args.refine_max_shift is not None:
-        api.REFINE_MAX_SHIFT = args.refine_max_shift
     if args.threads:
         torch.set_num_threads(args.threads)
     models = args.models or [m["name"] for m in list_pretrained()]
@@ -177,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         sets = face_sets(shared_data(), Path(tmp))
         for name in models:
             path = resolve_model(name)
-            options = {"detector": args.detector, "refine": args.refine}
+            options = {"detector": args.detector, "refine": args.refine, "refine_max_shift": args.refine_max_shift}
             aligner = FaceAligner(path, device="cpu", **{k: v for k, v in options.items() if v is not None})
             file = Path(name)
             label = name if not file.suffix else file.stem

@@ -49,6 +49,7 @@ NAMES = {"fdd14": "FDD-14 val", "mtfl5": "MTFL-5 hold-out", "w300": "300-W val (
 
 # Table 7's rows as config overrides of the full method (configs/cpu/*.yaml = AW+WM+B+C+CB).
 NO_BC = ["model.boundary=false", "model.coordconv=false", "model.boundary_coords=false"]
+FULL_2HG = "AW+WM+B+C+CB, 2 stacks"
 ABLATION = {
     "MSE": ["loss.name=mse", "loss.weight_map=none", *NO_BC],
     "MSE+WM": ["loss.name=mse", "loss.weight_map=paper", *NO_BC],
@@ -61,9 +62,8 @@ ABLATION = {
     # Boundary coordinates come from the previous stack's boundary map, so with one stack CB changes
     # nothing (the two 1-stack rows above are the same model); these two rows test CB on two stacks.
     "AW+WM+B+C, 2 stacks": ["model.boundary_coords=false", "model.stacks=2"],
-    "AW+WM+B+C+CB, 2 stacks": ["model.stacks=2"],
+    FULL_2HG: ["model.stacks=2"],
 }
-FULL_2HG = "AW+WM+B+C+CB, 2 stacks"
 # Table 7's core rows: trained over every seed (FDD-14 trains its other ablation rows on seed 0 only) and
 # the only rows off FDD. On 300-W the full method has two stacks, so that CB (boundary coordinates from the
 # previous stack's boundary map) acts; MTFL-5's five points have no boundary lines worth a second stack.

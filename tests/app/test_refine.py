@@ -100,11 +100,21 @@ def test_predict_crops_is_one_pass_even_with_refine(image):
     assert np.array_equal(a[0].landmarks, b[0].landmarks)
 
 
-@pytest.mark.parametrize("moved, kept", [(0.2 * REFINE_MAX_SHIFT, "second"), (2.0 * REFINE_MAX_SHIFT, "first")])
-def test_a_second_pass_that_moves_the_points_far_is_dropped(image, moved, kept):
-    """A second pass that moved the points by more than REFINE_MAX_SHIFT of the box side means the first
-    failed; the face keeps its first-pass points and confidences."""
-    aligner = FaceAligner("fdd14-1hg-tiny", device="cpu", detector=FixedBoxes(BOX), fast=False, refine=True)
+@pytest.mark.parametrize(
+    "moved, max_shift, kept",
+    [
+        (0.2 * REFINE_MAX_SHIFT, REFINE_MAX_SHIFT, "second"),
+        (2.0 * REFINE_MAX_SHIFT, REFINE_MAX_SHIFT, "first"),
+        (2.0 * REFINE_MAX_SHIFT, 3.0 * REFINE_MAX_SHIFT, "second"),  # the caller's own cut
+        (2.0 * REFINE_MAX_SHIFT, float("inf"), "second"),  # inf: always keep the second pass
+    ],
+)
+def test_a_second_pass_that_moves_the_points_far_is_dropped(image, moved, max_shift, kept):
+    """A second pass that moved the points by more than ``refine_max_shift`` of the box side means the
+    first failed; the face keeps its first-pass points and confidences."""
+    aligner = FaceAligner(
+        "fdd14-1hg-tiny", device="cpu", detector=FixedBoxes(BOX), fast=False, refine=True, refine_max_shift=max_shift
+    )
     one_pass = FaceAligner("fdd14-1hg-tiny", device="cpu", detector=FixedBoxes(BOX), fast=False, refine=False)
     first = one_pass.predict(image)[0]
     side = 120.0  # BOX's longer side
@@ -128,3 +138,9 @@ def test_refine_shift_skips_missing_points_and_is_inf_without_any():
     b = dataclasses.replace(a, landmarks=np.array([[13, 14], [np.nan, np.nan]], np.float32))
     assert refine_shift(a, b) == pytest.approx(5 / 100)  # only the first point: 5 px over a 100 px side
     assert refine_shift(a, dataclasses.replace(a, landmarks=np.full((2, 2), np.nan, np.float32))) == float("inf")
+
+
+@pytest.mark.parametrize("bad", [0, -0.1, float("nan"), True, "0.05", None])
+def test_refine_max_shift_must_be_a_positive_number(bad):
+    with pytest.raises(ValueError, match="refine_max_shift"):
+        FaceAligner("fdd14-1hg-tiny", device="cpu", detector=FixedBoxes(BOX), refine_max_shift=bad)
