@@ -103,6 +103,11 @@ class FaceLandmarks:
         }
 
 
+def _is_real(value) -> bool:
+    """A real number (Python or NumPy int / float), not a bool."""
+    return not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+
+
 def refine_shift(first: FaceLandmarks, second: FaceLandmarks) -> float:
     """Mean distance between two passes' points, over the longer side of ``first``'s box (NaN points are
     skipped; inf when no point is finite in both)."""
@@ -205,10 +210,12 @@ class FaceAligner:
         if isinstance(max_batch, bool) or not isinstance(max_batch, (int, np.integer)) or max_batch < 1:
             raise ValueError(f"max_batch must be a whole number of faces >= 1, got {max_batch!r}")
         if enlarge is not None:
-            if isinstance(enlarge, bool) or not isinstance(enlarge, (int, float, np.integer, np.floating)):
+            if not _is_real(enlarge):
                 raise ValueError(f"enlarge must be a number or None, got {enlarge!r}")
             if not (math.isfinite(enlarge) and enlarge >= -0.9):
                 raise ValueError(f"enlarge must be a finite number >= -0.9 (0: the squared box), got {enlarge!r}")
+        if not (_is_real(refine_max_shift) and refine_max_shift > 0):
+            raise ValueError(f"refine_max_shift must be a number > 0 (inf: always keep), got {refine_max_shift!r}")
         if backend == "onnx":  # before loading anything
             require("onnxruntime", "onnx", 'backend="onnx"')
             require("onnx", "onnx", 'backend="onnx"')
@@ -256,9 +263,6 @@ class FaceAligner:
         if refine not in (True, False, "auto"):
             raise ValueError(f"refine must be True, False or 'auto', not {refine!r}")
         self.refine = self.landmark_crop_enlarge is not None if refine == "auto" else bool(refine)
-        if isinstance(refine_max_shift, bool) or not isinstance(refine_max_shift, (int, float, np.number)) \
-                or not refine_max_shift > 0:  # fmt: skip
-            raise ValueError(f"refine_max_shift must be a number > 0 (inf: always keep), got {refine_max_shift!r}")
         self.refine_max_shift = float(refine_max_shift)
 
     # ------------------------------------------------------------------------------------------ info
