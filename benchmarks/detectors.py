@@ -18,24 +18,24 @@ about 450 px): ``../shared/data`` (or ``--shared`` / $AWING_SHARED_DATA).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if __package__:  # python -m benchmarks.detectors, or imported
+    from benchmarks._common import add_shared_argument, read_samples
+else:  # python benchmarks/detectors.py
+    from _common import add_shared_argument, read_samples
 
-from awing.core.images import load_image  # noqa: E402
-from awing.data.readers import read_dataset  # noqa: E402
-from awing.detect import get_detector  # noqa: E402
+from awing.core.images import load_image
+from awing.detect import get_detector
 
-SETS = {  # name: (reader, folder, split, at most this many faces)
-    "fdd": ("fdd", "fdd14", "val", 400),
-    "mtfl": ("mtfl", "mtfl5", "val", 300),
-    "w300": ("w300", "w300", "val", 145),
+SETS = {  # name: (data set, split, at most this many faces: the first ones)
+    "fdd": ("fdd14", "val", 400),
+    "mtfl": ("mtfl5", "val", 300),
+    "w300": ("w300", "val", 145),
 }
 FDD_CROP = 3.2  # FDD-14 images are squares of 3.2x the landmark extent
 
@@ -80,17 +80,14 @@ def main(argv=None) -> None:
     p.add_argument("--detectors", nargs="+", default=["opencv", "blazeface"])
     p.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
     p.add_argument("--limit", type=int, default=None, help="at most this many faces per set")
-    p.add_argument(
-        "--shared",
-        default=os.environ.get("AWING_SHARED_DATA") or str(Path(__file__).resolve().parents[2] / "shared" / "data"),
-    )
+    add_shared_argument(p)
     args = p.parse_args(argv)
     cv2.setNumThreads(1)
     detectors = {name: get_detector(name) for name in args.detectors}
     rows: dict[str, dict[str, dict]] = {name: {} for name in detectors}
     for set_name in args.sets:
-        reader, folder, split, limit = SETS[set_name]
-        samples = read_dataset(reader, Path(args.shared) / folder, split)[: min(limit, args.limit or limit)]
+        dataset, split, limit = SETS[set_name]
+        samples = read_samples(dataset, split, args.shared)[: min(limit, args.limit or limit)]
         images = [load_image(s.image) for s in samples]
         for name, detector in detectors.items():
             detector.detect(images[0])  # warm up (first-call allocations)

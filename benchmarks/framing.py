@@ -23,25 +23,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if __package__:  # python -m benchmarks.framing, or imported
+    from benchmarks._common import add_shared_argument, dataset_root, read_samples
+else:  # python benchmarks/framing.py
+    from _common import add_shared_argument, dataset_root, read_samples
 
-from awing.core.images import load_image  # noqa: E402
-from awing.data.readers import read_dataset  # noqa: E402
-from awing.data.sample import landmark_box  # noqa: E402
-from awing.detect import get_detector  # noqa: E402
+from awing.core.images import load_image
+from awing.data.sample import landmark_box
+from awing.detect import get_detector
 
-SETS = {  # label: (reader, folder under the shared data, split)
-    "FDD val": ("fdd", "fdd14", "val"),
-    "MTFL val": ("mtfl", "mtfl5", "val"),
-    "300-W val": ("w300", "w300", "val"),
+SETS = {  # label: (data set, split)
+    "FDD val": ("fdd14", "val"),
+    "MTFL val": ("mtfl5", "val"),
+    "300-W val": ("w300", "val"),
 }
 
 
@@ -116,28 +116,24 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--detectors", nargs="+", default=None, help="default: opencv blazeface blazeface-back (+ dlib)")
     p.add_argument("--limit", type=int, default=150, help="faces per set, evenly spaced (0: all)")
-    env = os.environ.get("AWING_SHARED_DATA")
-    default_shared = Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    p.add_argument("--shared", default=str(default_shared))
+    add_shared_argument(p)
     p.add_argument("--out", default="runs/framing")
     args = p.parse_args(argv)
     cv2.setNumThreads(1)
     names = args.detectors or default_detectors()
     results: dict[str, dict] = {}
-    for label, (reader, folder, split) in SETS.items():
-        root = Path(args.shared) / folder
+    for label, (dataset, split) in SETS.items():
+        root = dataset_root(dataset, args.shared)
         if not root.exists():
             print(f"{label}: {root} not found, skipped", flush=True)
             continue
-        samples = read_dataset(reader, str(root), split)
-        if args.limit:
-            samples = samples[:: max(1, len(samples) // args.limit)][: args.limit]
+        samples = read_samples(dataset, split, args.shared, args.limit)
         for name in names:
             r = measure(get_detector(name), samples)
             results.setdefault(name, {})[label] = r
             if "scale" in r:
                 print(f"{name} on {label}: {r['found']}/{r['faces']} found, scale {r['scale']['median']:.3f}, "
-                      f"dx {r['dx']['median']:+.3f}, dy {r['dy']['median']:+.3f}", flush=True)  # fmt: skip
+                      f"dx {r['dx']['median']:+.3f}, dy {r['dy']['median']:+.3f}", flush=True)
             else:
                 print(f"{name} on {label}: {r['found']}/{r['faces']} found", flush=True)
     lines = [

@@ -33,8 +33,7 @@ points over the nine crops; averaged over ``--limit`` faces (FDD val, every 20th
 from __future__ import annotations
 
 import argparse
-import os
-import sys
+import csv
 import time
 from pathlib import Path
 
@@ -42,10 +41,13 @@ import cv2
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if __package__:  # python -m benchmarks.group_photo, or imported
+    from benchmarks._common import add_shared_argument, dataset_root
+else:  # python benchmarks/group_photo.py
+    from _common import add_shared_argument, dataset_root
 
-from awing.app.api import FACE_QUALITY_THRESHOLD, FaceAligner  # noqa: E402
-from awing.data.synthetic import make_example  # noqa: E402
+from awing.app.api import FACE_QUALITY_THRESHOLD, FaceAligner
+from awing.data.synthetic import make_example
 
 
 def group_photo(grid: int, tile: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -70,17 +72,21 @@ def faces_per_second(aligner: FaceAligner, image: np.ndarray, repeat: int) -> tu
     return len(faces), (time.perf_counter() - t0) / repeat
 
 
+def fdd_val(shared: Path) -> list[tuple[Path, np.ndarray]]:
+    """FDD-14's val faces, in the order of its ``landmarks.csv``: (image path, (14, 2) landmarks) each."""
+    root = dataset_root("fdd14", shared)
+    with open(root / "landmarks.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r["split"] == "val"]
+    points = [np.array([[float(r[f"x{i}"]), float(r[f"y{i}"])] for i in range(14)]) for r in rows]
+    return [(root / "images" / r["image"], lm) for r, lm in zip(rows, points)]
+
+
 def calibrate(aligner: FaceAligner, shared: Path, limit: int, seed: int = 0) -> dict:
     """Face quality on real faces vs non-face boxes (see the module doc): both arrays and the best cut."""
-    import csv
-
     rng = np.random.default_rng(seed)
-    with open(shared / "fdd14" / "landmarks.csv") as f:
-        rows = [r for r in csv.DictReader(f) if r["split"] == "val"][:limit]
     real, fake = [], []
-    for r in rows:
-        bgr = cv2.imread(str(shared / "fdd14" / "images" / r["image"]))
-        lm = np.array([[float(r[f"x{i}"]), float(r[f"y{i}"])] for i in range(14)])
+    for path, lm in fdd_val(shared)[:limit]:
+        bgr = cv2.imread(str(path))
         faces = aligner.predict(bgr, color="BGR")
         centre, extent = lm.mean(0), float((lm.max(0) - lm.min(0)).max())
         near = [f for f in faces if np.hypot(*(f.landmarks.mean(0) - centre)) < 0.5 * extent]
@@ -141,26 +147,21 @@ def pose_error(limit: int) -> dict[str, np.ndarray]:
 
 def crop_consistency(aligner: FaceAligner, limit: int, source: str, shared: Path) -> dict[str, tuple[float, float]]:
     """``{"ground truth" | "predicted": (mean abs pixel difference, 5-point RMS spread px)}`` (module doc)."""
-    import csv
     import itertools
 
     from awing.app.align import aligned_crop, alignment_matrix, five_points
     from awing.schemas import map_points, point_mapping
 
     w = point_mapping("w300_68" if source == "synthetic" else "fdd14", "mtfl5")
-    rows = []
-    if source == "fdd":
-        with open(shared / "fdd14" / "landmarks.csv") as f:
-            rows = [r for r in csv.DictReader(f) if r["split"] == "val"][::20]
+    rows = fdd_val(shared)[::20] if source == "fdd" else []
     diffs, spreads = {"ground truth": [], "predicted": []}, {"ground truth": [], "predicted": []}
     for idx in range(min(limit, len(rows)) if source == "fdd" else limit):
         if source == "synthetic":
             img, rec = make_example(0, "val", idx, 256, "w300_68")
             lm, box = rec["landmarks"], rec["box"]
         else:
-            r = rows[idx]
-            img = cv2.imread(str(shared / "fdd14" / "images" / r["image"]))
-            lm = np.array([[float(r[f"x{i}"]), float(r[f"y{i}"])] for i in range(14)])
+            path, lm = rows[idx]
+            img = cv2.imread(str(path))
             box = aligner.predict(img, color="BGR")[0].box
         big = cv2.copyMakeBorder(img, 128, 128, 128, 128, cv2.BORDER_REFLECT)
         pts, box = np.asarray(lm, np.float64) + 128, np.asarray(box, np.float64) + 128
@@ -197,8 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crops", action="store_true", help="aligned-crop consistency under rotation and scale")
     parser.add_argument("--crop-source", choices=["fdd", "synthetic"], default="fdd")
     parser.add_argument("--limit", type=int, default=None, help="faces (200 --calibrate, 100 --pose, 10 --crops)")
-    shared = os.environ.get("AWING_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
-    parser.add_argument("--shared", type=Path, default=Path(shared))
+    add_shared_argument(parser)
     args = parser.parse_args(argv)
     if args.limit is None:
         args.limit = 100 if args.pose else 10 if args.crops else 200
@@ -221,16 +221,16 @@ def main(argv: list[str] | None = None) -> int:
         real, fake, best = res["real"], res["fake"], res["best"]
         for name, q in (("faces", real), ("non-faces", fake)):
             print(f"{name:10s} n={len(q):4d} quality mean {q.mean():.3f} min {q.min():.3f} "
-                  f"p5 {np.percentile(q, 5):.3f} p95 {np.percentile(q, 95):.3f} max {q.max():.3f}")  # fmt: skip
+                  f"p5 {np.percentile(q, 5):.3f} p95 {np.percentile(q, 95):.3f} max {q.max():.3f}")
         for cut, label in ((best, "best cut"), (FACE_QUALITY_THRESHOLD, "FACE_QUALITY_THRESHOLD")):
             print(f"{label} {cut:.3f}: faces rejected {np.mean(real < cut):.1%}, "
-                  f"non-faces accepted {np.mean(fake >= cut):.1%}")  # fmt: skip
+                  f"non-faces accepted {np.mean(fake >= cut):.1%}")
         return 0
     image, boxes = group_photo(args.grid, args.tile)
     n = len(boxes)
     found, seconds = faces_per_second(aligner, image, args.repeat)
     print(f"{image.shape[1]}x{image.shape[0]} photo, {n} faces, detector + landmarks: {found} found, "
-          f"{seconds * 1000:.1f} ms/image, {found / seconds:.1f} faces/s")  # fmt: skip
+          f"{seconds * 1000:.1f} ms/image, {found / seconds:.1f} faces/s")
     print(f"({args.threads} thread(s), {aligner!r})")
     aligner.predict_crops(image, boxes, color="BGR")  # warm-up
     t0 = time.perf_counter()
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         aligner.predict_crops(image, boxes, color="BGR")
     seconds = (time.perf_counter() - t0) / args.repeat
     print(f"given boxes (landmarks only, one batched pass): {n} faces, {seconds * 1000:.1f} ms/image, "
-          f"{n / seconds:.1f} faces/s")  # fmt: skip
+          f"{n / seconds:.1f} faces/s")
     return 0
 
 

@@ -35,7 +35,6 @@ import argparse
 import contextlib
 import copy
 import importlib.util
-import os
 import platform
 import sys
 import tempfile
@@ -44,6 +43,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+if __package__:  # python -m benchmarks.inference, or imported
+    from benchmarks._common import DATASETS, dataset_root, read_samples, shared_data
+else:  # python benchmarks/inference.py
+    from _common import DATASETS, dataset_root, read_samples, shared_data
 
 from awing.app.api import FaceAligner
 from awing.app.export import export_onnx
@@ -56,12 +60,7 @@ from awing.pretrained import list_pretrained
 from awing.schemas import load_schema, map_points, normaliser_distance, point_mapping
 
 PRESETS = ["awing-1hg", "awing-2hg", "awing-4hg", "awing-1hg-small", "awing-2hg-small"]
-
-
-
-def shared_data() -> Path:
-    env = os.environ.get("AWING_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
+ACCURACY_SETS = ("fdd14", "mtfl5", "w300")  # their val splits (benchmarks/_common.py: DATASETS)
 
 
 def best_time(fn, iters: int, warmup: int = 1) -> float:
@@ -183,11 +182,10 @@ def end_to_end_rows(aligners: dict, photo: np.ndarray, dlib_pair, iters: int) ->
 
 
 # --------------------------------------------------------------------------------------------- accuracy
-def accuracy_rows(dataset: str, root: Path, split: str, schema_name: str, models: list[dict], dlib_pair, limit):
-    from awing.data.readers import read_dataset
-
-    samples = read_dataset(dataset, root, split)
-    samples = samples[:: max(1, len(samples) // limit)][:limit]
+def accuracy_rows(dataset: str, data: Path, split: str, models: list[dict], dlib_pair, limit):
+    """One row per method on up to ``limit`` faces of ``dataset`` (a key of ``DATASETS``), evenly spaced."""
+    samples = read_samples(dataset, split, data, limit)
+    schema_name = DATASETS[dataset].schema
     schema = load_schema(schema_name)
     gt = np.stack([s.landmarks for s in samples]).astype(np.float64)
     norm = normaliser_distance(schema, gt)
@@ -249,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     bf16 = inference_dtype(torch.device("cpu"))
     print(f"$ python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:] if argv is None else argv)}")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}"
-          f", native bf16: {'yes' if bf16 else 'no (bf16 column n/a)'}")  # fmt: skip
+          f", native bf16: {'yes' if bf16 else 'no (bf16 column n/a)'}")
 
     models = {}
     for name in args.models:
@@ -275,12 +273,12 @@ def speed_sections(models: dict, shipped: list, dlib_pair, data: Path, args) -> 
     header = ["model", "input", "params", "fp32 ms", "fp32 img/s", "bf16+CL ms", "bf16+CL img/s"]
     header += ["onnxrt ms", "onnxrt img/s"] + (["compile ms", "compile img/s"] if args.compile else [])
     print(table(header, speed_rows(models, args)), flush=True)
-    photo_path = data / "fdd14" / "images" / "simple_0001.jpg"
+    photo_path = dataset_root("fdd14", data) / "images" / "simple_0001.jpg"
     photo = load_image(photo_path) if photo_path.is_file() else _synthetic_photo()
     with tempfile.TemporaryDirectory() as tmp:
         if shipped:
             aligners = {f"awing {m['name']} (BlazeFace + crop + model)": FaceAligner(m["name"], device="cpu")
-                        for m in shipped}  # fmt: skip
+                        for m in shipped}
         else:
             aligners = {}
             for name in ("awing-1hg-small", "awing-1hg"):
@@ -296,9 +294,9 @@ def speed_sections(models: dict, shipped: list, dlib_pair, data: Path, args) -> 
 
 def accuracy_sections(shipped: list, dlib_pair, data: Path, args) -> None:
     print(f"\n## Accuracy: NME % (inter-ocular), up to {args.acc_limit} faces per set")
-    sets = [("fdd", data / "fdd14", "val", "fdd14"), ("mtfl", data / "mtfl5", "val", "mtfl5"),
-            ("w300", data / "w300", "val", "w300_68")]  # fmt: skip
-    for dataset, root, split, schema_name in sets:
+    split = "val"
+    for name in ACCURACY_SETS:
+        dataset, root, schema_name = DATASETS[name].reader, dataset_root(name, data), DATASETS[name].schema
         ours = [m for m in shipped if m["schema"] == schema_name]
         if not root.is_dir():
             print(f"- {dataset} {split}: skipped ({root} absent; set AWING_SHARED_DATA)")
@@ -306,7 +304,7 @@ def accuracy_sections(shipped: list, dlib_pair, data: Path, args) -> None:
         if not ours and dlib_pair is None:
             print(f"- {dataset} {split}: skipped (no shipped {schema_name} model and no dlib)")
             continue
-        rows = accuracy_rows(dataset, root, split, schema_name, ours, dlib_pair, args.acc_limit)
+        rows = accuracy_rows(name, data, split, ours, dlib_pair, args.acc_limit)
         print(f"\n{dataset} {split} ({schema_name})" + ("" if ours else f": no shipped {schema_name} model yet"))
         print(table(["method", "found", "NME % (found)", "median", "NME % (common)"], rows))
 
@@ -321,7 +319,7 @@ def _fake_schema(num_points: int):
             "num_points": num_points,
             "default_normaliser": "box",
             "normalisers": {"box": {"kind": "box"}},
-        }  # fmt: skip
+        }
     )
 
 

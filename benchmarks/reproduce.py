@@ -3,23 +3,14 @@
     python -m benchmarks.reproduce TABLE [TABLE ...] [--dataset fdd14|mtfl5|w300|w300-32] [--seeds 0 1 2] [--quick]
                                    [--device cpu|cuda] [--jobs N] [--out runs/reproduce]
 
-Tables (paper numbering):
-    table7    ablation: MSE, MSE+WM, AW, AW+WM_base, AW+WM, AW+WM+B, AW+WM+B+C, AW+WM+B+C+CB (+ C vs
-              C+CB on two stacks: boundary coordinates need a previous stack); on MTFL-5 and 300-W only
-              the core rows MSE, AW, AW+WM and the full method (on 300-W with two stacks), every seed
-    table5    AWing omega / epsilon (omega in {10, 14, 18} at epsilon = 1; epsilon in {0.5, 2} at omega = 14)
-    table6    AWing theta in {0.3, 0.5, 0.7}
-    table10   training loss measured in MSE (all pixels / foreground) of MSE- vs AW-trained runs
-    table11   annotation noise P/S in {0/0, 10/10, 20/20, 30/30}, AW vs MSE (no WM, B, C)
-    table12   1-4 stacks over every seed: NME and CPU frames/s at batch 1 (bf16 + channels_last)
-    sharpness Fig. 2: peak value and spread of predicted heatmaps, MSE vs AW, and a figure
-    schedule  not in the paper: MSE, AW and AW+WM at 12 and 24 epochs (do the effects change with training?)
-
 Each run is ``awing train CONFIG overrides`` in its own process, written to
 ``OUT/DATASET/ROW_sSEED/``; a run whose results.json exists is not run again (so an interrupted
 reproduction resumes where it stopped, and tables share identical runs). Each table is written to
 ``OUT/DATASET/TABLE.md`` (and .json) with mean +- std over seeds. ``--quick`` shrinks every run to a
 smoke test (a few hundred images, one epoch) written under ``OUT-quick``.
+
+A table is one entry of :data:`TABLES` (its rows, the rows trained on every seed, its writer): adding one
+is adding an entry there. The tables (paper numbering; this list is read from :data:`TABLES`):
 """
 
 from __future__ import annotations
@@ -32,19 +23,27 @@ import os
 import platform
 import subprocess
 import sys
+import textwrap
 import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+if __package__:  # python -m benchmarks.reproduce, or imported
+    from benchmarks._common import REPO, dataset_root
+else:  # python benchmarks/reproduce.py
+    from _common import REPO, dataset_root
+
+ROOT = REPO  # runs are trained with the repository as the working directory (the configs' paths are from here)
 CONFIGS = {
     "fdd14": "configs/cpu/fdd14.yaml",
     "mtfl5": "configs/cpu/mtfl5.yaml",
     "w300": "configs/cpu/w300_64.yaml",  # 300-W at the paper's 64x64 heatmaps (256 px input)
     "w300-32": "configs/cpu/w300.yaml",  # the same faces at 32x32 (128 px input): the resolution effect
 }
-DATA_FOLDERS = {"fdd14": "fdd14", "mtfl5": "mtfl5", "w300": "w300", "w300-32": "w300"}  # under --data-root
+DATA_SETS = {"fdd14": "fdd14", "mtfl5": "mtfl5", "w300": "w300", "w300-32": "w300"}  # benchmarks/_common.py: DATASETS
 NAMES = {"fdd14": "FDD-14 val", "mtfl5": "MTFL-5 hold-out", "w300": "300-W val (64x64)", "w300-32": "300-W val (32x32)"}
 
 # Table 7's rows as config overrides of the full method (configs/cpu/*.yaml = AW+WM+B+C+CB).
@@ -87,6 +86,8 @@ NOISE = {
     f"{m} P/S={p}/{p}": ABLATION[m] + [f"data.label_noise=[{p},{p}]"] for m in ("AW", "MSE") for p in (0, 10, 20, 30)
 }
 STACKS = {f"{n} stack{'s' * (n > 1)}": [f"model.stacks={n}"] for n in (1, 2, 3, 4)}
+
+
 # Not a paper table: do AW's and WM's effects change with longer training? The CPU configs train 12 epochs.
 def longer(epochs: int) -> list[str]:
     """The CPU schedule (decay x0.1 after 2/3 and before the last epoch) stretched to ``epochs``."""
@@ -141,7 +142,7 @@ def run_one(dataset: str, label: str, overrides: list[str], seed: int, args) -> 
     if args.quick:
         cmd += ["data.limit=96", "optim.epochs=1", "optim.milestones=[1]", "train.val_every=1"]
     if args.data_root:
-        cmd.append(f"data.root={Path(args.data_root) / DATA_FOLDERS[dataset]}")
+        cmd.append(f"data.root={dataset_root(DATA_SETS[dataset], args.data_root)}")
     if args.device == "cpu":  # runs side by side share the cores: default threads each would thrash them
         cmd.append(f"train.threads={max(1, (os.cpu_count() or 1) // args.jobs)}")
     if args.workers is not None:
@@ -412,62 +413,190 @@ def header(args, tables: list[str]) -> str:
     )
 
 
+# ------------------------------------------------------------------------------------------ tables
+@dataclass(frozen=True)
+class Finished:
+    """One table's runs once trained: what its writer reads."""
+
+    table: str  # its key in TABLES
+    dataset: str  # its key in CONFIGS
+    runs: dict[str, list[Path]]  # row label -> the row's finished run folders (one per seed)
+    out: Path  # OUT/DATASET
+    device: str  # --device
+
+    @property
+    def seed0(self) -> dict[str, Path]:
+        """Each row's first finished run (the seed-0 run when seed 0 is among the seeds)."""
+        return {label: sorted(dirs)[0] for label, dirs in self.runs.items() if dirs}
+
+    @property
+    def name(self) -> str:
+        """The data set's name in figure titles."""
+        return NAMES[self.dataset]
+
+    def metrics(self, title: str, extra: dict[str, str] | None = None, extra_title: str = "extra") -> tuple[str, dict]:
+        """:func:`metric_table` of the runs, its data also written to ``OUT/DATASET/TABLE.json``."""
+        text, data = metric_table(title, self.runs, extra, extra_title)
+        (self.out / f"{self.table}.json").write_text(json.dumps(data, indent=1))
+        return text, data
+
+
+def metrics_writer(title: str) -> Callable[[Finished], str]:
+    """The plain writer: one metric table (NME, FR, AUC, ... per row, mean +- std over seeds) and its .json."""
+
+    def write(done: Finished) -> str:
+        return done.metrics(title)[0]
+
+    return write
+
+
+def write_table7(done: Finished) -> str:
+    """The ablation, with the decoder's share (the same checkpoints read with dark_refine), and the core
+    rows' CED curves (``table7_ced.png``)."""
+    extra = {label: fmt([dark_nme(d) for d in sorted(dirs)]) for label, dirs in done.runs.items() if dirs}
+    text, _ = done.metrics("Table 7: ablation", extra, "NME % (dark decoder)")
+    shown = {label: done.seed0[label] for label in CORE_ROWS[done.dataset] if label in done.seed0}
+    ced_figure(shown, done.out / "table7_ced.png", f"{done.name}, seed 0")
+    return text
+
+
+def write_table10(done: Finished) -> str:
+    """Per-epoch training MSE of the seed-0 MSE and AW runs (no .json)."""
+    return training_loss_table({label: done.seed0[label] for label in ("MSE", "AW")})
+
+
+def write_table12(done: Finished) -> str:
+    """The metric table with each row's CPU speed, and accuracy against speed (``table12_stacks.png``)."""
+    fps = fps_at_batch1(done.seed0)
+    one_stack = next(iter(fps.values()))
+    extra = {label: fps_label(f, one_stack) for label, f in fps.items()}
+    text, data = done.metrics("Table 12: stacks", extra, "CPU speed")
+    if data:
+        stacks_figure(data, fps, done.out / "table12_stacks.png", f"{done.name}: stacks, accuracy vs speed")
+    return text
+
+
+def write_sharpness(done: Finished) -> str:
+    """:func:`benchmarks.sharpness.sharpness_report` on the MSE and AW runs (``sharpness.json`` / ``.png``)."""
+    from benchmarks.sharpness import sharpness_report
+
+    return sharpness_report(done.runs, done.out, device=done.device)
+
+
+def write_schedule(done: Finished) -> str:
+    """The metric table, the validation curves (``schedule_val.png``) and Table 10 at 24 epochs."""
+    text, _ = done.metrics("MSE, AW and AW+WM at 12 and 24 epochs (not in the paper)")
+    validation_curves_figure(done.runs, done.out / "schedule_val.png", f"{done.name}: 12 and 24 epochs")
+    longest = ("MSE, 24 epochs", "AW, 24 epochs")
+    if set(longest) <= done.seed0.keys():
+        runs = {label.split(",")[0]: done.seed0[label] for label in longest}
+        text += "\n" + training_loss_table(runs, "Table 10 at 24 epochs: training loss measured in MSE")
+    return text
+
+
+def fixed(value):
+    """The same rows (or seeded rows) on every data set."""
+    return lambda dataset: value
+
+
+def ablation_rows(dataset: str) -> dict[str, list[str]]:
+    """Table 7's rows: every ablation row on FDD-14, the core rows (``CORE_ROWS``) elsewhere."""
+    return ABLATION if dataset == "fdd14" else {k: ABLATION[k] for k in CORE_ROWS[dataset]}
+
+
+def mse_and_aw(dataset: str) -> dict[str, list[str]]:
+    return {k: ablation_rows(dataset)[k] for k in ("MSE", "AW")}
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table of the reproduction: everything ``reproduce`` and the command line know about it.
+
+    ``rows``: data set -> {row label: config overrides of the full method}; ``write``: the finished runs ->
+    the table's Markdown (writing its .json and figures, if any); ``every_seed``: data set -> the rows
+    trained on every ``--seeds`` (the other rows train on the first seed only).
+    """
+
+    summary: str  # what it shows: the module docstring's list
+    rows: Callable[[str], dict[str, list[str]]]
+    write: Callable[[Finished], str]
+    every_seed: Callable[[str], Collection[str]] = fixed(())
+
+
+TABLES: dict[str, Table] = {
+    "table5": Table(
+        "AWing omega / epsilon (omega in {10, 14, 18} at epsilon = 1; epsilon in {0.5, 2} at omega = 14)",
+        fixed(TABLE5),
+        metrics_writer("Table 5: AWing omega / epsilon"),
+    ),
+    "table6": Table("AWing theta in {0.3, 0.5, 0.7}", fixed(TABLE6), metrics_writer("Table 6: AWing theta")),
+    "table7": Table(
+        "ablation: MSE, MSE+WM, AW, AW+WM_base, AW+WM, AW+WM+B, AW+WM+B+C, AW+WM+B+C+CB (+ C vs C+CB on two "
+        "stacks: boundary coordinates need a previous stack); on MTFL-5 and 300-W only the core rows MSE, AW, "
+        "AW+WM and the full method (on 300-W with two stacks), every seed; a column of NME with the dark "
+        "decoder, and CED curves",
+        ablation_rows,
+        write_table7,
+        every_seed=CORE_ROWS.__getitem__,
+    ),
+    "table10": Table(
+        "training loss measured in MSE (all pixels / foreground) of MSE- vs AW-trained runs", mse_and_aw, write_table10
+    ),
+    "table11": Table(
+        "annotation noise P/S in {0/0, 10/10, 20/20, 30/30}, AW vs MSE (no WM, B, C)",
+        fixed(NOISE),
+        metrics_writer("Table 11: annotation noise"),
+    ),
+    "table12": Table(
+        "1-4 stacks over every seed: NME and CPU frames/s at batch 1 (bf16 + channels_last), and a figure",
+        fixed(STACKS),
+        write_table12,
+        every_seed=fixed(tuple(STACKS)),
+    ),
+    "sharpness": Table(
+        "Fig. 2: peak value and spread of predicted heatmaps, MSE vs AW, and a figure", mse_and_aw, write_sharpness
+    ),
+    "schedule": Table(
+        "not in the paper: MSE, AW and AW+WM at 12 and 24 epochs (do the effects change with training?), "
+        "validation curves, and Table 10 at 24 epochs",
+        fixed(SCHEDULE),
+        write_schedule,
+        every_seed=fixed(tuple(SCHEDULE)),
+    ),
+}
+
+
+def table_list() -> str:
+    """The tables and what each shows, one indented paragraph each (for the module docstring)."""
+    return "".join(
+        textwrap.fill(table.summary, 110, initial_indent=f"    {name:<9} ", subsequent_indent=" " * 14) + "\n"
+        for name, table in TABLES.items()
+    )
+
+
+if __doc__:  # None under python -OO
+    __doc__ += table_list()
+
+
 def table_rows(table: str, dataset: str) -> dict[str, list[str]]:
-    if table in ("table7", "table10", "sharpness"):
-        rows = ABLATION if dataset == "fdd14" else {k: ABLATION[k] for k in CORE_ROWS[dataset]}
-        return {k: rows[k] for k in ("MSE", "AW")} if table in ("table10", "sharpness") else rows
-    return {"table5": TABLE5, "table6": TABLE6, "table11": NOISE, "table12": STACKS, "schedule": SCHEDULE}[table]
+    """``{row label: config overrides}`` of a table on a data set."""
+    return TABLES[table].rows(dataset)
 
 
 def reproduce(table: str, args) -> str:
+    """Train the table's runs not yet done, then write ``OUT/DATASET/TABLE.md`` (and what its writer writes)."""
     dataset = args.dataset
-    rows = table_rows(table, dataset)
-    seeded = {"table7": CORE_ROWS[dataset], "table12": tuple(STACKS), "schedule": tuple(SCHEDULE)}.get(table, ())
+    spec = TABLES[table]
+    rows = spec.rows(dataset)
+    every_seed = set(spec.every_seed(dataset))
 
     def seeds_for(label):
-        return args.seeds if label in seeded else args.seeds[:1]
+        return args.seeds if label in every_seed else args.seeds[:1]
 
     t0 = time.time()
     runs = run_rows(dataset, rows, seeds_for, args)
     wall = time.time() - t0
-    seed0 = {label: sorted(dirs)[0] for label, dirs in runs.items() if dirs}
-    if table == "table10":
-        text = training_loss_table({label: seed0[label] for label in ("MSE", "AW")})
-    elif table == "sharpness":
-        from benchmarks.sharpness import sharpness_report
-
-        text = sharpness_report(runs, Path(args.out) / dataset, device=args.device)
-    else:
-        extra, fps, extra_title = None, None, "extra"
-        if table == "table7":  # the decoder's share: the same checkpoints read with dark_refine
-            extra_title = "NME % (dark decoder)"
-            extra = {label: fmt([dark_nme(d) for d in sorted(dirs)]) for label, dirs in runs.items() if dirs}
-        if table == "table12":
-            fps = fps_at_batch1(seed0)
-            one_stack = next(iter(fps.values()))
-            extra, extra_title = {label: fps_label(f, one_stack) for label, f in fps.items()}, "CPU speed"
-        titles = {
-            "table7": "Table 7: ablation",
-            "table5": "Table 5: AWing omega / epsilon",
-            "table6": "Table 6: AWing theta",
-            "table11": "Table 11: annotation noise",
-            "table12": "Table 12: stacks",
-            "schedule": "MSE, AW and AW+WM at 12 and 24 epochs (not in the paper)",
-        }
-        text, data = metric_table(titles[table], runs, extra, extra_title)
-        (Path(args.out) / dataset / f"{table}.json").write_text(json.dumps(data, indent=1))
-        out = Path(args.out) / dataset
-        name = NAMES[dataset]
-        if table == "table7":
-            shown = {label: seed0[label] for label in CORE_ROWS[dataset] if label in seed0}
-            ced_figure(shown, out / "table7_ced.png", f"{name}, seed 0")
-        if table == "table12" and data:
-            stacks_figure(data, fps, out / "table12_stacks.png", f"{name}: stacks, accuracy vs speed")
-        if table == "schedule":
-            validation_curves_figure(runs, out / "schedule_val.png", f"{name}: 12 and 24 epochs")
-        if table == "schedule" and {"MSE, 24 epochs", "AW, 24 epochs"} <= seed0.keys():
-            longest = {label.split(",")[0]: seed0[label] for label in ("MSE, 24 epochs", "AW, 24 epochs")}
-            text += "\n" + training_loss_table(longest, "Table 10 at 24 epochs: training loss measured in MSE")
+    text = spec.write(Finished(table, dataset, runs, Path(args.out) / dataset, args.device))
     secs = [
         float((d / "wall_seconds.txt").read_text())
         for ds in runs.values()
@@ -484,10 +613,7 @@ def reproduce(table: str, args) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "tables", nargs="+",
-        choices=["table5", "table6", "table7", "table10", "table11", "table12", "sharpness", "schedule"],
-    )  # fmt: skip
+    parser.add_argument("tables", nargs="+", choices=list(TABLES))
     parser.add_argument("--dataset", default="fdd14", choices=sorted(CONFIGS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--quick", action="store_true", help="smoke-test sizes (minutes), results under OUT-quick")

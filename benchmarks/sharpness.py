@@ -48,6 +48,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+if __package__:  # python -m benchmarks.sharpness, or imported
+    from benchmarks._common import REPO
+else:  # python benchmarks/sharpness.py
+    from _common import REPO
+
 from awing.core.checkpoint import load_checkpoint
 from awing.core.config import Config, config_from_dict
 from awing.core.device import resolve_device
@@ -58,7 +63,6 @@ from awing.method.decode import decode_heatmaps
 from awing.method.model import model_from_checkpoint, predict_heatmaps
 from awing.method.targets import inside_mask, render_targets
 
-ROOT = Path(__file__).resolve().parents[1]
 WINDOW = 6  # half-size of the window around a point (heatmap pixels)
 PROFILE_STEP = 0.5  # radial-profile bin width (heatmap pixels)
 STATS = ("peak", "value_at_gt", "radius_gt", "radius_blob", "half_area", "error")
@@ -225,8 +229,8 @@ def _data_root(root: str) -> str:
     """A relative data root that does not exist from here is taken relative to the repository (runs
     are trained with the repository as the working directory)."""
     path = Path(root).expanduser()
-    if not path.is_absolute() and not path.exists() and (ROOT / path).exists():
-        return str(ROOT / path)
+    if not path.is_absolute() and not path.exists() and (REPO / path).exists():
+        return str(REPO / path)
     return str(path)
 
 
@@ -326,7 +330,7 @@ def run_statistics(
             "radius": cfg.targets.radius, "heatmap_size": size, "input_size": spec.input_size,
         },
         "loss": cfg.loss.name,
-    }  # fmt: skip
+    }
     if reference:
         result["reference"] = summary("gt")
         result["crops"], result["points"] = crops, crop_points
@@ -499,7 +503,7 @@ def sharpness_report(
             "std": {k: v[1] for k, v in ms.items()},
             "runs": [{"run": r["run"], "loss": r["loss"], "stats": r["stats"], "profile": r["profile"],
                       "n_faces": r["n_faces"], "n_points": r["n_points"]} for r in rs],
-        }  # fmt: skip
+        }
 
     data = {
         "dataset": ds,

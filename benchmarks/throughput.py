@@ -14,23 +14,24 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if __package__:  # python -m benchmarks.throughput, or imported
+    from benchmarks._common import REPO
+else:  # python benchmarks/throughput.py
+    from _common import REPO
 
-from awing.core.config import load_config  # noqa: E402
-from awing.data.build import build_training_set, load_training_splits  # noqa: E402
-from awing.data.dataset import build_loader  # noqa: E402
-from awing.engine.train import build_model, build_optimizer, training_targets  # noqa: E402
-from awing.method.codec import build_codec  # noqa: E402
-from awing.method.losses import build_loss  # noqa: E402
-from awing.schemas import lines_as_segments  # noqa: E402
+from awing.core.config import load_config
+from awing.data.build import build_training_set, load_training_splits
+from awing.data.dataset import build_loader
+from awing.engine.train import build_model, build_optimizer, training_targets
+from awing.method.codec import build_codec
+from awing.method.losses import build_loss
+from awing.schemas import lines_as_segments
 
-CONFIGS = {
+CONFIGS = {  # under the repository; their data.root is relative to the working directory (run from the repository)
     "fdd": "configs/cpu/fdd14.yaml",
     "mtfl": "configs/cpu/mtfl5.yaml",
     "w300": "configs/cpu/w300.yaml",
@@ -89,7 +90,7 @@ def main() -> None:
     if args.model:
         overrides.append(f"model.name={args.model}")
     overrides += args.overrides
-    cfg = load_config(CONFIGS[args.data], overrides)
+    cfg = load_config(REPO / CONFIGS[args.data], overrides)
     schema, train_samples, _ = load_training_splits(cfg)
     lines_as_segments_cache.append(lines_as_segments(schema))
     model = build_model(cfg, schema.num_points)

@@ -116,7 +116,7 @@ def main(argv=None) -> None:
     torch.set_num_threads(1)
     aligner = FaceAligner()
     print(f"{aligner!r}\ntorch threads 1, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, "
-          f"{args.frames} frames of 256 x 256 at {args.fps:g} fps, noise sigma {args.noise:g}")  # fmt: skip
+          f"{args.frames} frames of 256 x 256 at {args.fps:g} fps, noise sigma {args.noise:g}")
     still, moving, shifts = make_clips(args.seed, args.frames, args.fps, args.noise, args.amplitude, args.period)
     n = aligner.schema.num_points
     aligner.predict(still[0], color="BGR")  # warm-up
@@ -142,7 +142,7 @@ def main(argv=None) -> None:
         missed = int(np.isnan(s).any(axis=(1, 2)).sum() + np.isnan(m).any(axis=(1, 2)).sum())
         note = f"  ({missed} frames without a face)" if missed else ""
         print(f"{name:22s} {fps:6.1f} {det:>8d}/{2 * args.frames:<5d} {j:10.3f} {100 * j / iod:11.2f}% "
-              f"{error(m, refs[name]):14.3f}{note}")  # fmt: skip
+              f"{error(m, refs[name]):14.3f}{note}")
     smoothed = error(runs["tracking, smoothed"][1], refs["tracking, smoothed"])
     print(f"error added by smoothing on the moving clip: {smoothed - error(runs['tracking, raw'][1], ref):+.3f} px")
     if args.grid:

@@ -11,6 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -105,3 +106,26 @@ def tiny_fdd_checkpoint(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     model = create_model("awing-1hg-tiny", 14, width=32)
     return save_checkpoint(tmp_path_factory.mktemp("model") / "tiny.pt", model_payload(model, load_schema("fdd14")))
+
+
+@pytest.fixture
+def damaged_jpegs(tmp_path) -> tuple[Path, Path, Path]:
+    """(good, cut, corrupt): one 320x240 JPEG written whole, cut in half, and with 300 bytes of its
+    entropy-coded data scrambled (libjpeg warns about both damaged ones; OpenCV decodes them silently)."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:240, 0:320]
+    image = np.stack([xx % 256, yy % 256, (xx + yy) % 256], axis=2).astype(np.uint8)
+    image = cv2.GaussianBlur(image, (0, 0), 3) + rng.integers(0, 20, image.shape, dtype=np.uint8)
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    assert ok
+    data = encoded.tobytes()
+    good, cut, corrupt = (tmp_path / name for name in ("good.jpg", "cut.jpg", "corrupt.jpg"))
+    good.write_bytes(data)
+    cut.write_bytes(data[: len(data) // 2])
+    scrambled = bytearray(data)
+    start = len(data) // 3
+    scrambled[start : start + 300] = bytes((b * 7 + 13) % 256 for b in scrambled[start : start + 300])
+    corrupt.write_bytes(bytes(scrambled))
+    return good, cut, corrupt

@@ -3,7 +3,7 @@
     from awing import FaceAligner
     from awing.app.align import aligned_crop, five_points
     aligner = FaceAligner()
-    for face in aligner.predict(rgb):
+    for face in aligner.predict(rgb, color="RGB"):
         crop = aligned_crop(rgb, five_points(face), size=112)   # ArcFace / insightface 112x112
 
 The five points are ``mtfl5``'s (image-left eye centre, image-right eye centre, nose tip, image-left and
@@ -18,6 +18,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from awing.core.images import load_image
 from awing.schemas import load_schema, map_points, point_mapping
 
 __all__ = ["ARCFACE_5PT", "aligned_crop", "alignment_matrix", "five_points"]
@@ -27,6 +28,7 @@ ARCFACE_5PT = np.array(
     [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
     dtype=np.float64,
 )
+ARCFACE_5PT.setflags(write=False)
 _TEMPLATE_SIZE = 112
 
 
@@ -71,13 +73,15 @@ def aligned_crop(
     the same out; bilinear, borders black).
 
     Args:
-        image: (H, W[, C]) uint8 image.
+        image: (H, W[, C]) uint8 image, or a path or PIL image (read as RGB by :func:`load_image`).
         points_5: (5, 2) the mtfl5 points ``x, y`` in ``image``'s pixels (:func:`five_points`).
         size: the crop's side, pixels (112: the ArcFace input).
         padding: extra margin around the template's face region, as a fraction of it on each side.
     """
     if size < 1 or not np.isfinite(padding) or padding <= -0.5:
         raise ValueError(f"size must be >= 1 and padding > -0.5, got {size}, {padding}")
+    if not isinstance(image, np.ndarray):  # what load_image takes (its clear errors for anything else)
+        image = load_image(image)
     matrix = alignment_matrix(points_5, size, template, padding)
     return cv2.warpAffine(image, matrix, (int(size), int(size)), flags=cv2.INTER_LINEAR, borderValue=0)
 

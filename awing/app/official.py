@@ -57,7 +57,7 @@ def _hourglass_path(level: int, depth: int) -> str:
 def official_key_map(stacks: int, depth: int = 4) -> dict[str, str]:
     """Their module prefixes -> awing's, for a model of ``stacks`` stacks and hourglass ``depth``."""
     out = {"conv1.conv": "stem_conv.conv", "bn1": "stem.0", "conv2": "stem.2", "conv3": "stem_tail.0",
-           "conv4": "stem_tail.1"}  # fmt: skip
+           "conv4": "stem_tail.1"}
     for i in range(stacks):
         hg = f"hourglasses.{i}"
         out[f"m{i}.coordconv.conv"] = f"coord_convs.{i}.conv"
@@ -68,7 +68,7 @@ def official_key_map(stacks: int, depth: int = 4) -> dict[str, str]:
             out[f"m{i}.b3_{level}"] = f"{path}.up"
         out[f"m{i}.b2_plus_1"] = hg + _hourglass_path(0, depth)
         out.update({f"top_m_{i}": f"heads.{i}.0", f"conv_last{i}": f"heads.{i}.1", f"bn_end{i}": f"heads.{i}.2",
-                    f"l{i}": f"outputs.{i}"})  # fmt: skip
+                    f"l{i}": f"outputs.{i}"})
         if i < stacks - 1:
             out[f"bl{i}"] = f"merge_features.{i}"
             out[f"al{i}"] = f"merge_heatmaps.{i}"
@@ -143,7 +143,7 @@ def import_official(path: str | Path) -> dict:
         raise CheckpointError(f"{path}: the stem conv has {stem_in} input channels, expected 6 (RGB + row, col, r)")
     try:
         spec = HourglassSpec(num_points=num_points, stacks=stacks, width=4 * int(stem_out), depth=depth,
-                             input_size=256, boundary=True, coordconv=True, boundary_coords=True)  # fmt: skip
+                             input_size=256, boundary=True, coordconv=True, boundary_coords=True)
     except ValueError as err:
         raise CheckpointError(f"{path}: unsupported architecture ({stacks} stacks, depth {depth}): {err}") from err
 
@@ -163,7 +163,7 @@ def import_official(path: str | Path) -> dict:
     expected = StackedHourglass(spec).state_dict()
     missing = sorted(set(expected) - set(renamed))
     wrong = [f"{k}: {tuple(v.shape)} vs {tuple(expected[k].shape)}" for k, v in renamed.items()
-             if k in expected and v.shape != expected[k].shape]  # fmt: skip
+             if k in expected and v.shape != expected[k].shape]
     extra = sorted(set(renamed) - set(expected)) + unknown
     if missing or wrong or extra:
         raise CheckpointError(
@@ -201,5 +201,5 @@ def run(args: argparse.Namespace) -> int:
     out = save_checkpoint(args.out, payload)
     spec = payload["spec"]
     log.info("wrote %s: %d stacks, %d points (%s), codec %s, crop %s", out, spec["stacks"], spec["num_points"],
-             payload["schema"]["name"], payload["codec"]["name"], payload["inference"]["crop"]["kind"])  # fmt: skip
+             payload["schema"]["name"], payload["codec"]["name"], payload["inference"]["crop"]["kind"])
     return 0

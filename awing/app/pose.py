@@ -34,20 +34,26 @@ __all__ = ["head_pose", "mean_face_3d", "pose_of_points", "rotation_angles"]
 
 _OWN = ("w300_68", "wflw98")  # the layouts whose YAML stores a mean_face_3d
 _FLIP_Z = np.diag([1.0, 1.0, -1.0])  # face frame (z towards the camera) <-> OpenCV's object frame
+_FLIP_Z.setflags(write=False)
 
 
 @cache
 def _stored(name: str) -> np.ndarray | None:
+    """A layout's stored 3-D mean face, read once; read-only, since every caller shares the array."""
     if name not in available_schemas():
         return None
     data = yaml.safe_load((SCHEMA_DIR / f"{name}.yaml").read_text())
     face = data.get("mean_face_3d")
-    return None if face is None else np.asarray(face, dtype=np.float64).reshape(-1, 3)
+    if face is None:
+        return None
+    face = np.asarray(face, dtype=np.float64).reshape(-1, 3)
+    face.setflags(write=False)
+    return face
 
 
 def mean_face_3d(schema: Schema | str) -> np.ndarray | None:
     """(N, 3) float64 the 3-D mean face of a layout, face units (frame: module doc); None if neither the
-    layout nor any layout it can be mapped from stores one."""
+    layout nor any layout it can be mapped from stores one. A layout's own stored face is shared: read-only."""
     schema = load_schema(schema)
     own = _stored(schema.name)
     if own is not None and len(own) == schema.num_points:

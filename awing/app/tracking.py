@@ -1,38 +1,26 @@
 """Landmarks on video: follow faces from frame to frame, and smooth their points.
 
 :class:`FaceTracker` runs the detector only on frame 0, every ``redetect_every`` frames and when a
-track is lost; on the other frames each face's crop is built from its previous frame's landmarks and
-:meth:`FaceAligner.predict_crops <awing.app.api.FaceAligner.predict_crops>` gives its new points. With
-the small shipped models the detector costs more than the landmark model (OpenCV Haar ~25 ms per 256 px
-frame on one core, the model ~15 ms): on ``benchmarks/video.py`` tracking ran at 61 frames per second
-against 18 for per-frame detection (one thread of a busy 2-core machine). Its raw points jitter about as
-much as per-frame detection's (1.36 vs 1.30 px per frame on a still face); the smoothing removes that.
+track is lost; on the other frames each face's crop is built from its previous frame's raw (unsmoothed)
+landmarks and :meth:`FaceAligner.predict_crops <awing.app.api.FaceAligner.predict_crops>` gives its new
+points. :class:`OneEuroFilter` (Casiez, Roussel & Vogel, CHI 2012) smooths each track's points: a
+low-pass filter whose cutoff rises with the signal's speed. ``beta`` is per pixel: for faces k times
+larger (in pixels), divide it by k for the same behaviour. How the defaults were chosen, and the speed
+and jitter they give: docs/RESULTS.md, "Video tracking".
 
-:class:`OneEuroFilter` (Casiez, Roussel & Vogel, CHI 2012) smooths each track's points: a low-pass
-filter whose cutoff rises with the speed of the signal, so a still face's jitter is filtered strongly
-and a moving face is followed with little lag. The defaults (``min_cutoff`` 1 Hz, ``beta`` 0.2 Hz per px/s,
-``d_cutoff`` 1 Hz) were chosen on ``benchmarks/video.py`` (a 256 px synthetic face, inter-ocular
-distance ~70 px, at 30 fps): they cut a still face's jitter about 5x (1.36 -> 0.28 px per frame) and add
-about 0.2 px of lag error on a face moving up to 2-4 px per frame; ``beta`` 0.05 filters a little more
-(0.21 px) but lags 0.9 px. ``beta`` is per pixel: for faces k times larger (in pixels), divide ``beta`` by k
-for the same behaviour. The next frame's crop is built from the raw (unsmoothed) points: crops from the
-smoothed points lowered the jitter a little more (0.23 px) but lagged behind a moving face (1.46 vs
-1.27 px error).
+The crop of a tracked face is the one rule of the second pass (:func:`awing.data.crop.landmark_crop_box`),
+in this order:
 
-The crop of a tracked face (the landmark box -> crop relation), in this order:
-
-1. ``enlarge`` given to the tracker: the square of side ``max(w, h) * (1 + enlarge)`` around the
-   previous points' landmark box (:func:`awing.data.sample.landmark_box`).
-2. A model trained on landmark-box crops (its checkpoint's ``config.data.crop == "landmarks"``, or
-   ``"box"`` with a reader whose box *is* the landmark box, e.g. FDD), no stored crop rule and the
-   points returned in the model's own schema: rule 1 with the training ``config.data.enlarge``. This is
-   exactly the crop the model was trained on (before augmentation); the shipped default model
-   (``fdd14-1hg-tiny``: FDD, ``enlarge`` 1.0) uses it: crop side = 2 x the landmark extent.
-3. Otherwise (crops built from annotated or detector boxes, the authors' crop rule, an
-   ``output_schema`` whose points cover less of the face): the relation is measured when the detector
-   finds the face: ``k`` = the detector box's longer side / its landmark box's longer side; later frames
-   crop a square box of side ``k * max(w, h)`` around the landmark box with the aligner's own enlargement
-   (its calibrated factor or crop rule), i.e. they reproduce the detector's crop scale.
+1. ``enlarge`` given to the tracker: the previous points' landmark box
+   (:func:`awing.data.sample.landmark_box`), squared and grown by ``enlarge``.
+2. A model trained on landmark-box crops (:attr:`FaceAligner.landmark_crop_enlarge
+   <awing.app.api.FaceAligner.landmark_crop_enlarge>`, from the model file's
+   :class:`~awing.data.hints.InferenceHints`), with the points returned in the model's own schema: rule 1
+   with the training enlargement, i.e. the crop the model was trained on (before augmentation).
+3. Otherwise: the relation is measured when the detector finds the face, ``k`` = the detector box's
+   longer side / its landmark box's longer side; later frames crop the square of side ``k * max(w, h)``
+   about the landmark box's centre with the aligner's own enlargement (its calibrated factor or crop
+   rule), i.e. they reproduce the detector's crop scale.
 """
 
 from __future__ import annotations
@@ -43,12 +31,12 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from awing.app.api import FaceAligner, FaceLandmarks
-from awing.core.images import load_image
+from awing.app.api import FACE_QUALITY_THRESHOLD, FaceAligner, FaceLandmarks, check_enlarge, load_rgb
+from awing.core.boxes import box_area, box_intersection, box_iou
+from awing.data.crop import landmark_crop_box
 from awing.data.sample import landmark_box
 
 __all__ = ["OneEuroFilter", "FaceTracker", "TrackedFace", "TrackedFrame", "tracking_enlarge", "box_iou"]
-
 
 
 # --------------------------------------------------------------------------------------- smoothing
@@ -130,8 +118,9 @@ class TrackedFace:
     """One face in one frame.
 
     Attributes:
-        track: the track id (0, 1, ... in order of appearance; kept while the face is followed and when
-            a re-detection overlaps it).
+        track: the track id (0, 1, ... in order of appearance; kept while the face is followed, and when a
+            detection overlaps the track's last points: a re-detection, or the next frame's detection of a
+            face reported below ``min_confidence``).
         face: its :class:`FaceLandmarks` (original pixels; the points smoothed when smoothing is on).
             ``box`` is the detector's box on a detection, else the box the tracking crop was built from.
         detected: its box came from the detector in this frame.
@@ -172,18 +161,6 @@ def tracking_enlarge(aligner: FaceAligner) -> float | None:
     return getattr(aligner, "landmark_crop_enlarge", None)
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(K, M) intersection over union of (K, 4) and (M, 4) ``x0, y0, x1, y1`` boxes."""
-    a = np.asarray(a, np.float64).reshape(-1, 1, 4)
-    b = np.asarray(b, np.float64).reshape(1, -1, 4)
-    w = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    h = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = w * h
-    area = lambda x: (x[..., 2] - x[..., 0]) * (x[..., 3] - x[..., 1])  # noqa: E731
-    union = area(a) + area(b) - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
-
-
 def _landmark_box(points: np.ndarray) -> np.ndarray | None:
     """:func:`awing.data.sample.landmark_box` as float64, or None when no point is annotated."""
     try:
@@ -199,10 +176,10 @@ class FaceTracker:
         aligner: the :class:`FaceAligner` (its detector and model).
         redetect_every: run the detector every this many frames (counted from its last run) even when no
             track is lost, to pick up new faces and reset drift. 1: every frame.
-        min_confidence: a track is lost when its face's confidence (the mean of its point confidences,
-            see :class:`FaceLandmarks`) drops below this. 0.5 for the shipped default model: its faces at the
-            training crop score 0.68 or more (1st percentile over 100 FDD val faces), crops moved 1.2 face
-            widths sideways 0.32 (median) to 0.47 (99th percentile).
+        min_confidence: a track is lost when its face's quality (the mean of its point confidences,
+            :attr:`FaceLandmarks.quality`) drops below this. None: the model's own is_face cut
+            (:attr:`FaceAligner.face_quality <awing.app.api.FaceAligner.face_quality>`), so a face the
+            model takes for a face is followed.
         min_inside: a track is lost when less than this fraction of its landmark box lies inside the frame.
         match_iou: a detection continues a track when their landmark boxes overlap by at least this IoU.
         smooth: smooth each track's points with a :class:`OneEuroFilter`.
@@ -211,9 +188,12 @@ class FaceTracker:
         enlarge: the tracking crop's enlargement of the landmark box; None: from the model (module
             docstring).
 
-    A lost track triggers a detection on the same frame, so its face is not missing from that frame's
-    output. Faces the detector misses on a scheduled re-detection keep being tracked; a detection whose
-    face is below ``min_confidence`` is reported but not followed.
+    A lost track (its face below ``min_confidence``, or outside the frame) triggers a detection on the
+    same frame: a detection that overlaps it continues it; without one the track ends there, unreported
+    (after a scene cut no face of the previous scene is shown). On a scheduled re-detection, a face the
+    detector misses keeps being tracked while it is not lost. A detection whose face is below
+    ``min_confidence`` is reported but not followed; when the next frame's detection finds a face in its
+    place, that face keeps its track id (and its smoothing).
 
     Attributes:
         detections: how many times the detector ran.
@@ -223,7 +203,7 @@ class FaceTracker:
         self,
         aligner: FaceAligner,
         redetect_every: int = 30,
-        min_confidence: float = 0.5,
+        min_confidence: float | None = None,
         min_inside: float = 0.5,
         match_iou: float = 0.3,
         smooth: bool = True,
@@ -236,8 +216,11 @@ class FaceTracker:
         if isinstance(redetect_every, bool) or not isinstance(redetect_every, (int, np.integer)) or redetect_every < 1:
             raise ValueError(f"redetect_every must be a whole number >= 1, got {redetect_every!r}")
         OneEuroFilter(fps, min_cutoff, beta, d_cutoff)  # checks the parameters
+        check_enlarge(enlarge)
         self.aligner = aligner
         self.redetect_every = int(redetect_every)
+        if min_confidence is None:  # the model's own cut (an aligner-like object without one: the library's)
+            min_confidence = getattr(aligner, "face_quality", FACE_QUALITY_THRESHOLD)
         self.min_confidence, self.min_inside, self.match_iou = (
             float(min_confidence),
             float(min_inside),
@@ -255,59 +238,72 @@ class FaceTracker:
 
     def reset(self) -> None:
         """Start over (a new video): no tracks, the next frame runs the detector."""
-        self._tracks: list[_Track] = []
+        self._tracks: list[_Track] = []  # followed on the next frame
+        self._dormant: list[_Track] = []  # reported on the last frame below min_confidence: matched, not followed
         self._next_id = 0
         self._frame = 0
         self._last_detection: int | None = None
         self.detections = 0
 
     # ----------------------------------------------------------------------------------------- api
-    def track(self, frames: Iterable, color: str = "RGB") -> Iterator[TrackedFrame]:
+    def track(self, frames: Iterable, color: str | None = None) -> Iterator[TrackedFrame]:
         """:meth:`update` for each image of ``frames`` (e.g. decoded video frames, ``color="BGR"``)."""
         for image in frames:
             yield self.update(image, color=color)
 
-    def update(self, image, color: str = "RGB", t: float | None = None) -> TrackedFrame:
+    def update(self, image, color: str | None = None, t: float | None = None) -> TrackedFrame:
         """The faces of the next frame.
 
         Args:
-            image: the frame, as :meth:`FaceAligner.predict` takes it ((H, W, 3) uint8 array in ``color``
-                order, a path, a PIL image).
+            image: the frame, as :meth:`FaceAligner.predict` takes it ((H, W, 3) uint8 array, a path, a PIL
+                image).
+            color: ``"RGB"`` or ``"BGR"`` (OpenCV's frames), the channel order of an array; left out for a
+                colour array, RGB is assumed and a UserWarning says so (:func:`awing.app.api.load_rgb`).
             t: its time in seconds (for the filter); None: ``index / fps``.
         """
-        rgb = load_image(image, color)
+        rgb = load_rgb(image, color)
         index = self._frame
         self._frame += 1
         t = index / self.fps if t is None else float(t)
         h, w = rgb.shape[:2]
         detect = not self._tracks or self._last_detection is None or index - self._last_detection >= self.redetect_every
         followed: dict[int, FaceLandmarks] = {}
-        loss = False
         if not detect:
             followed = self._follow(rgb, self._tracks)
-            if len(followed) < len(self._tracks) or any(self._lost(f, w, h) for f in followed.values()):
-                detect = loss = True  # re-detect this very frame; the lost tracks' points are not reported
-                followed = {k: f for k, f in followed.items() if not self._lost(f, w, h)}
-        results: list[tuple[_Track | None, FaceLandmarks, bool]] = []
-        if detect:
-            self.detections += 1
-            self._last_detection = index
-            found = self.aligner.predict(rgb, color="RGB")
-            matched = self._match(found, self._tracks)
-            by_id = {tr.id: tr for tr in self._tracks}
-            for k, face in enumerate(found):
-                results.append((by_id.get(matched.get(k)), face, True))
-            rest = [tr for tr in self._tracks if tr.id not in matched.values()]
-            if loss:  # the surviving tracks were followed already
-                rest = [tr for tr in rest if tr.id in followed]
-            else:  # a scheduled detection: follow the tracks the detector missed
-                followed = self._follow(rgb, rest)
-            results.extend((tr, followed[tr.id], False) for tr in rest if tr.id in followed)
-        else:
-            by_id = {tr.id: tr for tr in self._tracks}
-            results = [(by_id[k], f, False) for k, f in followed.items()]
+            # a lost track: re-detect this very frame (the tracks that hold are not followed again)
+            detect = len(followed) < len(self._tracks) or any(self._lost(f, w, h) for f in followed.values())
+            if not detect:
+                by_id = {tr.id: tr for tr in self._tracks}
+                return self._report(index, False, [(by_id[k], f, False) for k, f in followed.items()], t, w, h)
+        self.detections += 1
+        self._last_detection = index
+        return self._report(index, True, self._detect(rgb, followed), t, w, h)
 
-        tracks, faces = [], []
+    def _detect(self, rgb: np.ndarray, followed: dict[int, FaceLandmarks]) -> list[tuple]:
+        """A detection frame's ``(track or None, face, from_detector)``: every detection (continuing the track
+        it overlaps, a followed or a dormant one), then the followed tracks it missed whose faces hold
+        (``followed``: this frame's points of the tracks already followed; the others are followed here)."""
+        h, w = rgb.shape[:2]
+        found = self.aligner.predict(rgb, color="RGB")
+        candidates = self._tracks + self._dormant
+        matched = self._match(found, candidates)
+        by_id = {tr.id: tr for tr in candidates}
+        results: list[tuple] = [(by_id.get(matched.get(k)), face, True) for k, face in enumerate(found)]
+        rest = [tr for tr in self._tracks if tr.id not in matched.values()]
+        missing = [tr for tr in rest if tr.id not in followed]
+        if missing:  # a scheduled detection: follow the tracks it missed
+            followed = {**followed, **self._follow(rgb, missing)}
+        # a track no detection overlaps ends here unless its own face holds (no face left over from a scene cut)
+        results.extend(
+            (tr, followed[tr.id], False) for tr in rest if tr.id in followed and not self._lost(followed[tr.id], w, h)
+        )
+        return results
+
+    def _report(self, index: int, detected: bool, results: list[tuple], t: float, w: int, h: int) -> TrackedFrame:
+        """The frame's :class:`TrackedFrame` from ``(track or None, face, from_detector)``; updates the tracks
+        (new ids, raw points, scales, filters): a face that holds is followed next frame, one below
+        ``min_confidence`` (or outside the frame) stays matchable by the next frame's detection only."""
+        tracks, dormant, faces = [], [], []
         for track, face, from_detector in results:
             if track is None:
                 track = _Track(self._next_id, face.landmarks, 1.0, self._new_filter())
@@ -319,11 +315,10 @@ class FaceTracker:
             if track.filter is not None:
                 shown = dataclasses.replace(face, landmarks=track.filter(face.landmarks, t).astype(np.float32))
             faces.append(TrackedFace(track.id, shown, from_detector))
-            if not self._lost(face, w, h):
-                tracks.append(track)
+            (dormant if self._lost(face, w, h) else tracks).append(track)
         faces.sort(key=lambda f: f.track)
-        self._tracks = self._dedupe(tracks)
-        return TrackedFrame(index, detect, faces)
+        self._tracks, self._dormant = self._dedupe(tracks), dormant
+        return TrackedFrame(index, detected, faces)
 
     # ------------------------------------------------------------------------------------ internals
     def _new_filter(self) -> OneEuroFilter | None:
@@ -342,22 +337,22 @@ class FaceTracker:
         return float(side / lside) if lside and lside > 0 and np.isfinite(side) and side > 0 else 1.0
 
     def crop_box(self, points: np.ndarray, scale: float = 1.0) -> np.ndarray | None:
-        """The box a tracked face's next crop is built from, (4,) ``x0, y0, x1, y1``: the landmark box of
+        """The box a tracked face's next crop is built from (module docstring; the second pass's rule,
+        :func:`awing.data.crop.landmark_crop_box`), (4,) float64 ``x0, y0, x1, y1``: the landmark box of
         ``points`` (N, 2) (rules 1-2), or the square of ``scale`` x its longer side about its centre
-        (rule 3). None when no point is finite."""
+        (rule 3). None when no point is finite or the box is empty."""
+        if self.enlarge is not None:
+            return landmark_crop_box(points)
         lb = _landmark_box(points)
-        if lb is None or self.enlarge is not None:
-            return lb
-        cx, cy = (lb[0] + lb[2]) / 2, (lb[1] + lb[3]) / 2
-        half = scale * max(lb[2] - lb[0], lb[3] - lb[1]) / 2
-        return np.array([cx - half, cy - half, cx + half, cy + half])
+        side = None if lb is None else scale * max(lb[2] - lb[0], lb[3] - lb[1])
+        return None if side is None else landmark_crop_box(points, side)
 
     def _follow(self, rgb: np.ndarray, tracks: list[_Track]) -> dict[int, FaceLandmarks]:
         """New points of ``tracks`` from crops around their previous points (one forward pass)."""
         boxes, ids = [], []
         for tr in tracks:
             box = self.crop_box(tr.points, tr.scale)
-            if box is not None and box[2] > box[0] and box[3] > box[1]:
+            if box is not None:
                 boxes.append(box)
                 ids.append(tr.id)
         if not boxes:
@@ -372,13 +367,12 @@ class FaceTracker:
         lb = _landmark_box(face.landmarks)
         if lb is None:
             return True
-        area = (lb[2] - lb[0]) * (lb[3] - lb[1])
         frame = np.array([-0.5, -0.5, w - 0.5, h - 0.5])
-        iw = max(0.0, min(lb[2], frame[2]) - max(lb[0], frame[0]))
-        ih = max(0.0, min(lb[3], frame[3]) - max(lb[1], frame[1]))
+        area = box_area(lb)
         if area <= 0:  # a degenerate box: inside when its centre is
-            return not (frame[0] <= (lb[0] + lb[2]) / 2 <= frame[2] and frame[1] <= (lb[1] + lb[3]) / 2 <= frame[3])
-        return iw * ih / area < self.min_inside
+            cx, cy = (lb[0] + lb[2]) / 2, (lb[1] + lb[3]) / 2
+            return not (frame[0] <= cx <= frame[2] and frame[1] <= cy <= frame[3])
+        return box_intersection(lb, frame)[0, 0] / area < self.min_inside
 
     def _dedupe(self, tracks: list[_Track]) -> list[_Track]:
         """Drop a track whose landmark box overlaps an older track's by IoU > 0.6 (two tracks that drifted

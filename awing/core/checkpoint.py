@@ -14,6 +14,7 @@ loading never unpickles arbitrary objects)::
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import math
 import os
@@ -21,6 +22,7 @@ import re
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -35,11 +37,29 @@ class CheckpointError(ValueError):
 def save_checkpoint(path: str | Path, payload: dict) -> Path:
     """Write ``payload`` atomically: a temporary file in the same folder, then a rename."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_file(path) as tmp:
         torch.save({"format": FORMAT, **payload}, tmp)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | Path, suffix: str = ".tmp") -> Iterator[str]:
+    """A temporary file's path beside ``path`` (folders made) for the block to write; when the block ends
+    without an error it replaces ``path`` (one rename: readers see the old file or the new one, never a
+    part), else it is removed. ``suffix``: the temporary name's ending, for writers that choose the format by
+    it (``cv2.VideoWriter``).
+
+    Raises:
+        OSError: ``errno.ENOSPC`` with a plain message (which says whether ``path`` kept its old content)
+            when the device is full; any other error of the block, unchanged.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+        os.close(fd)
+        yield tmp
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     except (OSError, RuntimeError) as err:
@@ -48,21 +68,20 @@ def save_checkpoint(path: str | Path, payload: dict) -> Path:
         kept = f"the existing {path.name} is unchanged" if path.exists() else "nothing was written"
         raise OSError(errno.ENOSPC, f"no space left on the device to write {path} ({kept}); free some space") from err
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
-    return path
 
 
 def _disk_full(err: Exception, folder: Path) -> bool:
-    """Whether a write failed for want of space: ENOSPC, or torch's zip writer's RuntimeError ("file write
-    failed", no errno) on a device with (almost) nothing free."""
+    """Whether a write failed for want of space: an OSError with ENOSPC, or a RuntimeError (torch's zip
+    writer carries no errno: "file write failed", "unexpected pos ...", "basic_ios::clear: iostream error")
+    that says so or that comes while the device has (almost) nothing free, the partial file still on it."""
     if isinstance(err, OSError):
         return err.errno == errno.ENOSPC
-    text = str(err)
-    if "No space left" in text:
+    if "No space left" in str(err):
         return True
     try:
-        return "write failed" in text and shutil.disk_usage(folder).free < 2**24
+        return shutil.disk_usage(folder).free < 2**24
     except OSError:
         return False
 

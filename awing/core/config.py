@@ -22,6 +22,13 @@ import yaml
 log = logging.getLogger(__name__)
 
 
+def _opaque_mapping() -> Any:
+    """A field holding a mapping passed through untyped to the code it configures (a loss, a reader): a
+    file's mapping replaces its base's whole (no key-by-key merge), and config comparisons treat it as one
+    value. The one place that rule is declared: :data:`OPAQUE_KEYS` collects these fields."""
+    return dataclasses.field(default_factory=dict, metadata={"opaque": True})
+
+
 @dataclasses.dataclass
 class ModelConfig:
     """Stacked-hourglass model. ``name`` picks a registry preset; other fields override it if set."""
@@ -44,7 +51,7 @@ class LossConfig:
     """
 
     name: str = "awing"  # awing | wing | mse | l1
-    params: dict = dataclasses.field(default_factory=dict)
+    params: dict = _opaque_mapping()
     weight_map: str = "paper"  # none | base | paper  (Table 7: -, WM_base, WM)
     weight: float = 10.0  # W of Eq. 5
     threshold: float = 0.2  # dilated-heatmap threshold of Eq. 4
@@ -70,7 +77,7 @@ class SourceConfig:
     format: str = ""  # a reader name
     root: str = ""
     split: str = "train"
-    options: dict = dataclasses.field(default_factory=dict)  # reader keyword options
+    options: dict = _opaque_mapping()  # reader keyword options
     crop: str = "box"  # box | landmarks, as data.crop, in the source's own layout
     enlarge: float = 0.0  # as data.enlarge
     limit: int | None = None  # at most this many samples, evenly spaced over the split
@@ -86,7 +93,7 @@ class DataConfig:
     train_split: str = "train"
     val_split: str = "val"
     test_splits: list = dataclasses.field(default_factory=lambda: ["test"])  # evaluated after training
-    options: dict = dataclasses.field(default_factory=dict)  # reader keyword options (not the schema)
+    options: dict = _opaque_mapping()  # reader keyword options (not the schema)
     crop: str = "box"  # box | landmarks ("GT bbox")
     enlarge: float = 0.0  # enlarge the box by this fraction on each dimension (WFLW: 0.1)
     workers: int = 0
@@ -98,27 +105,25 @@ class DataConfig:
 
 @dataclasses.dataclass
 class AugmentConfig:
-    """Sec. 7.3 augmentation; translation is in pixels at 256x256 input and scales with input size.
+    """Sec. 7.3 augmentation of training crops.
+
+    ``rotation`` is in degrees in [0, 180] (uniform in [-r, r]), ``translation`` in pixels at 256x256 input
+    (>= 0, scaled with the input size), ``scale`` a fraction in [0, 1) (the crop scale is U(1 - s, 1 + s)).
 
     ``box_scale`` / ``box_shift`` (GitHub issue 13) frame training crops the way face detectors frame
     faces, applied to the crop square (the face box squared and enlarged by ``data.enlarge``) before the
     affine augmentation, in training only, from each item's own seeded generator:
 
-    - ``box_scale: [lo, hi]``: the square's side x ``exp(U(log lo, log hi))`` (log-uniform); null: off.
-    - ``box_shift: s``: its centre moves by ``U(-s, s)`` x the face box's longer side (before
-      ``data.enlarge``; for landmark-box crops the landmark box's longer side ``L``) on each axis; 0: off.
+    - ``box_scale: [lo, hi]``, ``0 < lo <= hi``: the square's side x ``exp(U(log lo, log hi))``
+      (log-uniform); null: off.
+    - ``box_shift: s`` in [0, 1): its centre moves by ``U(-s, s)`` x the face box's longer side (before
+      ``data.enlarge``; for landmark-box crops the landmark box's longer side) on each axis; 0: off.
 
-    Where the numbers come from: ``benchmarks/framing.py`` (150 faces each of FDD-14, MTFL and 300-W val;
-    detectors opencv, blazeface, blazeface-back, dlib; for each face the box nearest the landmarks'
-    centre against the landmark box). A detector's box side / ``L`` varies about that detector's
-    median by x0.86-1.19 (5-95 %, all detectors and sets pooled; x0.81-1.34 at the extremes of one
-    detector and set): the median is what a calibrated ``enlarge`` (``awing export --calibrate``) takes
-    out, the spread is not. Its centre sits -0.19..+0.13 ``L`` across (dx) and -0.21..+0.11 ``L``
-    down (dy) from the landmark box's (5-95 %, pooled; IQR about +-0.05 ``L``; each detector's own median
-    bias is within +-0.07 ``L`` except Haar's dy of about -0.17 ``L`` on 300-W and MTFL). Hence
-    ``box_scale: [0.85, 1.2]`` and ``box_shift: 0.15`` (U(-s, s) spans +-0.9 s at 5-95 %) for models
-    cropped on landmark boxes (FDD's box, ``data.crop: landmarks``). Both are off by default, so
-    existing runs and their augmentation draws are unchanged.
+    Both are off by default. How detectors frame faces (what these ranges mimic) is measured by
+    ``benchmarks/framing.py``; the figures are in docs/RESULTS.md.
+
+    Raises:
+        ConfigError: ``box_scale`` or ``box_shift`` out of range (the other ranges: :func:`validate`).
     """
 
     enabled: bool = True
@@ -207,14 +212,44 @@ class ConfigError(ValueError):
     """A config file or override that does not fit the schema above."""
 
 
+def _opaque_keys(cls) -> frozenset[str]:
+    """The names of the opaque mapping fields (:func:`_opaque_mapping`) of ``cls`` and the sections below it."""
+    keys, hints = set(), typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        if field.metadata.get("opaque"):
+            keys.add(field.name)
+        for section in (hints[field.name], *typing.get_args(hints[field.name])):
+            if dataclasses.is_dataclass(section):
+                keys |= _opaque_keys(section)
+    return frozenset(keys)
+
+
+OPAQUE_KEYS = _opaque_keys(Config)  # params, options
+
+
+def _is_section(key: str, a: Any, b: Any) -> bool:
+    """Whether two values under ``key`` are sections compared or merged key by key (not opaque values)."""
+    return isinstance(a, dict) and isinstance(b, dict) and key not in OPAQUE_KEYS
+
+
 def _merge(base: dict, update: dict) -> dict:
     out = dict(base)
     for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "params" and key != "options":
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
+        out[key] = _merge(out[key], value) if _is_section(key, out.get(key), value) else value
     return out
+
+
+def config_changes(old: dict, new: dict, prefix: str = "") -> dict[str, tuple]:
+    """``{dotted key: (old, new)}`` for every value that differs between two config dicts
+    (:meth:`Config.to_dict`); an opaque mapping (``loss.params``, ``data.options``) is one value."""
+    changes = {}
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if _is_section(key, a, b):
+            changes.update(config_changes(a, b, f"{prefix}{key}."))
+        elif a != b:
+            changes[prefix + key] = (a, b)
+    return changes
 
 
 class _YamlLoader(yaml.SafeLoader):
@@ -282,8 +317,10 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         for i, item in enumerate(items):
             if not isinstance(item, (dict, args[0])):
                 raise ConfigError(f"{where}[{i}]: expected a mapping, got {item!r}")
-        return [item if isinstance(item, args[0]) else _build(args[0], item, f"{where}[{i}].")
-                for i, item in enumerate(items)]  # fmt: skip
+        return [
+            item if isinstance(item, args[0]) else _build(args[0], item, f"{where}[{i}].")
+            for i, item in enumerate(items)
+        ]
     if annotation is list or origin is list:
         return list(value) if isinstance(value, (list, tuple)) else [value]
     if annotation is dict or origin is dict:
@@ -365,6 +402,13 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
+# model.input_size: the stacked hourglass takes multiples of 64 (a stride-4 stem, then four halvings); past
+# 2048 px the heatmaps alone of one batch need tens of GB.
+INPUT_SIZE_RANGE = (64, 2048)
+INPUT_SIZE_MULTIPLE = 64
+MAX_THREADS = 256  # train.threads
+
+
 def _check(condition: bool, key: str, message: str) -> None:
     if not condition:
         raise ConfigError(f"{key}: {message}")
@@ -375,50 +419,84 @@ def _finite_number(value) -> bool:
 
 
 def validate(cfg: Config) -> Config:
-    """Value checks that need no other part of awing; each failure names its key.
+    """Value checks that need no other part of awing; each failure names its key and the valid values.
 
     The loss parameters, the model preset and the device are checked by the training engine
     (``awing.engine.train.check_config``), which knows the losses and models.
+
+    Raises:
+        ConfigError: one line, ``"<key>: must be ..., got <value>"``.
     """
-    m, t, d, o, tr, e = cfg.model, cfg.targets, cfg.data, cfg.optim, cfg.train, cfg.eval
-    _check(m.input_size is None or m.input_size > 0, "model.input_size", f"must be > 0, got {m.input_size}")
+    _validate_model(cfg.model, cfg.targets)
+    _validate_data(cfg.data)
+    _validate_augment(cfg.augment)
+    _validate_optim(cfg.optim)
+    _validate_train(cfg.train)
+    e = cfg.eval
+    _check(e.batch_size is None or e.batch_size > 0, "eval.batch_size", f"must be > 0, got {e.batch_size}")
+    good = all(_finite_number(v) and v > 0 for v in e.thresholds)
+    _check(good, "eval.thresholds", f"must be positive numbers, got {e.thresholds}")
+    return cfg
+
+
+def _validate_model(m: ModelConfig, t: TargetConfig) -> None:
+    (lo, hi), step = INPUT_SIZE_RANGE, INPUT_SIZE_MULTIPLE
+    size = m.input_size
+    good = size is None or (lo <= size <= hi and size % step == 0)
+    _check(good, "model.input_size", f"must be a multiple of {step} in [{lo}, {hi}], got {size}")
     _check(m.stacks is None or m.stacks > 0, "model.stacks", f"must be > 0, got {m.stacks}")
     _check(m.width is None or m.width > 0, "model.width", f"must be > 0, got {m.width}")
     _check(t.sigma > 0 and math.isfinite(t.sigma), "targets.sigma", f"must be > 0, got {t.sigma}")
-    _check(t.boundary_sigma > 0 and math.isfinite(t.boundary_sigma), "targets.boundary_sigma",
-           f"must be > 0, got {t.boundary_sigma}")  # fmt: skip
+    good = t.boundary_sigma > 0 and math.isfinite(t.boundary_sigma)
+    _check(good, "targets.boundary_sigma", f"must be > 0, got {t.boundary_sigma}")
     _check(t.radius >= 0, "targets.radius", f"must be >= 0, got {t.radius}")
+
+
+def _validate_data(d: DataConfig) -> None:
     _check(d.limit is None or d.limit >= 0, "data.limit", f"must be >= 0, got {d.limit}")
     _check(d.workers >= 0, "data.workers", f"must be >= 0, got {d.workers}")
     _check(d.crop in ("box", "landmarks"), "data.crop", f"must be box or landmarks, got {d.crop!r}")
     _check("schema" not in d.options, "data.options.schema", "the schema is data.schema (one key)")
-    _check(len(d.label_noise) == 2 and all(_finite_number(v) and 0 <= v <= 100 for v in d.label_noise),
-           "data.label_noise", f"must be [P, S] percentages in [0, 100], got {d.label_noise}")  # fmt: skip
+    good = len(d.label_noise) == 2 and all(_finite_number(v) and 0 <= v <= 100 for v in d.label_noise)
+    _check(good, "data.label_noise", f"must be [P, S] percentages in [0, 100], got {d.label_noise}")
     _check(all(isinstance(s, str) for s in d.test_splits), "data.test_splits", "must be a list of split names")
     for i, src in enumerate(d.sources):
         where = f"data.sources[{i}]"
         _check(bool(src.format) and bool(src.root), where, "needs a format and a root")
         _check(src.crop in ("box", "landmarks"), f"{where}.crop", f"must be box or landmarks, got {src.crop!r}")
         _check(src.limit is None or src.limit > 0, f"{where}.limit", f"must be > 0, got {src.limit}")
-        _check(_finite_number(src.enlarge) and src.enlarge > -1, f"{where}.enlarge", f"must be > -1, got {src.enlarge}")
+        good = _finite_number(src.enlarge) and src.enlarge > -1
+        _check(good, f"{where}.enlarge", f"must be > -1, got {src.enlarge}")
+
+
+def _validate_augment(a: AugmentConfig) -> None:
+    good = _finite_number(a.rotation) and 0 <= a.rotation <= 180
+    _check(good, "augment.rotation", f"must be in [0, 180] (degrees), got {a.rotation}")
+    good = _finite_number(a.translation) and a.translation >= 0
+    _check(good, "augment.translation", f"must be >= 0 (pixels at 256 px input), got {a.translation}")
+    good = _finite_number(a.scale) and 0 <= a.scale < 1
+    _check(good, "augment.scale", f"must be a fraction in [0, 1), got {a.scale}")
+
+
+def _validate_optim(o: OptimConfig) -> None:
     _check(o.epochs > 0, "optim.epochs", f"must be > 0, got {o.epochs}")
     _check(o.batch_size > 0, "optim.batch_size", f"must be > 0, got {o.batch_size}")
     _check(_finite_number(o.lr) and o.lr > 0, "optim.lr", f"must be a finite number > 0, got {o.lr}")
     _check(o.weight_decay >= 0, "optim.weight_decay", f"must be >= 0, got {o.weight_decay}")
-    _check(all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in o.milestones),
-           "optim.milestones", f"must be a list of positive epoch numbers, got {o.milestones}")  # fmt: skip
+    good = all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in o.milestones)
+    _check(good, "optim.milestones", f"must be a list of positive epoch numbers, got {o.milestones}")
     _check(o.milestones == sorted(o.milestones), "optim.milestones", f"must be increasing, got {o.milestones}")
+
+
+def _validate_train(tr: TrainConfig) -> None:
     _check(tr.val_every >= 1, "train.val_every", f"must be >= 1 (epochs), got {tr.val_every}")
     _check(0 <= tr.max_skipped <= 1, "train.max_skipped", f"must be a share in [0, 1], got {tr.max_skipped}")
-    _check(tr.threads is None or tr.threads >= 1, "train.threads", f"must be >= 1, got {tr.threads}")
-    _check(tr.precision in ("auto", "fp32", "bf16", "fp16"), "train.precision",
-           f"must be auto, fp32, bf16 or fp16, got {tr.precision!r}")  # fmt: skip
-    _check(tr.name is None or _safe_name(tr.name), "train.name",
-           f"must be a folder name inside train.out_dir (no '..', '/' or '\\'), got {tr.name!r}")  # fmt: skip
-    _check(e.batch_size is None or e.batch_size > 0, "eval.batch_size", f"must be > 0, got {e.batch_size}")
-    _check(all(_finite_number(v) and v > 0 for v in e.thresholds), "eval.thresholds",
-           f"must be positive numbers, got {e.thresholds}")  # fmt: skip
-    return cfg
+    good = tr.threads is None or 1 <= tr.threads <= MAX_THREADS
+    _check(good, "train.threads", f"must be in [1, {MAX_THREADS}], got {tr.threads}")
+    good = tr.precision in ("auto", "fp32", "bf16", "fp16")
+    _check(good, "train.precision", f"must be auto, fp32, bf16 or fp16, got {tr.precision!r}")
+    good = tr.name is None or _safe_name(tr.name)
+    _check(good, "train.name", f"must be a folder name inside train.out_dir (no '..', '/' or '\\'), got {tr.name!r}")
 
 
 def _safe_name(name: str) -> bool:

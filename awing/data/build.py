@@ -20,7 +20,7 @@ log = logging.getLogger("awing.data")
 
 __all__ = [
     "read_split", "dataset_schema", "build_dataset", "build_training_set", "load_training_splits", "load_sources",
-]  # fmt: skip
+]
 
 
 def _reader_options(data: DataConfig, fmt: str, root: str | None = None) -> dict:
@@ -110,9 +110,9 @@ def load_sources(cfg: Config, schema: Schema) -> list[tuple[SourceConfig, list[S
         # so the crop frames the face as this source does, not by the few points it shares.
         samples = [dataclasses.replace(s, landmarks=map_points(s.landmarks, weights).astype(np.float32),
                                        visible=_map_visibility(s.visible, weights), box=crop_box(s, src.crop))
-                   for s in samples]  # fmt: skip
+                   for s in samples]
         log.info("data.sources[%d]: %d %s faces from %s:%s, %d of %d %s points each", i, len(samples), own.name,
-                 src.format, src.split, int(weights.any(axis=1).sum()), schema.num_points, schema.name)  # fmt: skip
+                 src.format, src.split, int(weights.any(axis=1).sum()), schema.num_points, schema.name)
         loaded.append((src, samples))
     return loaded
 
@@ -130,14 +130,14 @@ def build_training_set(
         parts.append(LandmarkDataset(
             source_samples, schema, input_size, crop="box", enlarge=src.enlarge, augment=augment, train=True,
             cache=cfg.data.cache, seed=cfg.train.seed + 7919 * k,
-        ))  # fmt: skip
+        ))
     return MixedLandmarks(parts)
 
 
 def build_dataset(
     cfg: Config, samples: list[Sample], schema: Schema, input_size: int, train: bool = False,
     crop_rule: dict | None = None,
-) -> LandmarkDataset:  # fmt: skip
+) -> LandmarkDataset:
     """A :class:`LandmarkDataset` with the config's crop, cache and (when ``train``) augmentation;
     ``crop_rule``: a model's stored crop rule instead of the config's enlargement (evaluation)."""
     d = cfg.data
@@ -145,4 +145,4 @@ def build_dataset(
     return LandmarkDataset(
         samples, schema, input_size, crop=d.crop, enlarge=d.enlarge, augment=augment, train=train,
         cache=d.cache, seed=cfg.train.seed, crop_rule=crop_rule,
-    )  # fmt: skip
+    )

@@ -24,6 +24,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from awing.data.sample import landmark_box
+
 __all__ = [
     "square_box",
     "crop_matrix",
@@ -31,8 +33,8 @@ __all__ = [
     "warp_image",
     "crop_square",
     "face_square",
+    "landmark_crop_box",
 ]
-
 
 
 def square_box(box: Sequence[float] | np.ndarray, enlarge: float = 0.0) -> tuple[float, float, float]:
@@ -223,3 +225,26 @@ def face_square(box, enlarge: float = 0.0, rule: dict | None = None) -> tuple[fl
     """The crop region of a face box: a stored crop rule's (:func:`crop_square`) when the model carries
     one, else :func:`square_box` enlarged by ``enlarge``. Returns ``(cx, cy, side)``, original pixels."""
     return crop_square(box, rule) if rule else square_box(box, enlarge)
+
+
+def landmark_crop_box(points, side: float | None = None) -> np.ndarray | None:
+    """The box a face's next crop is built from, around its current points: the second pass of
+    ``FaceAligner(refine=...)`` and each followed frame of video tracking use this one rule.
+
+    Args:
+        points: (N, 2) ``x, y`` in pixels, NaN where missing.
+        side: None: the points' landmark box (:func:`awing.data.sample.landmark_box`) itself, for a model
+            trained on landmark-box crops (the caller enlarges it by the training enlargement); a length
+            in pixels: the square of that side about the landmark box's centre (the caller enlarges it as
+            it did the detector's box).
+    Returns:
+        (4,) float64 ``x0, y0, x1, y1``, or None when no point is finite or the box is empty or not finite.
+    """
+    try:
+        box = landmark_box(points).astype(np.float64)
+    except ValueError:  # no finite point
+        return None
+    if side is not None:
+        centre, half = (box[:2] + box[2:]) / 2, float(side) / 2
+        box = np.concatenate([centre - half, centre + half])
+    return box if box[2] > box[0] and box[3] > box[1] and np.isfinite(box).all() else None

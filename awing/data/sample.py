@@ -48,7 +48,6 @@ class Sample:
         return int(self.landmarks.shape[0])
 
 
-
 def landmark_box(points: np.ndarray, where: str = "") -> np.ndarray:
     """(4,) float32 tight box ``x0, y0, x1, y1`` around the non-missing points (the paper's "GT bbox").
 

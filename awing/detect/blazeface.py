@@ -8,10 +8,7 @@ The models are Google's MediaPipe face detection models (Apache-2.0), shipped un
 - ``"back"``: ``face_detection_back.tflite`` (315 KB, 256x256 input), MediaPipe's back-camera model for
   smaller faces further away.
 
-On 60 300-W faces pasted into 1200x900 images, the short-range model found all faces whose landmarks
-span 1/7 of the image's longer side, 83% at 1/8, 7% at 1/11 and none at 1/17; the back model all down
-to 1/11, 97% at 1/17 and 85% at 1/27 (Haar: 65%, 62%, 60%, 35%, 0% at those sizes). Boxes are about
-1.32x the FDD-14 landmark extent (Haar's: 1.6x).
+How small a face each model finds, and how tight its boxes are: docs/RESULTS.md, "Face detectors".
 
 Pipeline (as MediaPipe's face detection graph does it): the RGB image is letterboxed (aspect kept,
 black borders) to the model's square input and scaled to [-1, 1]; the network gives, for each of 896
@@ -36,14 +33,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from awing.core.boxes import box_iou, empty_detections
+from awing.detect.base import check_detector_image
+
 __all__ = ["BlazeFaceDetector", "BLAZEFACE_MODELS", "BLAZEFACE_ENLARGE", "MODEL_DIR", "ssd_anchors", "weighted_nms"]
 
 MODEL_DIR = Path(__file__).resolve().parent / "models"
 
-# Crop enlargement for BlazeFace boxes, measured like HAAR_ENLARGE (awing.detect.detectors' docstring):
-# median over the 400 FDD-14 val images of 3.2 * landmark extent / max(box w, box h) - 1, with the
-# short-range model's box nearest the landmarks' centre (400 of 400 found; quartiles 1.33 and 1.55; the
-# back-camera model's boxes give 1.40). ``python benchmarks/detectors.py`` prints it (column enlarge).
+# Default crop enlargement of BlazeFace boxes, as HAAR_ENLARGE (docs/RESULTS.md, "Face detectors").
 BLAZEFACE_ENLARGE = 1.43
 
 
@@ -88,22 +85,6 @@ def ssd_anchors(size: int, strides, offset: float = 0.5, per_layer: int = 2) -> 
     return np.concatenate(centres).astype(np.float32)
 
 
-def _empty() -> tuple[np.ndarray, np.ndarray]:
-    return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)
-
-
-def _area(b: np.ndarray) -> np.ndarray:
-    return (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-
-
-def _iou_with(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one box ``x0, y0, x1, y1`` with each of ``boxes`` (K, 4)."""
-    lo = np.maximum(box[:2], boxes[:, :2])
-    hi = np.minimum(box[2:], boxes[:, 2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
-    return inter / (_area(box) + _area(boxes) - inter + 1e-12)
-
-
 def weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
     """MediaPipe's weighted non-maximum suppression: best score first, the best remaining box and all
     boxes overlapping it by IoU > ``iou`` become one box, their score-weighted mean, with the best score.
@@ -114,14 +95,14 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou: float = 0.3) -> tup
     boxes, scores = boxes[order].astype(np.float64), scores[order].astype(np.float64)
     out_boxes, out_scores = [], []
     while len(boxes):
-        near = _iou_with(boxes[0], boxes) > iou
+        near = box_iou(boxes[0], boxes)[0] > iou
         near[0] = True
         w = scores[near]
         out_boxes.append((boxes[near] * w[:, None]).sum(0) / w.sum())
         out_scores.append(scores[0])
         boxes, scores = boxes[~near], scores[~near]
     if not out_boxes:
-        return _empty()
+        return empty_detections()
     return np.asarray(out_boxes, np.float32), np.asarray(out_scores, np.float32)
 
 
@@ -206,9 +187,7 @@ class BlazeFaceDetector:
         return scores.reshape(-1), raw.reshape(len(self.anchors), -1)
 
     def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3):
-            got = f"{type(image).__name__} {getattr(image, 'dtype', '')} {getattr(image, 'shape', '')}"
-            raise ValueError(f"detectors take (H, W, 3) uint8 RGB images, got {got}")
+        check_detector_image(image)
         h, w = image.shape[:2]
         s = self.spec.size
         k = s / max(h, w)
@@ -222,7 +201,7 @@ class BlazeFaceDetector:
         scores = 1.0 / (1.0 + np.exp(-np.clip(logits.astype(np.float64), -100.0, 100.0)))
         keep = scores >= self.score_threshold
         if not keep.any():
-            return self.fallback.detect(image) if self.fallback is not None else _empty()
+            return self.fallback.detect(image) if self.fallback is not None else empty_detections()
         raw, scores, anchors = raw[keep].astype(np.float64), scores[keep], self.anchors[keep]
         cx = raw[:, 0] / s + anchors[:, 0]  # normalised to the square input (fixed 1 x 1 anchors)
         cy = raw[:, 1] / s + anchors[:, 1]
@@ -239,7 +218,7 @@ class BlazeFaceDetector:
             largest = np.sort(np.argsort(-sides, kind="stable")[: self.max_faces])  # still best score first
             boxes, scores = boxes[largest], scores[largest]
         if len(boxes) == 0:
-            return self.fallback.detect(image) if self.fallback is not None else _empty()
+            return self.fallback.detect(image) if self.fallback is not None else empty_detections()
         return boxes.astype(np.float32), scores.astype(np.float32)
 
     def __repr__(self) -> str:

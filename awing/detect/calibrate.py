@@ -3,6 +3,7 @@ model's training crops (``awing export --calibrate`` stores the result in the mo
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -11,7 +12,8 @@ from awing.core.config import Config, config_from_dict
 from awing.core.images import load_image
 from awing.data.build import build_dataset, read_split
 from awing.data.crop import square_box
-from awing.detect.detectors import DETECTORS, get_detector
+from awing.data.hints import InferenceHints, inference_hints
+from awing.detect.detectors import calibration_detectors, get_detector
 from awing.schemas import load_schema
 
 __all__ = ["calibrate_crops", "calibration_hints"]
@@ -61,9 +63,16 @@ def calibrate_crops(
     }
 
 
-def calibration_hints(ckpt: dict, spec: str | None) -> dict:
-    """``{"enlarge": {...}, "calibrated_on": ...}`` from the run's validation data (or ``spec``,
-    ``FORMAT:ROOT:SPLIT``), for ``awing export --calibrate``."""
+def calibration_hints(ckpt: dict, spec: str | None) -> InferenceHints:
+    """The checkpoint's :class:`~awing.data.hints.InferenceHints` with ``enlarge``, ``offset`` and
+    ``calibrated_on`` measured (:func:`calibrate_crops`) for one detector per box style
+    (:func:`awing.detect.detectors.calibration_detectors`; dlib only where it is installed), on the run's
+    validation split or on ``spec`` (``FORMAT:ROOT:SPLIT``), for ``awing export --calibrate``.
+
+    Raises:
+        ValueError: ``spec`` is not ``FORMAT:ROOT:SPLIT``, or it is None / ``"config"`` and the checkpoint
+        has no run config with a val split.
+    """
     data = (ckpt.get("config") or {}).get("data") or {}
     if spec and spec != "config":
         fmt, root, split = spec.split(":", 2) if spec.count(":") >= 2 else (None, None, None)
@@ -77,12 +86,17 @@ def calibration_hints(ckpt: dict, spec: str | None) -> dict:
     samples = read_split(cfg.data, split, fmt, root)
     crop, train_enlarge = cfg.data.crop, cfg.data.enlarge
     dataset = build_dataset(cfg, samples, load_schema(ckpt["schema"]), input_size=64)
-    names = [n for n in DETECTORS if n != "dlib"]
+    styles = {name: style for style, name in calibration_detectors().items() if style != "dlib"}
     try:
         import dlib  # noqa: F401
 
-        names.append("dlib")
+        styles.update({name: style for style, name in calibration_detectors().items() if style == "dlib"})
     except ImportError:
         pass
-    crops = calibrate_crops(samples, dataset.face_box, train_enlarge, names)
-    return {**crops, "calibrated_on": f"{fmt}:{split} (crop={crop}, enlarge={train_enlarge})"}
+    crops = calibrate_crops(samples, dataset.face_box, train_enlarge, list(styles))
+    return dataclasses.replace(
+        inference_hints(ckpt),
+        enlarge={styles[name]: value for name, value in crops["enlarge"].items()},
+        offset={styles[name]: tuple(value) for name, value in crops["offset"].items()},
+        calibrated_on=f"{fmt}:{split} (crop={crop}, enlarge={train_enlarge})",
+    )

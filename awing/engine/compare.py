@@ -9,9 +9,7 @@ from awing.engine.reports import compare_runs
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+", help="run folders (holding results.json) or results JSON files")
-    parser.add_argument(
-        "--out", default="runs/compare", help="output folder for comparison.md and the CED plot"
-    )
+    parser.add_argument("--out", default="runs/compare", help="output folder for comparison.md and the CED plot")
 
 
 def run(args: argparse.Namespace) -> int:

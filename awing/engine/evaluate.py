@@ -2,16 +2,27 @@
 
 Predicts every face of a test set (no augmentation; optional flip test), maps the decoded points back
 to original-image pixels, and scores them with :func:`awing.engine.metrics.evaluate_predictions`.
-Writes ``results.json``, ``results.md`` (the paper's table layout), ``results_ced.png`` and a grid of
-predictions drawn on images.
+
+How a set is evaluated is one :class:`EvalSettings`, built by :meth:`EvalSettings.from_config` from a run's
+config and, for ``awing eval``, its command-line flags. Test sets are :class:`DataSpec` (``FORMAT:ROOT:SPLIT``).
+
+Files, in the output folder (the run's folder by default): the run's own data (its config's format and
+root) goes to ``results.json``, ``results.md``, ``results_ced.png`` and ``predictions_SPLIT.png``, where
+training writes them; any other set goes to files named by the set, ``results_FORMAT_SPLIT_HASH.json``
+(``.md``, ``_ced.png``, and ``predictions_FORMAT_SPLIT_HASH_SPLIT.png``; HASH: of the root's absolute
+path), so evaluating on another set never replaces the run's own results. Every file is written
+atomically.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import logging
+import re
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -19,22 +30,161 @@ import torch
 from tqdm import tqdm
 
 from awing.core.checkpoint import load_checkpoint
-from awing.core.config import Config, config_from_dict
+from awing.core.config import Config, DataConfig, config_from_dict
 from awing.data.build import build_dataset, dataset_schema, read_split
 from awing.data.dataset import LandmarkDataset, build_loader
+from awing.data.hints import inference_hints
 from awing.engine import distributed
 from awing.engine.metrics import CONVENTION_NAMES, POOLINGS, evaluate_predictions
 from awing.engine.reports import make_results, predictions_grid, write_results
 from awing.engine.runtime import environment
 from awing.method.codec import HeatmapCodec
-from awing.method.decode import DECODERS
+from awing.method.decode import DECODERS, describe_decoders
 from awing.method.model import model_from_checkpoint, predict_heatmaps
 from awing.pretrained import PRETRAINED_DIR, resolve_model
 from awing.schemas import Schema, map_points, point_mapping
 
 log = logging.getLogger("awing.eval")
 
+#: The stem of the results files of a run's own data.
+RUN_RESULTS = "results"
+#: How many unreadable images' paths a test set's metrics name.
+MAX_UNREADABLE_NAMED = 20
 
+
+# ------------------------------------------------------------------------------------------ settings
+@dataclasses.dataclass(frozen=True)
+class EvalSettings:
+    """How a test set is evaluated: everything :func:`evaluate_model` uses besides the model and the data.
+
+    Attributes:
+        batch_size: images per forward pass (>= 1).
+        workers: data-loader worker processes (0: in this process).
+        seed: the loader's seed.
+        flip_test: average with the mirrored image's prediction.
+        decoder: a sub-pixel decoder (:data:`awing.method.decode.DECODERS`) replacing the codec's; None
+            keeps the codec's (the model's own).
+        normaliser: the main NME normaliser; None: the convention's (the schema's protocol one).
+        thresholds: FR and AUC cut-offs, fractions.
+        convention: a named convention (:data:`awing.engine.metrics.CONVENTIONS`); None: ``paper``.
+        pooling: ``per_image`` or ``pooled``; None: the convention's.
+    """
+
+    batch_size: int = 16
+    workers: int = 0
+    seed: int = 0
+    flip_test: bool = False
+    decoder: str | None = None
+    normaliser: str | None = None
+    thresholds: tuple[float, ...] = (0.08, 0.10)
+    convention: str | None = None
+    pooling: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"evaluation batch size must be >= 1, got {self.batch_size}")
+        if self.decoder is not None and self.decoder not in DECODERS:
+            raise ValueError(f"unknown decoder {self.decoder!r}; known: {', '.join(DECODERS)}")
+
+    @classmethod
+    def from_config(
+        cls,
+        cfg: Config,
+        *,
+        batch_size: int | None = None,
+        flip_test: bool | None = None,
+        decoder: str | None = None,
+        normaliser: str | None = None,
+        convention: str | None = None,
+        pooling: str | None = None,
+    ) -> EvalSettings:
+        """The settings of a run's config (``eval``; the batch size falls back to ``optim.batch_size``,
+        workers and seed come from ``data`` and ``train``), each keyword that is not None replacing the
+        config's value (the ``awing eval`` flags). ``cfg.eval.decoder`` is not read: it chose the codec
+        that a checkpoint stores, and None here keeps that codec's decoder.
+
+        Raises:
+            ValueError: a batch size below 1, an unknown decoder.
+        """
+        e = cfg.eval
+        return cls(
+            batch_size=(e.batch_size or cfg.optim.batch_size) if batch_size is None else batch_size,
+            workers=cfg.data.workers,
+            seed=cfg.train.seed,
+            flip_test=e.flip_test if flip_test is None else flip_test,
+            decoder=decoder,
+            normaliser=normaliser or e.normaliser,
+            thresholds=tuple(float(t) for t in e.thresholds),
+            convention=convention,
+            pooling=pooling,
+        )
+
+    def recorded_config(self, cfg: Config) -> dict:
+        """``cfg.to_dict()`` with its ``eval`` section saying what these settings did (the config stored
+        beside the results)."""
+        out = cfg.to_dict()
+        out["eval"] = {
+            **out["eval"],
+            "batch_size": self.batch_size,
+            "normaliser": self.normaliser,
+            "thresholds": list(self.thresholds),
+            "flip_test": self.flip_test,
+            "decoder": self.decoder or out["eval"]["decoder"],
+        }
+        return out
+
+
+class DataSpec(NamedTuple):
+    """One test set, ``FORMAT:ROOT:SPLIT`` (a reader name, a dataset folder, a split name)."""
+
+    format: str
+    root: str
+    split: str
+
+    @classmethod
+    def parse(cls, spec: str) -> DataSpec:
+        """``"wflw:/data/WFLW:test"`` -> ``DataSpec("wflw", "/data/WFLW", "test")`` (the root may hold colons).
+
+        Raises:
+            ValueError: fewer than three colon-separated parts.
+        """
+        parts = spec.split(":")
+        if len(parts) < 3:
+            raise ValueError(f"test set {spec!r} is not FORMAT:ROOT:SPLIT")
+        return cls(parts[0], ":".join(parts[1:-1]), parts[-1])
+
+    def __str__(self) -> str:
+        return f"{self.format}:{self.root}:{self.split}"
+
+    def is_run_data(self, data: DataConfig) -> bool:
+        """Whether this is a split of the run's own dataset (``data.format`` and ``data.root`` as written,
+        the test the data readers use too)."""
+        return self.format == data.format and str(self.root) == str(data.root)
+
+    @property
+    def results_name(self) -> str:
+        """The stem of this set's results files when it is not the run's own data:
+        ``results_FORMAT_SPLIT_HASH``, HASH being 8 hex digits of the root's absolute path."""
+        root = str(Path(self.root).expanduser().resolve())
+        digest = hashlib.sha256(root.encode()).hexdigest()[:8]
+        return f"{RUN_RESULTS}_{_slug(self.format)}_{_slug(self.split)}_{digest}"
+
+
+def run_data_specs(data: DataConfig) -> list[DataSpec]:
+    """The run's own val and test splits (those it names)."""
+    return [DataSpec(data.format, str(data.root), s) for s in [data.val_split, *data.test_splits] if s]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-") or "-"
+
+
+def parse_data_spec(spec: str) -> DataSpec:
+    """:meth:`DataSpec.parse` (a tuple ``(format, root, split)``)."""
+    return DataSpec.parse(spec)
+
+
+# ---------------------------------------------------------------------------------------- evaluation
 @dataclasses.dataclass
 class Evaluation:
     """One test set's predictions and metrics.
@@ -42,8 +192,9 @@ class Evaluation:
     Attributes:
         pred, gt: (M, N, 2) points in original-image pixels.
         confidence: (M, N) peak heatmap values.
-        metrics: the dict of :func:`evaluate_predictions`.
+        metrics: the dict of :func:`evaluate_predictions`, plus ``num_unreadable`` / ``unreadable_images``.
         samples: the M samples, in order.
+        spec: the test set, where it was named by one (:func:`evaluate_splits`).
     """
 
     pred: np.ndarray
@@ -51,6 +202,7 @@ class Evaluation:
     confidence: np.ndarray
     metrics: dict
     samples: list
+    spec: DataSpec | None = None
 
     @property
     def nme(self) -> float:
@@ -92,54 +244,98 @@ def common_layout(
     )
 
 
-def evaluate_model(
-    model, codec: HeatmapCodec, dataset: LandmarkDataset, schema: Schema, cfg: Config, device, info=None,
-    amp_dtype=None, progress: bool = False, convention: str | None = None, pooling: str | None = None,
-) -> Evaluation:
-    """Predict and score every sample of ``dataset`` (split over ranks under DDP, gathered on all).
-
-    Unreadable images are left out of the scores and counted in ``metrics["num_skipped"]`` (their paths,
-    up to 20, in ``metrics["skipped_images"]``). ``progress`` shows a bar over batches on the main rank
-    (the eval CLI; training logs one line instead). ``convention`` / ``pooling``: see
-    :func:`awing.engine.metrics.evaluate_predictions` (None: the schema's default normaliser, per-image mean).
-    """
-    info = info or distributed.DistInfo()
-    was_training = model.training
-    model.eval()
+def _predict(model, codec, dataset, schema, settings, device, info, amp_dtype, progress) -> list[tuple]:
+    """This rank's share of ``dataset``: ``(dataset indices, (b, N, 2) image-pixel points, (b, N)
+    confidences)`` per batch. Unreadable images come in no batch."""
     indices = list(range(info.rank, len(dataset), info.world_size))
     loader = build_loader(
-        torch.utils.data.Subset(dataset, indices), cfg.eval.batch_size or cfg.optim.batch_size, shuffle=False,
-        workers=cfg.data.workers, seed=cfg.train.seed, drop_last=False,
-    )  # fmt: skip
-    flip = schema.flip_permutation if cfg.eval.flip_test else None
+        torch.utils.data.Subset(dataset, indices),
+        settings.batch_size,
+        shuffle=False,
+        workers=settings.workers,
+        seed=settings.seed,
+        drop_last=False,
+    )
+    flip = schema.flip_permutation if settings.flip_test else None
     parts = []
-    for batch in tqdm(loader, desc="evaluate", unit="batch", leave=False, disable=not (progress and info.is_main)):
+    bars = None if progress and info.is_main else True  # None: no bars when stderr is not a terminal
+    for batch in tqdm(loader, desc="evaluate", unit="batch", leave=False, disable=bars):
         if batch["image"].shape[0] == 0:
             continue
         images = batch["image"].to(device).float().div_(255)
         points, conf = codec.decode(predict_heatmaps(model, images, amp_dtype, flip))
         pred = codec.to_image(points.cpu().double(), batch["affine"].double())
         parts.append((batch["index"].tolist(), pred.numpy(), conf.cpu().numpy()))
-    model.train(was_training)
-    gathered = [p for rank_parts in distributed.all_gather_objects(parts, info) for p in rank_parts]
+    return parts
+
+
+def _in_dataset_order(gathered: list[tuple], num_points: int) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """Every rank's batches as dataset indices, (M, N, 2) points and (M, N) confidences, sorted by index."""
     order = [i for idx, _, _ in gathered for i in idx]
-    pred = np.concatenate([p for _, p, _ in gathered]) if gathered else np.zeros((0, schema.num_points, 2))
-    conf = np.concatenate([c for _, _, c in gathered]) if gathered else np.zeros((0, schema.num_points))
-    skipped = sorted(set(range(len(dataset))) - set(order))  # unreadable images: in no rank's predictions
+    pred = np.concatenate([p for _, p, _ in gathered]) if gathered else np.zeros((0, num_points, 2))
+    conf = np.concatenate([c for _, _, c in gathered]) if gathered else np.zeros((0, num_points))
     sort = np.argsort(order, kind="stable")
-    samples = [dataset.samples[order[i]] for i in sort]
-    pred, conf = pred[sort], conf[sort]
+    return [order[i] for i in sort], pred[sort], conf[sort]
+
+
+def _score(pred, samples, dataset: LandmarkDataset, schema: Schema, settings: EvalSettings) -> tuple[np.ndarray, dict]:
+    """The ground truth of ``samples`` and :func:`evaluate_predictions` of ``pred`` against it, in the
+    layout :func:`common_layout` chooses (named in ``scored_in`` when it is not both the model's and the
+    data's)."""
     gt = np.stack([s.landmarks for s in samples]).astype(np.float64) if samples else np.zeros_like(pred)
     boxes = np.stack([dataset.face_box(s) for s in samples]) if samples else np.zeros((0, 4))
     scored_in, pred_scored, gt_scored = common_layout(schema, dataset.schema, pred, gt)
     metrics = evaluate_predictions(
-        pred_scored, gt_scored, scored_in, boxes=boxes, attributes=[s.attributes for s in samples],
-        normaliser=cfg.eval.normaliser, thresholds=cfg.eval.thresholds, convention=convention, pooling=pooling,
-    )  # fmt: skip
+        pred_scored,
+        gt_scored,
+        scored_in,
+        boxes=boxes,
+        attributes=[s.attributes for s in samples],
+        normaliser=settings.normaliser,
+        thresholds=settings.thresholds,
+        convention=settings.convention,
+        pooling=settings.pooling,
+    )
     if scored_in.name != schema.name or scored_in.name != dataset.schema.name:
         metrics["scored_in"] = f"{scored_in.name} (model {schema.name}, data {dataset.schema.name})"
-    metrics["num_skipped"] = len(skipped)
-    metrics["skipped_images"] = [dataset.samples[i].image for i in skipped[:20]]
+    return gt, metrics
+
+
+def evaluate_model(
+    model,
+    codec: HeatmapCodec,
+    dataset: LandmarkDataset,
+    schema: Schema,
+    settings: EvalSettings,
+    device,
+    info=None,
+    amp_dtype=None,
+    progress: bool = False,
+) -> Evaluation:
+    """Predict and score every sample of ``dataset`` (split over ranks under DDP, gathered on all).
+
+    ``schema`` is the model's layout; ``settings`` says how (batch size, flip test, decoder, normaliser,
+    convention, ...). Unreadable images are left out of the scores and counted in
+    ``metrics["num_unreadable"]`` (their paths, up to 20, in ``metrics["unreadable_images"]``); images read
+    but without a defined NME are ``metrics["num_unscored"]``. ``progress`` shows a bar over batches on
+    the main rank (the eval CLI; training logs one line instead). The model's training mode is restored.
+    """
+    info = info or distributed.DistInfo()
+    if settings.decoder is not None and settings.decoder != codec.decoder:
+        codec = dataclasses.replace(codec, decoder=settings.decoder)
+    was_training = model.training
+    model.eval()
+    try:
+        parts = _predict(model, codec, dataset, schema, settings, device, info, amp_dtype, progress)
+    finally:
+        model.train(was_training)
+    gathered = [p for rank_parts in distributed.all_gather_objects(parts, info) for p in rank_parts]
+    order, pred, conf = _in_dataset_order(gathered, schema.num_points)
+    samples = [dataset.samples[i] for i in order]
+    gt, metrics = _score(pred, samples, dataset, schema, settings)
+    unreadable = sorted(set(range(len(dataset))) - set(order))  # in no rank's predictions
+    metrics["num_unreadable"] = len(unreadable)
+    metrics["unreadable_images"] = [dataset.samples[i].image for i in unreadable[:MAX_UNREADABLE_NAMED]]
     return Evaluation(pred, gt, conf, metrics, samples)
 
 
@@ -149,33 +345,99 @@ def draw_examples(evaluation: Evaluation, path: Path, count: int = 16, seed: int
         return None
     nme = np.nan_to_num(np.asarray(evaluation.metrics["per_image_nme"], dtype=float), nan=-1)
     worst = list(np.argsort(-nme)[: count // 2])
-    rest = [i for i in np.random.default_rng(seed).permutation(len(nme)) if i not in worst][
-        : count - len(worst)
-    ]
-    chosen = worst + rest
+    rest = [i for i in np.random.default_rng(seed).permutation(len(nme)) if i not in worst]
+    chosen = worst + rest[: count - len(worst)]
     images = []
     for i in chosen:
         img = cv2.imread(evaluation.samples[i].image, cv2.IMREAD_COLOR)
-        images.append(
-            np.zeros((64, 64, 3), np.uint8) if img is None else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-        )
+        images.append(np.zeros((64, 64, 3), np.uint8) if img is None else cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
     return predictions_grid(images, evaluation.pred[chosen], evaluation.gt[chosen], path)
 
 
-def write_evaluation(
-    evaluations: dict[str, Evaluation], run_dir: Path, cfg: Config, schema: Schema, device=None, env=None
-) -> dict:
-    """results.json / .md / CED png plus one prediction grid per test set; returns the results dict.
+def results_files(evaluations: dict[str, Evaluation], data: DataConfig) -> dict[str, dict[str, Evaluation]]:
+    """Which results file each evaluation goes to: ``{file stem: {test-set name: Evaluation}}``. The
+    run's own data (and an evaluation named by no spec) goes to :data:`RUN_RESULTS`, every other set to
+    its own :attr:`DataSpec.results_name`."""
+    files: dict[str, dict[str, Evaluation]] = {}
+    for name, ev in evaluations.items():
+        own = ev.spec is None or ev.spec.is_run_data(data)
+        files.setdefault(RUN_RESULTS if own else ev.spec.results_name, {})[name] = ev
+    return files
 
-    ``env``: :func:`awing.engine.runtime.environment` as taken when the work started (training records
-    the commit its code was loaded from, not the one checked out when it ends); None: taken now."""
-    results = make_results(cfg.train.name or run_dir.name, schema, {k: v.metrics for k, v in evaluations.items()},
-                           cfg.to_dict(), env or environment(device))  # fmt: skip
-    paths = write_results(results, run_dir)
+
+def write_evaluation(
+    evaluations: dict[str, Evaluation],
+    run_dir: Path,
+    cfg: Config,
+    schema: Schema,
+    device=None,
+    env=None,
+    settings: EvalSettings | None = None,
+    name: str = RUN_RESULTS,
+) -> dict:
+    """``{name}.json`` / ``.md`` / ``_ced.png`` plus one prediction grid per test set
+    (``predictions{suffix}_{test set}.png``, suffix: what ``name`` adds to ``results``), each written
+    atomically; returns the results dict.
+
+    ``cfg`` is recorded in the results, its ``eval`` section as ``settings`` ran it when given
+    (:meth:`EvalSettings.recorded_config`). ``env``: :func:`awing.engine.runtime.environment` as taken
+    when the work started (training records the commit its code was loaded from, not the one checked out
+    when it ends); None: taken now. Which file a test set belongs in is :func:`results_files`' choice.
+    """
+    config = settings.recorded_config(cfg) if settings is not None else cfg.to_dict()
+    metrics = {k: v.metrics for k, v in evaluations.items()}
+    results = make_results(cfg.train.name or Path(run_dir).name, schema, metrics, config, env or environment(device))
+    paths = write_results(results, run_dir, name)
+    suffix = name.removeprefix(RUN_RESULTS)
     for split, ev in evaluations.items():
-        draw_examples(ev, run_dir / f"predictions_{split}.png")
+        draw_examples(ev, Path(run_dir) / f"predictions{suffix}_{_slug(split)}.png")
     log.info("wrote %s", ", ".join(str(p) for p in paths.values()))
     return results
+
+
+def evaluate_splits(
+    model,
+    codec: HeatmapCodec,
+    schema: Schema,
+    cfg: Config,
+    specs: list[tuple[str, str, str]],
+    device,
+    info=None,
+    amp_dtype=None,
+    progress: bool = False,
+    crop_rule: dict | None = None,
+    settings: EvalSettings | None = None,
+) -> dict[str, Evaluation]:
+    """Evaluate on each ``(format, root, split)`` (a :class:`DataSpec` or a plain tuple); keys are the
+    split names (``format:split`` when two specs share a split name). Prints one line per set on the main
+    rank.
+
+    ``cfg``: the run's config, for its data options (readers, crops); ``settings``: how to evaluate
+    (None: :meth:`EvalSettings.from_config` of ``cfg``). ``crop_rule``: a model's stored crop rule
+    (``checkpoint["inference"]["crop"]``; None: the config's ``square_box`` crop).
+    """
+    info = info or distributed.DistInfo()
+    settings = settings or EvalSettings.from_config(cfg)
+    specs = [DataSpec(fmt, str(root), split) for fmt, root, split in specs]
+    unique = len({s.split for s in specs}) == len(specs)
+    evaluations = {}
+    for spec in specs:
+        samples = read_split(cfg.data, spec.split, spec.format, spec.root)
+        layout = schema if spec.is_run_data(cfg.data) else dataset_schema(cfg.data, samples, spec.format, spec.root)
+        dataset = build_dataset(cfg, samples, layout, codec.input_size, crop_rule=crop_rule)
+        ev = evaluate_model(model, codec, dataset, schema, settings, device, info, amp_dtype, progress=progress)
+        ev.spec = spec
+        evaluations[spec.split if unique else f"{spec.format}:{spec.split}"] = ev
+        if info.is_main:
+            print(_result_line(spec, len(samples), ev))
+    return evaluations
+
+
+def _result_line(spec: DataSpec, num_samples: int, ev: Evaluation) -> str:
+    unreadable = ev.metrics["num_unreadable"]
+    note = f" ({unreadable} unreadable, not scored)" if unreadable else ""
+    figures = ", ".join(f"{k} {v:.4f}" for k, v in ev.summary("").items() if k != "nme")
+    return f"{spec.format}:{spec.split}: {num_samples} faces{note}, NME {100 * ev.nme:.2f}%, {figures}"
 
 
 # ------------------------------------------------------------------------------------------------ CLI
@@ -184,66 +446,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "checkpoint", help="a .pt file written by awing train (best.pt / last.pt) or a shipped model's name"
     )
     parser.add_argument(
-        "data", nargs="*",
-        help="test sets as FORMAT:ROOT:SPLIT (e.g. wflw:/data/WFLW:test); default: the run's val and test splits",
-    )  # fmt: skip
+        "data",
+        nargs="*",
+        help="test sets as FORMAT:ROOT:SPLIT (e.g. wflw:/data/WFLW:test); default: the run's val and test splits. "
+        "Sets other than the run's own data are written to results_FORMAT_SPLIT_HASH.json, never results.json",
+    )
     parser.add_argument(
         "--out", help="output folder (default: the checkpoint's folder; runs/eval/NAME for a shipped model)"
     )
     parser.add_argument(
-        "--flip-test", action=argparse.BooleanOptionalAction, default=None,
+        "--flip-test",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="average with the mirrored image's prediction (default: as the run was validated, eval.flip_test)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--decoder", choices=DECODERS,
-        help="sub-pixel decoder: quarter (the paper's) or dark (Taylor step on the log heatmap); default: the model's",
-    )  # fmt: skip
+        "--decoder",
+        choices=DECODERS,
+        help=f"sub-pixel decoder: {describe_decoders()}; default: the model's",
+    )
     parser.add_argument("--normaliser", help="NME normaliser name (default: the schema's protocol one)")
     parser.add_argument(
-        "--convention", choices=sorted(CONVENTION_NAMES),
+        "--convention",
+        choices=sorted(CONVENTION_NAMES),
         help="named evaluation convention (normaliser + pooling): paper (default), authors, hrnet, mmpose",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--pooling", choices=list(POOLINGS),
+        "--pooling",
+        choices=list(POOLINGS),
         help="NME aggregate: per_image (mean of per-image NMEs, the paper's) or pooled (mmpose: all points)",
-    )  # fmt: skip
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batch-size", type=int, help="evaluation batch size (eval.batch_size; default: the run's)")
-
-
-def parse_data_spec(spec: str) -> tuple[str, str, str]:
-    parts = spec.split(":")
-    if len(parts) < 3:
-        raise ValueError(f"test set {spec!r} is not FORMAT:ROOT:SPLIT")
-    return parts[0], ":".join(parts[1:-1]), parts[-1]
-
-
-def evaluate_splits(
-    model, codec: HeatmapCodec, schema: Schema, cfg: Config, specs: list[tuple[str, str, str]], device,
-    info=None, amp_dtype=None, progress: bool = False, crop_rule: dict | None = None,
-    convention: str | None = None, pooling: str | None = None,
-) -> dict[str, Evaluation]:
-    """Evaluate on each ``(format, root, split)``; keys are the split names (``format:split`` when two
-    specs share a split name). Prints one line per set on the main rank.
-
-    ``crop_rule``: a model's stored crop rule (``checkpoint["inference"]["crop"]``; None: the config's
-    ``square_box`` crop). ``convention`` / ``pooling``: see :func:`awing.engine.metrics.evaluate_predictions`.
-    """
-    info = info or distributed.DistInfo()
-    evaluations = {}
-    for fmt, root, split in specs:
-        samples = read_split(cfg.data, split, fmt, root)
-        own = fmt == cfg.data.format and str(root) == str(cfg.data.root)  # the run's own data: the model's layout
-        layout = schema if own else dataset_schema(cfg.data, samples, fmt, root)
-        dataset = build_dataset(cfg, samples, layout, codec.input_size, crop_rule=crop_rule)
-        ev = evaluate_model(model, codec, dataset, schema, cfg, device, info, amp_dtype, progress=progress,
-                            convention=convention, pooling=pooling)  # fmt: skip
-        evaluations[split if len({s[2] for s in specs}) == len(specs) else f"{fmt}:{split}"] = ev
-        if info.is_main:
-            skipped = f" ({ev.metrics['num_skipped']} unreadable, not scored)" if ev.metrics["num_skipped"] else ""
-            print(f"{fmt}:{split}: {len(samples)} faces{skipped}, NME {100 * ev.nme:.2f}%, "
-                  + ", ".join(f"{k} {v:.4f}" for k, v in ev.summary("").items() if k != "nme"))  # fmt: skip
-    return evaluations
 
 
 def default_out(checkpoint: Path) -> Path:
@@ -252,6 +486,26 @@ def default_out(checkpoint: Path) -> Path:
     if checkpoint.resolve().parent == PRETRAINED_DIR.resolve():
         return Path("runs/eval") / checkpoint.stem
     return checkpoint.parent
+
+
+def settings_from_args(args: argparse.Namespace, cfg: Config, codec: HeatmapCodec) -> EvalSettings:
+    """The settings of ``awing eval``: the run's config with the flags given; the decoder is ``--decoder``
+    or the checkpoint's codec's (so the recorded config names the one used).
+
+    Raises:
+        ValueError: ``--batch-size`` below 1.
+    """
+    if args.batch_size is not None and args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    return EvalSettings.from_config(
+        cfg,
+        batch_size=args.batch_size,
+        flip_test=args.flip_test,
+        decoder=getattr(args, "decoder", None) or codec.decoder,
+        normaliser=args.normaliser,
+        convention=getattr(args, "convention", None),
+        pooling=getattr(args, "pooling", None),
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -263,24 +517,12 @@ def run(args: argparse.Namespace) -> int:
     _, device = distributed.setup(args.device)
     model, schema, codec = model_from_checkpoint(ckpt, device)
     cfg = config_from_dict(ckpt["config"]) if "config" in ckpt else Config()
-    if args.flip_test is not None:
-        cfg.eval.flip_test = args.flip_test
-    if getattr(args, "decoder", None):
-        codec = dataclasses.replace(codec, decoder=args.decoder)
-    cfg.eval.decoder = codec.decoder
-    cfg.eval.normaliser = args.normaliser or cfg.eval.normaliser
-    if args.batch_size is not None:
-        if args.batch_size < 1:
-            raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
-        cfg.eval.batch_size = args.batch_size
-    if args.data:
-        specs = [parse_data_spec(s) for s in args.data]
-    else:
-        d = cfg.data
-        specs = [(d.format, d.root, s) for s in [d.val_split, *d.test_splits] if s]
-    crop_rule = (ckpt.get("inference") or {}).get("crop")  # e.g. the authors' crop of an imported model
-    convention, pooling = getattr(args, "convention", None), getattr(args, "pooling", None)
-    evaluations = evaluate_splits(model, codec, schema, cfg, specs, device, progress=True, crop_rule=crop_rule,
-                                  convention=convention, pooling=pooling)  # fmt: skip
-    write_evaluation(evaluations, out, cfg, schema, device)
+    settings = settings_from_args(args, cfg, codec)
+    specs = [DataSpec.parse(s) for s in args.data] or run_data_specs(cfg.data)
+    crop_rule = inference_hints(ckpt).crop  # e.g. the authors' crop of an imported model
+    evaluations = evaluate_splits(
+        model, codec, schema, cfg, specs, device, progress=True, crop_rule=crop_rule, settings=settings
+    )
+    for name, group in results_files(evaluations, cfg.data).items():
+        write_evaluation(group, out, cfg, schema, device, settings=settings, name=name)
     return 0

@@ -6,7 +6,7 @@ Units and conventions:
 - Every error is a **fraction** of the image's normaliser (inter-ocular distance, box size, torso size);
   multiply by 100 for the percentages the paper prints. Reports do that; these functions never do.
 - An image whose NME is undefined (no scored point, or a normaliser that is NaN or not positive) gets a
-  NaN NME and is left out of every aggregate (mean NME, FR, AUC, CED).
+  NaN NME, is left out of every aggregate (mean NME, FR, AUC, CED) and is counted as ``num_unscored``.
 
 Metrics:
 
@@ -25,16 +25,18 @@ documented there and in :mod:`awing.engine.reports`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
 from awing.schemas import Schema, load_schema, normaliser_distance
 
 __all__ = [
+    "nanmean",
     "normalised_point_errors",
     "per_image_nme",
     "failure_rate",
@@ -48,12 +50,18 @@ __all__ = [
     "threshold_key",
     "evaluate_predictions",
     "to_jsonable",
+    "Convention",
     "CONVENTIONS",
     "CONVENTION_NAMES",
+    "NME_POOLINGS",
     "POOLINGS",
+    "Protocol",
+    "choose_protocol",
     "resolve_convention",
     "annotation_box_size",
+    "normaliser_distances",
     "pooled_nme",
+    "image_mean_nme",
 ]
 
 # Table 8's column order for LSP joint groups; other groups follow in order of first appearance.
@@ -121,9 +129,7 @@ def normalised_point_errors(
     bad = valid & ~np.isfinite(pred).all(axis=-1)
     if bad.any():
         img, pt = np.argwhere(bad)[0]
-        raise ValueError(
-            f"non-finite prediction at {int(bad.sum())} scored point(s), first: image {img} point {pt}"
-        )
+        raise ValueError(f"non-finite prediction at {int(bad.sum())} scored point(s), first: image {img} point {pt}")
     good_norm = np.isfinite(norm) & (norm > 0)
     valid &= good_norm[:, None]
     err = np.full((b, n), np.nan)
@@ -148,23 +154,32 @@ def per_image_nme(
         (B,) float64: mean over scored points of ``||pred - gt|| / norm``; NaN for an image with no scored
         point or with a NaN / non-positive normaliser.
     """
-    err = normalised_point_errors(pred, gt, norm, mask)
-    return _row_nanmean(err)
+    return nanmean(normalised_point_errors(pred, gt, norm, mask), axis=-1)
 
 
-def _row_nanmean(err: np.ndarray) -> np.ndarray:
-    ok = ~np.isnan(err)
-    count = ok.sum(axis=-1)
-    total = np.where(ok, err, 0.0).sum(axis=-1)
+def nanmean(x: np.ndarray | Sequence[float | None], axis: int | None = None) -> float | np.ndarray:
+    """Mean of the entries that are not NaN (None counts as NaN), without numpy's empty-slice warning.
+
+    Args:
+        x: array-like of floats.
+        axis: None for the mean of every entry, or the axis to average over.
+    Returns:
+        With ``axis=None`` a float; else a float64 array with ``axis`` removed. NaN where no entry is
+        defined (also for an empty input).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    ok = ~np.isnan(x)
+    if axis is None:
+        return float(x[ok].mean()) if ok.any() else math.nan
+    count = ok.sum(axis=axis)
     out = np.full(count.shape, np.nan)
-    np.divide(total, count, out=out, where=count > 0)
+    np.divide(np.where(ok, x, 0.0).sum(axis=axis), count, out=out, where=count > 0)
     return out
 
 
-def _finite(nme: np.ndarray | Sequence[float | None]) -> np.ndarray:
-    """Flat float64 array of the defined NMEs (None and NaN dropped)."""
-    a = np.asarray(nme, dtype=np.float64).reshape(-1)  # None -> NaN
-    return a[~np.isnan(a)]
+def _flat(nme: np.ndarray | Sequence[float | None]) -> np.ndarray:
+    """Per-image NMEs as a flat float64 array (None -> NaN)."""
+    return np.asarray(nme, dtype=np.float64).reshape(-1)
 
 
 # ----------------------------------------------------------------------------------- FR, CED and AUC
@@ -173,8 +188,8 @@ def failure_rate(nme: np.ndarray | Sequence[float], threshold: float) -> float:
 
     NaN (or None) entries are left out; an empty input gives NaN.
     """
-    x = _finite(nme)
-    return float(np.mean(x > threshold)) if x.size else math.nan
+    x = _flat(nme)
+    return nanmean(np.where(np.isnan(x), np.nan, x > threshold))
 
 
 def ced_curve(
@@ -189,7 +204,8 @@ def ced_curve(
     """
     if steps < 2:
         raise ValueError("ced_curve needs at least 2 steps")
-    x = np.sort(_finite(nme))
+    x = _flat(nme)
+    x = np.sort(x[~np.isnan(x)])
     t = np.linspace(0.0, float(max_threshold), int(steps))
     if x.size == 0:
         return t, np.zeros_like(t)
@@ -205,10 +221,8 @@ def auc(nme: np.ndarray | Sequence[float], threshold: float) -> float:
     """
     if threshold <= 0:
         raise ValueError("AUC threshold must be positive")
-    x = _finite(nme)
-    if x.size == 0:
-        return math.nan
-    return float(np.mean(np.maximum(0.0, threshold - np.minimum(x, threshold))) / threshold)
+    x = _flat(nme)  # NaN stays NaN through min / max and is left out of the mean
+    return nanmean(np.maximum(0.0, threshold - np.minimum(x, threshold))) / threshold
 
 
 def auc_numerical(nme: np.ndarray | Sequence[float], threshold: float, steps: int = 10001) -> float:
@@ -218,7 +232,7 @@ def auc_numerical(nme: np.ndarray | Sequence[float], threshold: float, steps: in
     """
     if threshold <= 0:
         raise ValueError("AUC threshold must be positive")
-    if _finite(nme).size == 0:
+    if np.isnan(_flat(nme)).all():
         return math.nan
     t, f = ced_curve(nme, threshold, steps)
     return float(np.sum((f[1:] + f[:-1]) * np.diff(t)) / 2.0 / threshold)
@@ -249,8 +263,7 @@ def pck(
     count = scored.sum(axis=0)
     per_joint = np.full(err.shape[1], np.nan)
     np.divide(correct.sum(axis=0), count, out=per_joint, where=count > 0)
-    seen = per_joint[~np.isnan(per_joint)]
-    return per_joint, float(seen.mean()) if seen.size else math.nan
+    return per_joint, nanmean(per_joint)
 
 
 def joint_group(name: str) -> str:
@@ -285,16 +298,9 @@ def pck_by_group(
         for i, nm in enumerate(names):
             members.setdefault(joint_group(nm), []).append(i)
     else:
-        members = {
-            g: [names.index(m) if isinstance(m, str) else int(m) for m in ms] for g, ms in groups.items()
-        }
+        members = {g: [names.index(m) if isinstance(m, str) else int(m) for m in ms] for g, ms in groups.items()}
     order = [g for g in PCK_GROUP_ORDER if g in members] + [g for g in members if g not in PCK_GROUP_ORDER]
-    out = {}
-    for g in order:
-        v = values[members[g]]
-        v = v[~np.isnan(v)]
-        out[g] = float(v.mean()) if v.size else math.nan
-    return out
+    return {g: nanmean(values[members[g]]) for g in order}
 
 
 # ------------------------------------------------------------------------------------------- subsets
@@ -325,28 +331,60 @@ def subset_indices(schema: Schema, attributes: Sequence[Mapping] | None) -> dict
 
 
 # ------------------------------------------------------------------------------------- conventions
-#: NME aggregates: ``per_image`` = mean over images of each image's mean point error (Eq. 7; the paper,
-#: the authors' and HRNet's code); ``pooled`` = mean over every scored point of every image (mmpose's
-#: ``keypoint_nme``: all points with ``keypoints_visible > 0``, i.e. every annotated point).
-POOLINGS = ("per_image", "pooled")
+def pooled_nme(errors: np.ndarray) -> float:
+    """mmpose's NME: the mean of every scored point's normalised error, (B, N) -> float (NaN: none)."""
+    return nanmean(errors)
+
+
+def image_mean_nme(errors: np.ndarray) -> float:
+    """The paper's NME: the mean over images of each image's mean point error, (B, N) -> float (NaN: none)."""
+    return nanmean(nanmean(errors, axis=-1))
+
+
+#: NME aggregates of (B, N) normalised point errors: ``per_image`` = mean over images of each image's mean
+#: point error (Eq. 7; the paper, the authors' and HRNet's code); ``pooled`` = mean over every scored point
+#: of every image (mmpose's ``keypoint_nme``: all points with ``keypoints_visible > 0``).
+NME_POOLINGS: Mapping[str, Callable[[np.ndarray], float]] = {"per_image": image_mean_nme, "pooled": pooled_nme}
+POOLINGS = tuple(NME_POOLINGS)
 
 #: The normaliser that is not a schema's: ``box_size`` = 200 x ``scale`` of HRNet's CSV / mmpose's COCO
 #: JSON (the sample's ``attributes["box_size"]``, else ``200 * attributes["scale"]``), pixels.
 ANNOTATION_NORMALISERS = ("box_size",)
 
-#: Named conventions: convention -> {schema name: (normaliser, pooling)}; a schema not listed takes its
-#: default normaliser. ``paper``: the AWing paper's protocol (awing's default). ``authors``: their released
+
+@dataclasses.dataclass(frozen=True)
+class Convention:
+    """A named evaluation protocol: the NME normaliser of each schema it names (others: the schema's
+    default normaliser) and how point errors are pooled into one NME (a :data:`POOLINGS` name)."""
+
+    name: str
+    pooling: str
+    normalisers: Mapping[str, str]
+
+    def resolve(self, schema: Schema) -> tuple[str, str]:
+        """``(normaliser, pooling)`` for ``schema``."""
+        return self.normalisers.get(schema.name, schema.default_normaliser), self.pooling
+
+
+_FACE_SCHEMAS = ("w300_68", "cofw29", "aflw19", "wflw98")
+
+
+def _convention(name: str, pooling: str, normalisers: Sequence[str]) -> Convention:
+    return Convention(name, pooling, dict(zip(_FACE_SCHEMAS, normalisers, strict=True)))
+
+
+#: Named conventions. ``paper``: the AWing paper's protocol (awing's default). ``authors``: their released
 #: evaluation code (protossw512/AdaptiveWingLoss ``fan_NME``). ``hrnet`` / ``mmpose``: those toolkits.
-CONVENTIONS: dict[str, dict[str, tuple[str, str]]] = {
-    "paper": {"w300_68": ("inter_ocular", "per_image"), "cofw29": ("inter_pupil", "per_image"),
-              "aflw19": ("box", "per_image"), "wflw98": ("inter_ocular", "per_image")},
-    "authors": {"w300_68": ("inter_pupil", "per_image"), "cofw29": ("inter_pupil", "per_image"),
-                "aflw19": ("box", "per_image"), "wflw98": ("inter_ocular", "per_image")},
-    "hrnet": {"w300_68": ("inter_ocular", "per_image"), "cofw29": ("inter_ocular", "per_image"),
-              "aflw19": ("box_size", "per_image"), "wflw98": ("inter_ocular", "per_image")},
-    "mmpose": {"w300_68": ("inter_ocular", "pooled"), "cofw29": ("inter_ocular", "pooled"),
-               "aflw19": ("box_size", "pooled"), "wflw98": ("inter_ocular", "pooled")},
-}  # fmt: skip
+#: Normalisers in the order of ``_FACE_SCHEMAS``: 300W, COFW, AFLW, WFLW.
+CONVENTIONS: Mapping[str, Convention] = {
+    c.name: c
+    for c in (
+        _convention("paper", "per_image", ("inter_ocular", "inter_pupil", "box", "inter_ocular")),
+        _convention("authors", "per_image", ("inter_pupil", "inter_pupil", "box", "inter_ocular")),
+        _convention("hrnet", "per_image", ("inter_ocular", "inter_ocular", "box_size", "inter_ocular")),
+        _convention("mmpose", "pooled", ("inter_ocular", "inter_ocular", "box_size", "inter_ocular")),
+    )
+}
 CONVENTION_NAMES = tuple(CONVENTIONS)
 
 
@@ -356,14 +394,46 @@ def resolve_convention(schema: Schema | str, convention: str | None = None) -> t
     Raises:
         ValueError: an unknown convention name.
     """
-    schema = load_schema(schema)
     name = convention or "paper"
     if name not in CONVENTIONS:
         raise ValueError(f"unknown evaluation convention {name!r}; known: {', '.join(CONVENTION_NAMES)}")
-    default = (schema.default_normaliser, "per_image")
-    if name != "mmpose":
-        return CONVENTIONS[name].get(schema.name, default)
-    return CONVENTIONS[name].get(schema.name, (schema.default_normaliser, "pooled"))
+    return CONVENTIONS[name].resolve(load_schema(schema))
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+    """How one test set is scored: the main normaliser, the NME pooling, and the name of the convention
+    that makes these choices (a :data:`CONVENTIONS` name, or ``custom``)."""
+
+    normaliser: str
+    pooling: str
+    convention: str
+
+
+def choose_protocol(
+    schema: Schema | str, normaliser: str | None = None, convention: str | None = None, pooling: str | None = None
+) -> Protocol:
+    """The protocol of :func:`evaluate_predictions`' arguments: an explicit ``normaliser`` / ``pooling``
+    wins over the ``convention``'s (None: ``paper``). The label is ``convention`` when its choices are
+    kept, else (no convention named) the first convention making the same choices, else ``custom``.
+
+    Raises:
+        ValueError: an unknown convention, pooling, or normaliser (neither the schema's nor
+            :data:`ANNOTATION_NORMALISERS`).
+    """
+    schema = load_schema(schema)
+    conv_norm, conv_pool = resolve_convention(schema, convention)
+    main, pooling = normaliser or conv_norm, pooling or conv_pool
+    if pooling not in NME_POOLINGS:
+        raise ValueError(f"unknown NME pooling {pooling!r}; known: {', '.join(POOLINGS)}")
+    if main not in schema.normalisers and main not in ANNOTATION_NORMALISERS:
+        raise ValueError(
+            f"unknown normaliser {main!r}; schema {schema.name!r} has {list(schema.normalisers)} "
+            f"(and {list(ANNOTATION_NORMALISERS)} where the annotations carry it)"
+        )
+    candidates = [convention] if convention is not None else CONVENTION_NAMES
+    label = next((c for c in candidates if resolve_convention(schema, c) == (main, pooling)), "custom")
+    return Protocol(main, pooling, label)
 
 
 def annotation_box_size(attributes: Sequence[Mapping] | None) -> np.ndarray | None:
@@ -383,9 +453,31 @@ def annotation_box_size(attributes: Sequence[Mapping] | None) -> np.ndarray | No
     return np.asarray(out, dtype=np.float64)
 
 
-def pooled_nme(errors: np.ndarray) -> float:
-    """mmpose's NME: the mean of every scored point's normalised error, (B, N) -> float (NaN: none)."""
-    return _mean(np.asarray(errors, dtype=np.float64).reshape(-1))
+def normaliser_distances(
+    schema: Schema, gt: np.ndarray, boxes: np.ndarray | None, attributes: Sequence[Mapping] | None, main: str
+) -> dict[str, np.ndarray]:
+    """Each image's distance under every normaliser the inputs allow, ``{name: (B,) pixels}``: ``main``
+    first, then the schema's others in order, then ``box_size`` where every sample carries it. A box
+    normaliser is left out without ``boxes``; a distance is NaN where its points are missing.
+
+    Raises:
+        ValueError: ``main`` needs boxes or annotated box sizes that are not given.
+    """
+    box_size = annotation_box_size(attributes)
+    if main == "box_size" and box_size is None:
+        raise ValueError("normaliser 'box_size' needs every sample's annotated 'box_size' or 'scale' (HRNet / mmpose)")
+    extra = ["box_size"] if box_size is not None else []
+    out = {}
+    for name in dict.fromkeys([main, *schema.normalisers, *extra]):
+        if name == "box_size":
+            out[name] = box_size
+        elif schema.normalisers[name].kind != "box" or boxes is not None:
+            with warnings.catch_warnings():  # nanmean of an all-missing eye: NaN norm, image unscored
+                warnings.simplefilter("ignore", RuntimeWarning)
+                out[name] = normaliser_distance(schema, gt, boxes, name)
+        elif name == main:
+            raise ValueError(f"normaliser {main!r} needs face boxes")
+    return out
 
 
 # ------------------------------------------------------------------------------------------ evaluate
@@ -394,43 +486,109 @@ def threshold_key(threshold: float) -> str:
     return f"{float(threshold):g}"
 
 
-def _mean(x: np.ndarray) -> float:
-    x = x[~np.isnan(x)]
-    return float(x.mean()) if x.size else math.nan
+@dataclasses.dataclass(frozen=True)
+class _Scored:
+    """One test set's inputs and normalised errors: pred / gt (B, N, 2), mask (B, N) or None, and per
+    normaliser name (B,) distances and (B, N) point errors (the main normaliser's first)."""
+
+    pred: np.ndarray
+    gt: np.ndarray
+    mask: np.ndarray | None
+    distances: dict[str, np.ndarray]
+    errors: dict[str, np.ndarray]
+    protocol: Protocol
+    thresholds: tuple[float, ...]
+    pck_alpha: float | None
+
+    @property
+    def main_errors(self) -> np.ndarray:
+        return self.errors[self.protocol.normaliser]
 
 
-def _summary(
-    idx: np.ndarray,
-    nme: dict[str, np.ndarray],
-    main: str,
-    thresholds: Sequence[float],
-    pck_correct: np.ndarray | None,
-    pooled: np.ndarray | None = None,
-) -> dict:
-    """``pooled``: the main normaliser's (B, N) point errors when the headline NME is pooled (mmpose)."""
-    x = nme[main][idx]
-    fin = x[~np.isnan(x)]
-    out = {
-        "num_images": int(fin.size),
-        "nme": _mean(x) if pooled is None else pooled_nme(pooled[idx]),
-        "fr": {threshold_key(t): failure_rate(fin, t) for t in thresholds},
-        "auc": {threshold_key(t): auc(fin, t) for t in thresholds},
-        "nme_by_normaliser": {k: _mean(v[idx]) for k, v in nme.items()},
+def _check_inputs(schema: Schema, pred, gt, boxes, attributes, mask):
+    """pred, gt as (B, N, 2) float64, boxes as (B, 4) or None, mask as (B, N) bool or None."""
+    pred, gt = _points(pred, "pred"), _points(gt, "gt")
+    if gt.shape[1] != schema.num_points:
+        raise ValueError(f"gt has {gt.shape[1]} points; schema {schema.name!r} has {schema.num_points}")
+    b = gt.shape[0]
+    if boxes is not None:
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(b, 4)
+    if attributes is not None and len(attributes) != b:
+        raise ValueError(f"{len(attributes)} attribute dicts for {b} images")
+    if mask is not None:
+        mask = np.asarray(mask, dtype=bool)
+        mask = mask[None] if mask.ndim == 1 and b == 1 else mask
+    return pred, gt, boxes, mask
+
+
+def _subset_members(
+    schema: Schema, attributes: Sequence[Mapping] | None, subsets: Mapping[str, Sequence[int]] | None, b: int
+) -> dict[str, np.ndarray]:
+    """Schema subsets from the attributes, then the explicit ones (which replace one of the same name)."""
+    members = subset_indices(schema, attributes)
+    members.update({str(k): [int(i) for i in v] for k, v in (subsets or {}).items()})
+    out = {}
+    for name, idx in members.items():
+        idx = np.asarray(idx, dtype=np.int64)
+        if idx.size and (idx.min() < 0 or idx.max() >= b):
+            raise ValueError(f"subset {name!r}: indices outside 0..{b - 1}")
+        out[name] = idx
+    return out
+
+
+def _pck(s: _Scored, idx: np.ndarray) -> tuple[np.ndarray, float]:
+    """:func:`pck` of the images ``idx`` under the main normaliser."""
+    mask = None if s.mask is None else s.mask[idx]
+    return pck(s.pred[idx], s.gt[idx], s.distances[s.protocol.normaliser][idx], s.pck_alpha, mask)
+
+
+def _summary(s: _Scored, idx: np.ndarray) -> dict:
+    """num_images, nme, fr, auc and nme_by_normaliser of the images ``idx``."""
+    image_nme = {name: nanmean(err[idx], axis=-1) for name, err in s.errors.items()}
+    main = image_nme[s.protocol.normaliser]
+    return {
+        "num_images": int(np.count_nonzero(~np.isnan(main))),
+        "nme": NME_POOLINGS[s.protocol.pooling](s.main_errors[idx]),
+        "fr": {threshold_key(t): failure_rate(main, t) for t in s.thresholds},
+        "auc": {threshold_key(t): auc(main, t) for t in s.thresholds},
+        "nme_by_normaliser": {name: nanmean(v) for name, v in image_nme.items()},
     }
-    if pck_correct is not None:
-        per_joint = _pck_from_correct(pck_correct[idx])
-        seen = per_joint[~np.isnan(per_joint)]
-        out["pck_mean"] = float(seen.mean()) if seen.size else math.nan
+
+
+def _subset_summary(s: _Scored, idx: np.ndarray) -> dict:
+    out = _summary(s, idx)
+    if s.pck_alpha is not None:
+        out["pck_mean"] = _pck(s, idx)[1]
+    out["indices"] = idx.tolist()
     return out
 
 
-def _pck_from_correct(correct: np.ndarray) -> np.ndarray:
-    """(B, N) float with 1 correct, 0 wrong, NaN not scored -> (N,) fraction correct."""
-    scored = ~np.isnan(correct)
-    count = scored.sum(axis=0)
-    out = np.full(correct.shape[1], np.nan)
-    np.divide(np.where(scored, correct, 0.0).sum(axis=0), count, out=out, where=count > 0)
-    return out
+def _test_set_summary(s: _Scored) -> dict:
+    """Every key of :func:`evaluate_predictions` but ``subsets`` and ``pck``."""
+    b = s.gt.shape[0]
+    summary = _summary(s, np.arange(b))
+    errors = s.main_errors
+    return {
+        "num_images": summary["num_images"],
+        "num_unscored": b - summary["num_images"],
+        "normaliser": s.protocol.normaliser,
+        "convention": s.protocol.convention,
+        "pooling": s.protocol.pooling,
+        "thresholds": list(s.thresholds),
+        "nme": summary["nme"],
+        "nme_by_pooling": {name: pool(errors) for name, pool in NME_POOLINGS.items()},
+        "fr": summary["fr"],
+        "auc": summary["auc"],
+        "nme_by_normaliser": summary["nme_by_normaliser"],
+        "per_point_nme": nanmean(errors, axis=0),
+        "per_image_nme": nanmean(errors, axis=-1),
+    }
+
+
+def _pck_section(s: _Scored, schema: Schema) -> dict:
+    per_joint, mean = _pck(s, np.arange(s.gt.shape[0]))
+    groups = pck_by_group(per_joint, schema)
+    return {"alpha": float(s.pck_alpha), "mean": mean, "per_point": per_joint, "groups": groups}
 
 
 def evaluate_predictions(
@@ -453,7 +611,7 @@ def evaluate_predictions(
         gt: (B, N, 2) ground-truth points; NaN where missing (not scored).
         schema: the landmark schema (or its name); gives normalisers, subsets and ``pck_threshold``.
         boxes: (B, 4) face boxes ``x0, y0, x1, y1``; needed for ``box`` normalisers, which are otherwise
-            skipped (an error if the main normaliser is a box one).
+            left out (an error if the main normaliser is a box one).
         attributes: B dicts of sample attributes (``Sample.attributes``); membership of
             ``schema.subsets`` (subset name -> attribute key truthy for members).
         normaliser: the main normaliser's name; default the schema's ``default_normaliser``.
@@ -464,110 +622,42 @@ def evaluate_predictions(
         convention: a named convention (:data:`CONVENTIONS`: ``paper``, ``authors``, ``hrnet``, ``mmpose``)
             giving the normaliser and the pooling; an explicit ``normaliser`` / ``pooling`` wins. None: the
             schema's default normaliser, per-image mean (the paper's; labelled ``paper`` only when it is
-            that convention's choice, else ``custom``).
+            that convention's choice, else ``custom``). See :func:`choose_protocol`.
         pooling: ``per_image`` (mean of per-image NMEs) or ``pooled`` (mmpose: mean over all scored points);
             FR, AUC and CED are per image either way.
     Returns:
         A dict with keys (all NME / FR / AUC / PCK values are fractions)::
 
             num_images         images with a defined NME (the ones every aggregate uses)
-            num_skipped        images without (no scored point, or a NaN / zero normaliser)
+            num_unscored       images without one (no scored point, or a NaN / non-positive normaliser)
             normaliser         the main normaliser's name
             convention         the named convention the figures follow (``paper``, ..., or ``custom``)
             pooling            ``per_image`` or ``pooled``: how ``nme`` aggregates point errors
-            nme_per_image, nme_pooled   the main normaliser's NME both ways
             thresholds         [0.08, 0.1]
-            nme                mean NME under the main normaliser
+            nme                the main normaliser's NME, aggregated as ``pooling`` says
+            nme_by_pooling     {"per_image": ..., "pooled": ...}: the main normaliser's NME both ways
             fr, auc            {threshold_key: value}, e.g. {"0.08": ..., "0.1": ...}
-            nme_by_normaliser  {normaliser name: mean NME} for every normaliser that could be computed
+            nme_by_normaliser  {normaliser name: mean of per-image NMEs} for every normaliser computed
             per_point_nme      N values: each point's mean normalised error over the images scoring it
             per_image_nme      B values (None where undefined), in input order, main normaliser
             subsets            {name: {num_images, nme, fr, auc, nme_by_normaliser[, pck_mean], indices}}
             pck                only if schema.pck_threshold: {alpha, mean, per_point (N), groups}
+    Raises:
+        ValueError: mismatched shapes, a non-finite prediction at a scored point, an unknown convention,
+            pooling or normaliser, a box normaliser without boxes, subset indices out of range.
     """
     schema = load_schema(schema)
-    pred, gt = _points(pred, "pred"), _points(gt, "gt")
-    if gt.shape[1] != schema.num_points:
-        raise ValueError(f"gt has {gt.shape[1]} points; schema {schema.name!r} has {schema.num_points}")
-    b = gt.shape[0]
-    if boxes is not None:
-        boxes = np.asarray(boxes, dtype=np.float64).reshape(b, 4)
-    if attributes is not None and len(attributes) != b:
-        raise ValueError(f"{len(attributes)} attribute dicts for {b} images")
-    conv_norm, conv_pool = resolve_convention(schema, convention)
-    main = normaliser or conv_norm
-    pooling = pooling or conv_pool
-    if pooling not in POOLINGS:
-        raise ValueError(f"unknown NME pooling {pooling!r}; known: {', '.join(POOLINGS)}")
-    if main not in schema.normalisers and main not in ANNOTATION_NORMALISERS:
-        raise ValueError(
-            f"unknown normaliser {main!r}; schema {schema.name!r} has {list(schema.normalisers)} "
-            f"(and {list(ANNOTATION_NORMALISERS)} where the annotations carry it)"
-        )
-    if convention is not None:
-        label = convention if (main, pooling) == (conv_norm, conv_pool) else "custom"
-    else:  # name what the figures follow, if a named convention does
-        label = next((c for c in CONVENTION_NAMES if resolve_convention(schema, c) == (main, pooling)), "custom")
-    thresholds = [float(t) for t in thresholds]
-
-    names = [main] + [k for k in schema.normalisers if k != main]
-    norms, errors = {}, {}
-    box_size = annotation_box_size(attributes)
-    if main == "box_size" and box_size is None:
-        raise ValueError("normaliser 'box_size' needs every sample's annotated 'box_size' or 'scale' (HRNet / mmpose)")
-    if box_size is not None and "box_size" not in names:
-        names.append("box_size")
-    for name in names:
-        if name == "box_size":
-            norms[name] = box_size
-            errors[name] = normalised_point_errors(pred, gt, box_size, mask)
-            continue
-        if schema.normalisers[name].kind == "box" and boxes is None:
-            if name == main:
-                raise ValueError(f"normaliser {main!r} needs face boxes")
-            continue
-        with warnings.catch_warnings():  # nanmean of an all-missing eye: NaN norm, image skipped
-            warnings.simplefilter("ignore", RuntimeWarning)
-            norms[name] = normaliser_distance(schema, gt, boxes, name)
-        errors[name] = normalised_point_errors(pred, gt, norms[name], mask)
-    nme = {k: _row_nanmean(e) for k, e in errors.items()}
-
-    pck_correct = None
-    if schema.pck_threshold is not None:
-        err = errors[main]
-        pck_correct = np.where(np.isnan(err), np.nan, (err <= schema.pck_threshold).astype(np.float64))
-
-    pooled = errors[main] if pooling == "pooled" else None
-    full = _summary(np.arange(b), nme, main, thresholds, None, pooled)
-    out = {"num_images": full.pop("num_images")}
-    out.update(num_skipped=b - out["num_images"], normaliser=main, convention=label, pooling=pooling,
-               nme_per_image=_mean(nme[main]), nme_pooled=pooled_nme(errors[main]), thresholds=thresholds,
-               **full)  # fmt: skip
-    point_err = errors[main]
-    out["per_point_nme"] = [_mean(point_err[:, j]) for j in range(point_err.shape[1])]
-    out["per_image_nme"] = nme[main].tolist()
-
-    members = subset_indices(schema, attributes)
-    for k, v in (subsets or {}).items():
-        members[str(k)] = [int(i) for i in v]
-    out["subsets"] = {}
-    for k, idx in members.items():
-        idx_arr = np.asarray(idx, dtype=np.int64)
-        if idx_arr.size and (idx_arr.min() < 0 or idx_arr.max() >= b):
-            raise ValueError(f"subset {k!r}: indices outside 0..{b - 1}")
-        entry = _summary(idx_arr, nme, main, thresholds, pck_correct, pooled)
-        entry["indices"] = idx_arr.tolist()
-        out["subsets"][k] = entry
-
-    if pck_correct is not None:
-        per_joint = _pck_from_correct(pck_correct)
-        seen = per_joint[~np.isnan(per_joint)]
-        out["pck"] = {
-            "alpha": float(schema.pck_threshold),
-            "mean": float(seen.mean()) if seen.size else math.nan,
-            "per_point": per_joint.tolist(),
-            "groups": pck_by_group(per_joint, schema),
-        }
+    pred, gt, boxes, mask = _check_inputs(schema, pred, gt, boxes, attributes, mask)
+    protocol = choose_protocol(schema, normaliser, convention, pooling)
+    distances = normaliser_distances(schema, gt, boxes, attributes, protocol.normaliser)
+    errors = {name: normalised_point_errors(pred, gt, d, mask) for name, d in distances.items()}
+    thresholds = tuple(float(t) for t in thresholds)
+    scored = _Scored(pred, gt, mask, distances, errors, protocol, thresholds, schema.pck_threshold)
+    out = _test_set_summary(scored)
+    members = _subset_members(schema, attributes, subsets, gt.shape[0])
+    out["subsets"] = {name: _subset_summary(scored, idx) for name, idx in members.items()}
+    if scored.pck_alpha is not None:
+        out["pck"] = _pck_section(scored, schema)
     return to_jsonable(out)
 
 

@@ -5,19 +5,21 @@
 prints NME, FR and PCK in % and AUC as a fraction (as Table 1 does). NaN is stored as ``null``::
 
     {
-      "version": 1,
+      "version": 2,
       "run": "awing-1hg-wflw",                 # the run's name (labels tables and plots)
       "schema": "wflw98",                      # the schema's name
       "testsets": {
         "test": {                              # one entry per test set; the dict of evaluate_predictions
           "num_images": 2500,                  # images with a defined NME (used by every aggregate)
-          "num_skipped": 0,                    # images without one (no scored point, zero normaliser)
+          "num_unscored": 0,                   # images read but without one (no scored point, zero normaliser)
+          "num_unreadable": 0,                 # images that could not be read (awing.engine.evaluate only)
+          "unreadable_images": [],             # the first 20 of their paths (awing.engine.evaluate only)
           "normaliser": "inter_ocular",        # the main normaliser
           "convention": "paper",               # metrics.CONVENTIONS name the figures follow, or "custom"
           "pooling": "per_image",              # "per_image" (paper) or "pooled" (mmpose): how "nme" averages
-          "nme_per_image": 0.0436, "nme_pooled": 0.0437,   # the main normaliser's NME both ways
           "thresholds": [0.08, 0.1],
           "nme": 0.0436,
+          "nme_by_pooling": {"per_image": 0.0436, "pooled": 0.0437},   # the main normaliser's NME both ways
           "fr":  {"0.08": 0.051, "0.1": 0.0284},   # keys: metrics.threshold_key(t)
           "auc": {"0.08": 0.47, "0.1": 0.5719},
           "nme_by_normaliser": {"inter_ocular": 0.0436, "inter_pupil": 0.061, "box": 0.0151},
@@ -35,8 +37,15 @@ prints NME, FR and PCK in % and AUC as a fraction (as Table 1 does). NaN is stor
     }
 
 A subset's CED is recomputed from ``per_image_nme[indices]``; a run's CED from ``per_image_nme``.
-Plots use matplotlib's Agg renderer through :class:`matplotlib.figure.Figure` (no pyplot, no global
-backend change); prediction grids are drawn with OpenCV.
+
+Version 1 files (before the names above) are upgraded by :func:`load_results` (:func:`upgrade_results`):
+their ``num_skipped`` meant the unreadable images where ``skipped_images`` is present (files of
+``awing eval`` / training) and the images without a defined NME otherwise; ``nme_per_image`` and
+``nme_pooled`` are ``nme_by_pooling``'s two values.
+
+Every file is written atomically (a temporary file in the same folder, then a rename), so a reader sees
+the old file or the new one. Plots use matplotlib's Agg renderer through :class:`matplotlib.figure.Figure`
+(no pyplot, no global backend change); prediction grids are drawn with OpenCV.
 """
 
 from __future__ import annotations
@@ -47,12 +56,14 @@ from pathlib import Path
 
 import numpy as np
 
+from awing.core.checkpoint import atomic_file
 from awing.engine.metrics import auc, ced_curve, threshold_key, to_jsonable
 
 __all__ = [
     "RESULTS_VERSION",
     "make_results",
     "load_results",
+    "upgrade_results",
     "write_results",
     "results_markdown",
     "plot_ced",
@@ -61,7 +72,7 @@ __all__ = [
     "comparison_markdown",
 ]
 
-RESULTS_VERSION = 1
+RESULTS_VERSION = 2
 _DASH = "–"
 
 
@@ -83,46 +94,101 @@ def make_results(
     return to_jsonable(out)
 
 
+def upgrade_results(results: Mapping) -> dict:
+    """A copy of a results dict in the current layout (:data:`RESULTS_VERSION`), upgraded from an earlier
+    version (no ``version``: 1). Version 1 -> 2, in every test set: ``num_skipped`` becomes
+    ``num_unreadable`` where ``skipped_images`` (renamed ``unreadable_images``) says it counted unreadable
+    images, else ``num_unscored``; ``num_unscored`` is recounted from ``per_image_nme`` (its nulls) where
+    present; ``nme_per_image`` / ``nme_pooled`` become ``nme_by_pooling``.
+
+    Raises:
+        ValueError: a version newer than this awing's.
+    """
+    data = dict(results)
+    version = int(data.get("version") or 1)
+    if version > RESULTS_VERSION:
+        raise ValueError(f"results version {version} is newer than this awing's ({RESULTS_VERSION}); update awing")
+    if version < 2:
+        data["testsets"] = {name: _testset_v1_to_v2(m) for name, m in data["testsets"].items()}
+    data["version"] = RESULTS_VERSION
+    return data
+
+
+def _testset_v1_to_v2(metrics: Mapping) -> dict:
+    m = dict(metrics)
+    skipped = m.pop("num_skipped", None)
+    if "skipped_images" in m:  # written by awing.engine.evaluate, which overwrote num_skipped
+        m["num_unreadable"] = skipped
+        m["unreadable_images"] = m.pop("skipped_images")
+    elif skipped is not None:
+        m["num_unscored"] = skipped
+    if m.get("per_image_nme") is not None:
+        m["num_unscored"] = sum(v is None for v in m["per_image_nme"])
+    pooled = {p: m.pop(f"nme_{p}") for p in ("per_image", "pooled") if f"nme_{p}" in m}
+    if pooled:
+        m["nme_by_pooling"] = pooled
+    return m
+
+
 def _as_results(results: Mapping, name: str) -> dict:
-    """Accept a full results dict, or one test set's metrics (wrapped as test set ``test``)."""
+    """Accept a full results dict (upgraded to the current layout), or one test set's metrics (wrapped as
+    test set ``test``)."""
     if "testsets" in results:
-        out = dict(results)
+        out = upgrade_results(results)
         out.setdefault("run", name)
-        out.setdefault("version", RESULTS_VERSION)
         return out
     if "nme" in results:
         return {"version": RESULTS_VERSION, "run": name, "testsets": {"test": dict(results)}}
     raise ValueError("results: expected a dict with 'testsets' (or one test set's metrics with 'nme')")
 
 
+def _results_file(folder: Path) -> Path:
+    """``folder/results.json``, else the one JSON file in ``folder`` with a ``testsets`` key."""
+    candidate = folder / "results.json"
+    if candidate.is_file():
+        return candidate
+    found = []
+    for p in sorted(folder.glob("*.json")):
+        try:
+            if "testsets" in json.loads(p.read_text()):
+                found.append(p)
+        except (json.JSONDecodeError, UnicodeDecodeError, TypeError):
+            continue
+    if len(found) != 1:
+        raise FileNotFoundError(
+            f"{folder}: no results.json, and {len(found)} other results JSON files (need exactly one)"
+        )
+    return found[0]
+
+
 def load_results(path: str | Path) -> dict:
-    """A results dict from a results JSON file, or from a run directory holding ``results.json`` (or
-    else exactly one JSON file with a ``testsets`` key)."""
+    """A results dict, in the current layout (older files are upgraded: :func:`upgrade_results`), from a
+    results JSON file, or from a folder holding ``results.json`` (or else exactly one JSON file with a
+    ``testsets`` key).
+
+    Raises:
+        FileNotFoundError: a folder without one results file.
+        ValueError: a JSON file that is not a results file, or one of a newer version.
+    """
     path = Path(path)
     if path.is_dir():
-        candidate = path / "results.json"
-        if not candidate.is_file():
-            found = []
-            for p in sorted(path.glob("*.json")):
-                try:
-                    if "testsets" in json.loads(p.read_text()):
-                        found.append(p)
-                except (json.JSONDecodeError, UnicodeDecodeError, TypeError):
-                    continue
-            if len(found) != 1:
-                raise FileNotFoundError(
-                    f"{path}: no results.json, and {len(found)} other results JSON files (need exactly one)"
-                )
-            candidate = found[0]
-        path = candidate
+        path = _results_file(path)
     data = json.loads(path.read_text())
     if "testsets" not in data:
         raise ValueError(f"{path}: not a results file (no 'testsets' key)")
-    return data
+    return upgrade_results(data)
+
+
+def _write_text(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (a temporary file beside it, then a rename)."""
+    with atomic_file(path) as tmp:
+        Path(tmp).write_text(text)
+    return path
 
 
 def write_results(results: Mapping, out_dir: str | Path, name: str = "results") -> dict[str, Path]:
-    """Write ``{name}.json``, ``{name}.md`` (tables) and ``{name}_ced.png`` (CED curves) under ``out_dir``.
+    """Write ``{name}.json``, ``{name}.md`` (tables) and ``{name}_ced.png`` (CED curves) under ``out_dir``,
+    each atomically.
 
     Args:
         results: a results dict (see the module docstring; :func:`make_results` builds one), or a single
@@ -135,14 +201,13 @@ def write_results(results: Mapping, out_dir: str | Path, name: str = "results") 
     """
     data = to_jsonable(_as_results(results, name))
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
         "json": out_dir / f"{name}.json",
         "markdown": out_dir / f"{name}.md",
         "ced": out_dir / f"{name}_ced.png",
     }
-    paths["json"].write_text(json.dumps(data, indent=1, allow_nan=False) + "\n")
-    paths["markdown"].write_text(results_markdown(data))
+    _write_text(paths["json"], json.dumps(data, indent=1, allow_nan=False) + "\n")
+    _write_text(paths["markdown"], results_markdown(data))
     curves = []
     for ts, m in data["testsets"].items():
         per_image = m.get("per_image_nme") or []
@@ -244,9 +309,7 @@ def results_markdown(results: Mapping) -> str:
     for ts, m in testsets.items():
         rows.append([ts, str(m.get("num_images", _DASH))] + [get(m) for _, get in metric_rows])
         for sub, sm in (m.get("subsets") or {}).items():
-            rows.append(
-                [f"{ts} / {sub}", str(sm.get("num_images", _DASH))] + [get(sm) for _, get in metric_rows]
-            )
+            rows.append([f"{ts} / {sub}", str(sm.get("num_images", _DASH))] + [get(sm) for _, get in metric_rows])
     lines += ["## Summary", "", *_table(header, rows), ""]
 
     for ts, m in testsets.items():
@@ -315,8 +378,8 @@ def plot_ced(
         ax.legend(loc="lower right", fontsize="small")
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
+    with atomic_file(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png")
     return path
 
 
@@ -387,9 +450,9 @@ def predictions_grid(
         y0, x0 = (i // cols) * h, (i % cols) * w
         grid[y0 : y0 + im.shape[0], x0 : x0 + im.shape[1]] = cell
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"could not write {path}")
+    with atomic_file(path, suffix=".png") as tmp:
+        if not cv2.imwrite(tmp, cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)):
+            raise OSError(f"could not write {path}")
     return path
 
 
@@ -448,9 +511,7 @@ def comparison_markdown(runs: Sequence[tuple[str, Mapping]]) -> str:
             for metric, get in metric_rows:
                 for label, m in present:
                     subs = m.get("subsets") or {}
-                    rows.append(
-                        [metric, label, get(m)] + [get(subs[s]) if s in subs else _DASH for s in subsets]
-                    )
+                    rows.append([metric, label, get(m)] + [get(subs[s]) if s in subs else _DASH for s in subsets])
             lines += [f"### {ts}: by subset", "", *_table(header, rows), ""]
 
         with_pck = [(label, m["pck"]) for label, m in present if m.get("pck")]
@@ -467,9 +528,7 @@ def comparison_markdown(runs: Sequence[tuple[str, Mapping]]) -> str:
     return "\n".join(lines)
 
 
-def compare_runs(
-    run_dirs: Sequence[str | Path], out_dir: str | Path, name: str = "comparison"
-) -> dict[str, Path]:
+def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path, name: str = "comparison") -> dict[str, Path]:
     """Compare runs side by side from their results files.
 
     Args:
@@ -486,9 +545,8 @@ def compare_runs(
     labels = _run_labels(loaded)
     runs = [(label, r) for label, (_, r) in zip(labels, loaded)]
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"markdown": out_dir / f"{name}.md", "ced": out_dir / f"{name}_ced.png"}
-    paths["markdown"].write_text(comparison_markdown(runs))
+    _write_text(paths["markdown"], comparison_markdown(runs))
 
     testsets: list[str] = []
     for _, r in runs:

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from awing.core.checkpoint import load_checkpoint
+
 log = logging.getLogger("awing.train")
 
 
@@ -82,8 +84,8 @@ def set_rng_state(state: dict) -> None:
     nps = state["numpy"]
     if not isinstance(nps, dict):  # older checkpoints kept the key only
         nps = {"keys": nps, "pos": 624, "has_gauss": 0, "cached_gaussian": 0.0}
-    np.random.set_state(("MT19937", np.asarray(nps["keys"], dtype=np.uint32), int(nps["pos"]),
-                         int(nps["has_gauss"]), float(nps["cached_gaussian"])))  # fmt: skip
+    keys = np.asarray(nps["keys"], dtype=np.uint32)
+    np.random.set_state(("MT19937", keys, int(nps["pos"]), int(nps["has_gauss"]), float(nps["cached_gaussian"])))
     random.setstate(tuple(tuple(x) if isinstance(x, list) else x for x in state["python"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -99,7 +101,9 @@ class RunFolder:
     :meth:`claim` refuses a folder that already holds a run unless the run resumes it or ``overwrite`` is
     set, and takes an exclusive lock (``.lock``, ``fcntl.flock``: released by the OS when the process
     dies, so a killed run never leaves a stale lock) that a second run on the same folder is refused by.
-    Only the main rank claims; other ranks get the path.
+    A folder whose only run file is the ``last.pt`` written before epoch 1 (a run that ended before it
+    finished an epoch) holds no work, and is not refused. Only the main rank claims; other ranks get the
+    path.
     """
 
     RUN_FILES = ("metrics.csv", "last.pt", "best.pt", "results.json")
@@ -110,14 +114,21 @@ class RunFolder:
         self._lock = None
 
     def check(self, resume: bool, overwrite: bool) -> list[str]:
-        """The run files already in the folder; refuses (RunFolderError) a fresh run on top of them.
-        Writes nothing, so it can run before any other work."""
-        existing = [f for f in self.RUN_FILES if (self.path / f).exists()] if self.enabled else []
+        """The run files already in the folder that hold work; refuses (RunFolderError) a fresh run on top
+        of them. Writes nothing, so it can run before any other work."""
+        existing = self._work_files() if self.enabled else []
         if existing and not resume and not overwrite:
             raise RunFolderError(
                 f"{self.path} already holds a run ({', '.join(existing)}). Continue it with --resume, train into a "
                 "new folder with train.name=NEW_NAME, or replace it with train.overwrite=true"
             )
+        return existing
+
+    def _work_files(self) -> list[str]:
+        """The run files in the folder, none if all it holds is the ``last.pt`` written before epoch 1."""
+        existing = [f for f in self.RUN_FILES if (self.path / f).exists()]
+        if existing == ["last.pt"] and _checkpoint_epoch(self.path / "last.pt") == 0:
+            return []
         return existing
 
     def claim(self, resume: bool, overwrite: bool) -> None:
@@ -147,11 +158,22 @@ class RunFolder:
             for f in [*existing, "config.yaml"]:
                 (self.path / f).unlink(missing_ok=True)
             log.warning("train.overwrite: replaced the run in %s", self.path)
+        elif not existing and not resume and (self.path / "last.pt").exists():
+            log.info("%s: its last.pt is from before epoch 1 of a run that ended early; starting over", self.path)
 
     def release(self) -> None:
         if self._lock is not None:
             self._lock.close()
             self._lock = None
+
+
+def _checkpoint_epoch(path: Path) -> int | None:
+    """The ``epoch`` field of a checkpoint, None if the file is not a readable checkpoint."""
+    try:
+        epoch = load_checkpoint(path).get("epoch")
+    except (OSError, ValueError):
+        return None
+    return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None
 
 
 class StopRequest:

@@ -1,8 +1,10 @@
 """Training: ``awing train CONFIG [key=value ...] [--resume [PATH]]``.
 
-The loop is :func:`train` over :func:`train_one_epoch`; the helpers above them build what they need from
-the config. Run it under ``torchrun --nproc_per_node=N -m awing train ...`` for DistributedDataParallel
-(NCCL on GPUs, gloo on CPU); rank 0 alone logs and writes the run folder.
+The loop is :func:`train` over :func:`train_one_epoch` over :func:`train_step`. A :class:`StepContext`
+holds what every step needs, a :class:`TrainState` what a checkpoint holds (and ``--resume`` restores),
+a :class:`TrainingData` the sets and their loader; each epoch returns an :class:`EpochResult`. Run it
+under ``torchrun --nproc_per_node=N -m awing train ...`` for DistributedDataParallel (NCCL on GPUs, gloo
+on CPU); rank 0 alone logs and writes the run folder.
 
 Checkpoints: ``last.pt`` is written at the end of every epoch (and before the first), ``best.pt`` when
 the validation NME improves. A stop signal (Ctrl-C, SIGTERM) ends the run at a step boundary without
@@ -18,18 +20,21 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
 from awing.core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from awing.core.config import Config, ConfigError, config_from_dict, load_config, save_config
+from awing.core.config import Config, ConfigError, config_changes, config_from_dict, load_config, save_config
 from awing.core.device import autocast, resolve_device, resolve_precision, set_threads
 from awing.data.build import build_dataset, build_training_set, load_training_splits
 from awing.data.dataset import build_loader
+from awing.data.hints import training_hints
 from awing.engine import distributed
-from awing.engine.evaluate import evaluate_model, evaluate_splits, write_evaluation
+from awing.engine.evaluate import EvalSettings, evaluate_model, evaluate_splits, write_evaluation
 from awing.engine.runtime import (
     MetricsLog,
     RunFolder,
@@ -42,9 +47,9 @@ from awing.engine.runtime import (
 from awing.method.codec import HeatmapCodec, build_codec
 from awing.method.decode import DECODERS
 from awing.method.losses import build_loss
-from awing.method.model import create_model, model_spec
+from awing.method.model import create_model, model_payload, model_spec
 from awing.method.weights import WEIGHT_MAPS, build_loss_weights
-from awing.schemas import lines_as_segments
+from awing.schemas import Schema, lines_as_segments
 
 log = logging.getLogger("awing.train")
 
@@ -52,9 +57,20 @@ OPTIMIZERS = ("rmsprop", "adam", "sgd")
 
 # Config keys a resumed run may change: they do not alter what the finished epochs computed.
 RESUMABLE_CHANGES = (
-    "optim.epochs", "train.progress", "train.val_every", "train.tensorboard", "train.device", "train.threads",
-    "train.overwrite", "data.workers", "data.root", "eval.",
-)  # fmt: skip
+    "optim.epochs",
+    "train.progress",
+    "train.val_every",
+    "train.tensorboard",
+    "train.device",
+    "train.threads",
+    "train.overwrite",
+    "data.workers",
+    "data.root",
+    "eval.",
+)
+
+# The fields a training checkpoint adds to the model's (what --resume restores).
+TRAINING_FIELDS = ("optimizer", "scheduler", "scaler", "rng", "epoch", "step", "best_metric")
 
 
 class TrainingDiverged(RuntimeError):
@@ -63,11 +79,16 @@ class TrainingDiverged(RuntimeError):
 
 # ----------------------------------------------------------------------------------------- building
 def model_kwargs(cfg: Config) -> dict:
+    """The ``model`` section as overrides of its preset (None: the preset's value)."""
     m = cfg.model
     return dict(
-        stacks=m.stacks, width=m.width, input_size=m.input_size, boundary=m.boundary, coordconv=m.coordconv,
+        stacks=m.stacks,
+        width=m.width,
+        input_size=m.input_size,
+        boundary=m.boundary,
+        coordconv=m.coordconv,
         boundary_coords=m.boundary_coords and m.boundary and m.coordconv,
-    )  # fmt: skip
+    )
 
 
 def check_config(cfg: Config) -> Config:
@@ -121,6 +142,10 @@ def build_optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.Optimize
     raise ValueError(f"unknown optimizer {o.name!r}; choose {', '.join(OPTIMIZERS)}")
 
 
+def memory_format(cfg: Config) -> torch.memory_format:
+    return torch.channels_last if cfg.train.channels_last else torch.contiguous_format
+
+
 def training_targets(batch: dict, cfg: Config, codec: HeatmapCodec, segments, device):
     """Heatmap targets and per-pixel loss weights for one batch, rendered on ``device``.
 
@@ -133,18 +158,6 @@ def training_targets(batch: dict, cfg: Config, codec: HeatmapCodec, segments, de
     return targets, channel if weights is None else weights * channel
 
 
-def config_changes(old: dict, new: dict, prefix: str = "") -> dict[str, tuple]:
-    """``{dotted key: (old, new)}`` for every value that differs between two config dicts."""
-    changes = {}
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict) and key not in ("params", "options"):
-            changes.update(config_changes(a, b, f"{prefix}{key}."))
-        elif a != b:
-            changes[prefix + key] = (a, b)
-    return changes
-
-
 def check_resume(ckpt: dict, cfg: Config, path: Path) -> None:
     """Refuse a resume whose config changes what the finished epochs computed; log the allowed changes."""
     saved = config_from_dict(ckpt["config"]).to_dict() if ckpt.get("config") else None
@@ -154,7 +167,7 @@ def check_resume(ckpt: dict, cfg: Config, path: Path) -> None:
     changes = config_changes(saved, cfg.to_dict())
     refused = {k: v for k, v in changes.items() if not k.startswith(RESUMABLE_CHANGES)}
     if refused:
-        listed = "; ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in ((k, *v) for k, v in refused.items()))
+        listed = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in refused.items())
         raise ConfigError(
             f"--resume from {path}: the config differs from the run's in {listed}. A resumed run continues the "
             "same experiment; start a new run (train.name=...) to change these"
@@ -163,7 +176,143 @@ def check_resume(ckpt: dict, cfg: Config, path: Path) -> None:
         log.info("resume: %s changed from %r to %r", key, a, b)
 
 
-# ------------------------------------------------------------------------------------------ the loop
+# ------------------------------------------------------------------------------- what the loop holds
+@dataclasses.dataclass
+class TrainState:
+    """What a training checkpoint holds and ``--resume`` restores."""
+
+    cfg: Config
+    schema: Schema
+    model: torch.nn.Module  # the StackedHourglass itself (never the DDP wrapper)
+    codec: HeatmapCodec
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    epoch: int = 0  # finished epochs
+    step: int = 0  # optimiser steps taken
+    best: float = math.inf  # the lowest validation NME so far
+
+    @classmethod
+    def build(cls, cfg: Config, schema: Schema, device: torch.device, amp_dtype: torch.dtype | None) -> TrainState:
+        """A freshly initialised model on ``device`` and what trains it; the scaler is on for fp16 only."""
+        model = build_model(cfg, schema.num_points).to(device)
+        codec = build_codec(model.spec, cfg.targets, decoder=cfg.eval.decoder or "quarter")
+        model = model.to(memory_format=memory_format(cfg))
+        optimizer = build_optimizer(cfg, model)
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, cfg.optim.milestones, cfg.optim.gamma)
+        scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+        return cls(cfg, schema, model, codec, optimizer, scheduler, scaler)
+
+    def checkpoint(self, metrics: dict) -> dict:
+        """The checkpoint of this state: :func:`model_payload`'s fields, the inference hints
+        (:func:`~awing.data.hints.training_hints`), the run's config, the counters,
+        ``metrics`` (the metrics.csv row of the epoch) and :data:`TRAINING_FIELDS`."""
+        return {
+            **model_payload(self.model, self.schema, self.codec),
+            "inference": training_hints(self.cfg).to_dict(),
+            "config": self.cfg.to_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "best_metric": self.best,
+            "metrics": metrics,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": rng_state(),
+        }
+
+    def restore(self, path: Path, device: torch.device) -> None:
+        """Continue from the training checkpoint at ``path`` (weights, optimiser, schedule, scaler, RNGs,
+        counters).
+
+        Raises:
+            CheckpointError: not a training checkpoint, or another schema or architecture.
+            ConfigError: the config changes what the finished epochs computed (:func:`check_resume`).
+        """
+        ckpt = load_checkpoint(path, map_location=device)
+        missing = [k for k in TRAINING_FIELDS if k not in ckpt]
+        if missing:
+            raise CheckpointError(
+                f"{path} is not a training checkpoint (it lacks {', '.join(missing)}); resume from a run's last.pt"
+            )
+        spec = dataclasses.asdict(self.model.spec)
+        if ckpt["schema"].get("num_points") != self.schema.num_points or ckpt["spec"] != spec:
+            raise CheckpointError(f"{path} was trained with another schema or architecture than this config")
+        check_resume(ckpt, self.cfg, path)
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        set_rng_state(ckpt["rng"])
+        self.epoch, self.step, self.best = ckpt["epoch"], ckpt["step"], ckpt["best_metric"]
+        log.info("resumed from %s at epoch %d", path, self.epoch)
+
+
+@dataclasses.dataclass
+class TrainingData:
+    """The training set with its sampler and loader, and the validation set (None without one)."""
+
+    train_set: Dataset
+    val_set: Dataset | None
+    sampler: DistributedSampler
+    loader: DataLoader
+
+    @classmethod
+    def build(cls, cfg: Config, schema: Schema, train_samples, val_samples, input_size: int, info) -> TrainingData:
+        train_set = build_training_set(cfg, train_samples, schema, input_size)
+        val_set = build_dataset(cfg, val_samples, schema, input_size) if val_samples else None
+        batch, world, seed = cfg.optim.batch_size, info.world_size, cfg.train.seed
+        # A seeded (seed, epoch) shuffle on every rank count, so a resumed run sees the same order.
+        drop = len(train_set) >= batch * world
+        sampler = DistributedSampler(train_set, world, info.rank, shuffle=True, seed=seed, drop_last=drop)
+        drop = len(train_set) > batch * world
+        loader = build_loader(train_set, batch, False, cfg.data.workers, seed, sampler=sampler, drop_last=drop)
+        return cls(train_set, val_set, sampler, loader)
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch's shuffle and augmentation draws."""
+        self.sampler.set_epoch(epoch)
+        self.train_set.set_epoch(epoch)
+
+
+@dataclasses.dataclass
+class StepContext:
+    """What every training step needs, built once per run."""
+
+    cfg: Config
+    net: torch.nn.Module  # the model, wrapped in DistributedDataParallel on several ranks
+    loss_fn: Callable[..., torch.Tensor]  # (output, targets, weights) -> loss, of one stack
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler  # fp16 loss scaling (a pass-through otherwise)
+    codec: HeatmapCodec
+    segments: torch.Tensor | None  # the schema's boundary lines, for the boundary channel
+    device: torch.device
+    amp_dtype: torch.dtype | None  # the autocast dtype; None: fp32
+    memory_format: torch.memory_format  # of the input batches (the model's, channels_last or not)
+    info: distributed.DistInfo
+    stop: StopRequest = dataclasses.field(default_factory=StopRequest)
+
+    @classmethod
+    def build(cls, cfg: Config, state: TrainState, device: torch.device, amp_dtype, info) -> StepContext:
+        model = state.model
+        net = model
+        if info.enabled:
+            net = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[device] if device.type == "cuda" else None
+            )
+        segments = torch.as_tensor(lines_as_segments(state.schema)) if model.spec.boundary else None
+        loss_fn = build_loss(cfg.loss.name, **cfg.loss.params)
+        fmt = memory_format(cfg)
+        return cls(
+            cfg, net, loss_fn, state.optimizer, state.scaler, state.codec, segments, device, amp_dtype, fmt, info
+        )
+
+    @property
+    def progress(self) -> bool:
+        """Whether this process shows the per-step bar."""
+        return self.info.is_main and self.cfg.train.progress
+
+
 @dataclasses.dataclass
 class EpochTotals:
     """Sums over one epoch's steps (per sample), reduced over ranks at the end of the epoch."""
@@ -174,56 +323,93 @@ class EpochTotals:
     samples: int = 0
     skipped: int = 0
 
+    @torch.no_grad()
+    def add(self, loss: float, output: torch.Tensor, targets: torch.Tensor) -> None:
+        """One step: its loss and the MSE of the last stack's ``output`` (Table 10), per sample."""
+        err = (output.float() - targets) ** 2
+        n = output.shape[0]
+        self.loss += loss * n
+        self.mse_all += err.mean().item() * n
+        self.mse_fg += err[targets > 0].mean().item() * n
+        self.samples += n
+
     def reduced(self, info, device) -> EpochTotals:
-        values = torch.tensor([self.loss, self.mse_all, self.mse_fg, self.samples, self.skipped],
-                              dtype=torch.float64, device=device)  # fmt: skip
+        values = [self.loss, self.mse_all, self.mse_fg, self.samples, self.skipped]
+        values = torch.tensor(values, dtype=torch.float64, device=device)
         values = distributed.all_reduce_mean(values, info) * info.world_size
         loss, mse_all, mse_fg, samples, skipped = values.tolist()
         return EpochTotals(loss, mse_all, mse_fg, round(samples), round(skipped))
 
+    def row(self, seconds: float) -> dict:
+        """The training columns of the epoch's metrics row (means per sample)."""
+        n = self.samples
+        return {
+            "train_loss": self.loss / n,
+            "train_mse_all": self.mse_all / n,
+            "train_mse_fg": self.mse_fg / n,
+            "skipped_images": self.skipped,
+            "images_per_s": n / max(seconds, 1e-9),
+        }
 
-def train_one_epoch(
-    net, loader, loss_fn, optimizer, scaler, codec, segments, cfg, device, amp_dtype, memory_format, epoch, step,
-    stop, info, bar,
-) -> tuple[EpochTotals, int, list[int], bool]:  # fmt: skip
-    """One pass over ``loader``. Returns the totals, the global step, the indices of unreadable images and
-    whether a stop was requested (the epoch is then incomplete).
+
+@dataclasses.dataclass
+class EpochResult:
+    """What :func:`train_one_epoch` returns, for this rank."""
+
+    step: int  # the global step after the epoch's last step
+    totals: EpochTotals = dataclasses.field(default_factory=EpochTotals)
+    invalid: list[int] = dataclasses.field(default_factory=list)  # unreadable training images (dataset indices)
+    stopped: bool = False  # a stop was requested: the epoch is incomplete
+
+
+# ------------------------------------------------------------------------------------------ the loop
+def train_step(ctx: StepContext, batch: dict, epoch: int, step: int) -> tuple[float, torch.Tensor, torch.Tensor]:
+    """One optimiser step on a non-empty batch (``epoch``, ``step``: 0-based, for the error message).
+
+    Returns the loss (summed over the stacks), the last stack's output (B, C, H, W) and the targets.
 
     Raises:
         TrainingDiverged: a non-finite loss (before the optimiser applies it).
     """
-    totals, invalid = EpochTotals(), []
-    for batch in tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", leave=False, disable=not bar):
-        totals.skipped += int(batch["n_invalid"])
-        invalid += batch["invalid_index"]
+    images = batch["image"].to(ctx.device, non_blocking=True).float().div_(255)
+    images = images.contiguous(memory_format=ctx.memory_format)
+    targets, weights = training_targets(batch, ctx.cfg, ctx.codec, ctx.segments, ctx.device)
+    with autocast(ctx.device, ctx.amp_dtype):
+        outputs = ctx.net(images)
+    loss = sum(ctx.loss_fn(out, targets, weights) for out in outputs)  # intermediate supervision
+    value = loss.item()
+    if not math.isfinite(value):
+        raise TrainingDiverged(
+            f"non-finite training loss ({value}) in epoch {epoch + 1}, step {step + 1}: the run stops; its "
+            "last end-of-epoch checkpoint (last.pt) is intact. Lower optim.lr or check loss.params and the data"
+        )
+    ctx.optimizer.zero_grad(set_to_none=True)
+    ctx.scaler.scale(loss).backward()
+    ctx.scaler.step(ctx.optimizer)
+    ctx.scaler.update()
+    return value, outputs[-1], targets
+
+
+def train_one_epoch(ctx: StepContext, loader, epoch: int, step: int) -> EpochResult:
+    """One pass over ``loader`` from global step ``step``, ending early (``stopped``) at the step
+    boundary after a stop request on any rank.
+
+    Raises:
+        TrainingDiverged: a non-finite loss (before the optimiser applies it).
+    """
+    result = EpochResult(step)
+    for batch in tqdm(loader, desc=f"epoch {epoch + 1}/{ctx.cfg.optim.epochs}", leave=False,
+                      disable=None if ctx.progress else True):  # None: no bars when stderr is not a terminal
+        result.totals.skipped += int(batch["n_invalid"])
+        result.invalid += batch["invalid_index"]
         if batch["image"].shape[0] == 0:
             continue
-        images = batch["image"].to(device, non_blocking=True).float().div_(255).contiguous(memory_format=memory_format)
-        targets, weights = training_targets(batch, cfg, codec, segments, device)
-        with autocast(device, amp_dtype):
-            outputs = net(images)
-        loss = sum(loss_fn(out, targets, weights) for out in outputs)  # intermediate supervision
-        value = loss.item()
-        if not math.isfinite(value):
-            raise TrainingDiverged(
-                f"non-finite training loss ({value}) in epoch {epoch + 1}, step {step + 1}: the run stops; its "
-                "last end-of-epoch checkpoint (last.pt) is intact. Lower optim.lr or check loss.params and the data"
-            )
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        step += 1
-        with torch.no_grad():  # Table 10: the last stack's error measured in MSE
-            err = (outputs[-1].float() - targets) ** 2
-            n = images.shape[0]
-            totals.loss += value * n
-            totals.mse_all += err.mean().item() * n
-            totals.mse_fg += err[targets > 0].mean().item() * n
-            totals.samples += n
-        if distributed.any_rank(stop.requested, info, device):  # all ranks stop at one step
-            return totals, step, invalid, True
-    return totals, step, invalid, False
+        result.totals.add(*train_step(ctx, batch, epoch, result.step))
+        result.step += 1
+        if distributed.any_rank(ctx.stop.requested, ctx.info, ctx.device):  # all ranks stop at one step
+            result.stopped = True
+            break
+    return result
 
 
 def check_skipped(totals: EpochTotals, invalid: list[int], samples: list, max_share: float) -> None:
@@ -240,33 +426,114 @@ def check_skipped(totals: EpochTotals, invalid: list[int], samples: list, max_sh
         )
 
 
-def restore(path: Path, cfg: Config, schema, model, optimizer, scheduler, scaler, device) -> tuple[int, int, float]:
-    """Load a training checkpoint into the run's objects; returns ``(epoch, step, best val NME)``.
+def run_epoch(ctx: StepContext, state: TrainState, data: TrainingData, epoch: int) -> dict:
+    """Train epoch ``epoch`` (0-based) and step the schedule; returns the training part of its metrics row.
 
     Raises:
-        CheckpointError: not a training checkpoint, or another schema or architecture.
-        ConfigError: the config changes what the finished epochs computed (:func:`check_resume`).
+        SystemExit: a stop was requested (130 / 143, the largest over ranks); nothing is written.
+        TrainingDiverged, ValueError: a non-finite loss; too many unreadable images (:func:`check_skipped`).
     """
-    ckpt = load_checkpoint(path, map_location=device)
-    missing = [k for k in ("optimizer", "scheduler", "scaler", "rng", "epoch", "step", "best_metric") if k not in ckpt]
-    if missing:
-        raise CheckpointError(
-            f"{path} is not a training checkpoint (it lacks {', '.join(missing)}); resume from a run's last.pt"
+    data.set_epoch(epoch)
+    ctx.net.train()
+    t0 = time.time()
+    result = train_one_epoch(ctx, data.loader, epoch, state.step)
+    if result.stopped:
+        code = distributed.max_over_ranks(ctx.stop.exit_code if ctx.stop.requested else 0, ctx.info, ctx.device)
+        log.warning(
+            "stopped in epoch %d; last.pt holds the end of epoch %d: --resume continues exactly from there",
+            epoch + 1,
+            epoch,
         )
-    if ckpt["schema"].get("num_points") != schema.num_points or ckpt["spec"] != dataclasses.asdict(model.spec):
-        raise CheckpointError(f"{path} was trained with another schema or architecture than this config")
-    check_resume(ckpt, cfg, path)
-    model.load_state_dict(ckpt["model"])
-    optimizer.load_state_dict(ckpt["optimizer"])
-    scheduler.load_state_dict(ckpt["scheduler"])
-    scaler.load_state_dict(ckpt["scaler"])
-    set_rng_state(ckpt["rng"])
-    log.info("resumed from %s at epoch %d", path, ckpt["epoch"])
-    return ckpt["epoch"], ckpt["step"], ckpt["best_metric"]
+        raise SystemExit(code)
+    totals = result.totals.reduced(ctx.info, ctx.device)
+    check_skipped(totals, result.invalid, data.train_set.samples, ctx.cfg.train.max_skipped)
+    state.scheduler.step()
+    state.epoch, state.step = epoch + 1, result.step
+    return {"epoch": state.epoch, "lr": state.optimizer.param_groups[0]["lr"], **totals.row(time.time() - t0)}
+
+
+def validation_due(cfg: Config, epoch: int) -> bool:
+    """Whether the run validates after finished epoch ``epoch`` (1-based): every ``train.val_every`` and last."""
+    return epoch % cfg.train.val_every == 0 or epoch == cfg.optim.epochs
+
+
+def validate_epoch(ctx: StepContext, state: TrainState, val_set: Dataset, row: dict, run_dir: Path) -> dict:
+    """``row`` with the validation figures; the model becomes ``best.pt`` (written by rank 0) when its NME
+    is finite and lower than any before and every weight is finite."""
+    model = state.model
+    distributed.broadcast_buffers(model, ctx.info)  # every rank validates what rank 0 saves
+    settings = EvalSettings.from_config(ctx.cfg)
+    val = evaluate_model(model, state.codec, val_set, state.schema, settings, ctx.device, ctx.info, ctx.amp_dtype)
+    row = {**row, **val.summary()}
+    finite = all(torch.isfinite(p).all() for p in model.parameters())
+    if math.isfinite(val.nme) and finite and val.nme < state.best:
+        state.best = val.nme
+        if ctx.info.is_main:
+            save_checkpoint(run_dir / "best.pt", state.checkpoint(row))
+    return row
+
+
+def start_run(run: RunFolder, ctx: StepContext, state: TrainState, data: TrainingData, threads) -> MetricsLog | None:
+    """Rank 0: write the run's config.yaml, cut its metrics log to the restored epoch, write the ``last.pt``
+    of a fresh run (a stop in epoch 1 can resume from it) and log one line; returns the metrics log (None
+    on other ranks)."""
+    if not ctx.info.is_main:
+        return None
+    cfg = ctx.cfg
+    save_config(cfg, run.path / "config.yaml")
+    metrics_log = MetricsLog(run.path, cfg.train.tensorboard)
+    metrics_log.truncate(state.epoch)  # rows after the checkpoint (a resume redoes those epochs)
+    if state.epoch == 0:
+        save_checkpoint(run.path / "last.pt", state.checkpoint({"epoch": 0}))
+    log.info(
+        "%s: %d train / %d val samples, model %s (%.2f M params), precision %s, device %s%s",
+        run.path,
+        len(data.train_set),
+        len(data.val_set) if data.val_set is not None else 0,
+        cfg.model.name,
+        sum(p.numel() for p in state.model.parameters()) / 1e6,
+        ctx.amp_dtype or "fp32",
+        ctx.device,
+        f", {threads} thread(s)" if threads else "",
+    )
+    return metrics_log
+
+
+def end_epoch(run: RunFolder, metrics_log: MetricsLog, state: TrainState, row: dict) -> None:
+    """Rank 0: the epoch's metrics row, then ``last.pt`` (a resume from it never lacks its row), a log line."""
+    metrics_log.write(row)
+    save_checkpoint(run.path / "last.pt", state.checkpoint(row))
+    log.info(" ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+
+
+def final_evaluation(ctx: StepContext, state: TrainState, has_val: bool, run_dir: Path, env: dict) -> dict:
+    """Evaluate ``best.pt`` (the last weights if validation never wrote one) on the validation split (if
+    ``has_val``) and ``data.test_splits``; rank 0 writes the results files and returns the results, other
+    ranks {}."""
+    d = ctx.cfg.data
+    specs = [(d.format, d.root, s) for s in [d.val_split if has_val else None, *d.test_splits] if s]
+    if not specs:
+        return {}
+    distributed.barrier(ctx.info)  # rank 0 has finished writing best.pt
+    if (run_dir / "best.pt").exists():
+        state.model.load_state_dict(load_checkpoint(run_dir / "best.pt", map_location=ctx.device)["model"])
+    evaluations = evaluate_splits(
+        state.model, state.codec, state.schema, ctx.cfg, specs, ctx.device, ctx.info, ctx.amp_dtype
+    )
+    if not ctx.info.is_main:
+        return {}
+    return write_evaluation(evaluations, run_dir, ctx.cfg, state.schema, ctx.device, env)
 
 
 def train(cfg: Config, resume: str | None = None) -> dict:
-    """Train per ``cfg``; returns the final evaluation results (rank 0) or {} (other ranks)."""
+    """Train per ``cfg``; returns the final evaluation results (rank 0) or {} (other ranks).
+
+    ``resume``: ``"auto"`` (the run's own ``last.pt``) or a checkpoint path to continue from; None: a new run.
+
+    Raises:
+        ConfigError, RunFolderError: before any data is read, and before anything is written.
+        TrainingDiverged: a non-finite loss. SystemExit: a stop signal, at a step boundary (130, 143).
+    """
     check_config(cfg)
     info, device = distributed.setup(cfg.train.device)
     threads = set_threads(cfg.train.threads) if device.type == "cpu" else None
@@ -276,108 +543,27 @@ def train(cfg: Config, resume: str | None = None) -> dict:
     env = environment(device)  # the code this process runs, whatever is checked out when it ends
 
     schema, train_samples, val_samples = load_training_splits(cfg)
-    model = build_model(cfg, schema.num_points).to(device)
-    codec = build_codec(model.spec, cfg.targets, decoder=cfg.eval.decoder or "quarter")
-    segments = torch.as_tensor(lines_as_segments(schema)) if model.spec.boundary else None
-    train_set = build_training_set(cfg, train_samples, schema, codec.input_size)
-    val_set = build_dataset(cfg, val_samples, schema, codec.input_size) if val_samples else None
-    batch, world = cfg.optim.batch_size, info.world_size
-    # A seeded (seed, epoch) shuffle on every rank count, so a resumed run sees the same order.
-    sampler = torch.utils.data.DistributedSampler(
-        train_set, world, info.rank, shuffle=True, seed=cfg.train.seed, drop_last=len(train_set) >= batch * world
-    )  # fmt: skip
-    loader = build_loader(train_set, batch, shuffle=False, workers=cfg.data.workers, seed=cfg.train.seed,
-                          sampler=sampler, drop_last=len(train_set) > batch * world)  # fmt: skip
-
-    memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
-    model = model.to(memory_format=memory_format)
-    net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None) \
-        if info.enabled else model  # fmt: skip
-    loss_fn = build_loss(cfg.loss.name, **cfg.loss.params)
-    optimizer = build_optimizer(cfg, model)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, cfg.optim.milestones, cfg.optim.gamma)
     amp_dtype = resolve_precision(cfg.train.precision, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-
-    start_epoch, step, best = 0, 0, math.inf
+    state = TrainState.build(cfg, schema, device, amp_dtype)
+    data = TrainingData.build(cfg, schema, train_samples, val_samples, state.codec.input_size, info)
+    ctx = StepContext.build(cfg, state, device, amp_dtype, info)
     if resume:
-        path = run.path / "last.pt" if resume == "auto" else Path(resume)
-        start_epoch, step, best = restore(path, cfg, schema, model, optimizer, scheduler, scaler, device)
-
-    def checkpoint(epoch: int, metrics: dict) -> dict:
-        return {
-            "model": model.state_dict(), "spec": dataclasses.asdict(model.spec), "schema": schema.to_dict(),
-            "codec": codec.to_dict(), "config": cfg.to_dict(), "epoch": epoch, "step": step, "best_metric": best,
-            "metrics": metrics, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict(), "rng": rng_state(),
-        }  # fmt: skip
+        state.restore(run.path / "last.pt" if resume == "auto" else Path(resume), device)
 
     run.claim(resume=bool(resume), overwrite=cfg.train.overwrite)  # the first write: create and lock the folder
     try:
-        if info.is_main:
-            save_config(cfg, run.path / "config.yaml")
-            metrics_log = MetricsLog(run.path, cfg.train.tensorboard)
-            metrics_log.truncate(start_epoch)  # rows after the checkpoint (a resume redoes those epochs)
-            if start_epoch == 0:
-                save_checkpoint(run.path / "last.pt", checkpoint(0, {"epoch": 0}))  # a stop in epoch 1 can resume
-            log.info("%s: %d train / %d val samples, model %s (%.2f M params), precision %s, device %s%s",
-                     run.path, len(train_set), len(val_samples), cfg.model.name,
-                     sum(p.numel() for p in model.parameters()) / 1e6, amp_dtype or "fp32", device,
-                     f", {threads} thread(s)" if threads else "")  # fmt: skip
-
-        with StopRequest() as stop:
-            for epoch in range(start_epoch, cfg.optim.epochs):
-                sampler.set_epoch(epoch)
-                train_set.set_epoch(epoch)
-                net.train()
-                t0 = time.time()
-                totals, step, invalid, stopped = train_one_epoch(
-                    net, loader, loss_fn, optimizer, scaler, codec, segments, cfg, device, amp_dtype, memory_format,
-                    epoch, step, stop, info, bar=info.is_main and cfg.train.progress,
-                )  # fmt: skip
-                if stopped:
-                    code = distributed.max_over_ranks(stop.exit_code if stop.requested else 0, info, device)
-                    log.warning("stopped in epoch %d; last.pt holds the end of epoch %d: --resume continues exactly "
-                                "from there", epoch + 1, epoch)  # fmt: skip
-                    raise SystemExit(code)
-                totals = totals.reduced(info, device)
-                check_skipped(totals, invalid, train_set.samples, cfg.train.max_skipped)
-                scheduler.step()
-                n = totals.samples
-                row = {
-                    "epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "train_loss": totals.loss / n,
-                    "train_mse_all": totals.mse_all / n, "train_mse_fg": totals.mse_fg / n,
-                    "skipped_images": totals.skipped, "images_per_s": n / max(time.time() - t0, 1e-9),
-                }  # fmt: skip
-                if val_set is not None and ((epoch + 1) % cfg.train.val_every == 0 or epoch + 1 == cfg.optim.epochs):
-                    distributed.broadcast_buffers(model, info)  # every rank validates what rank 0 saves
-                    val = evaluate_model(model, codec, val_set, schema, cfg, device, info, amp_dtype)
-                    row.update(val.summary())
-                    finite = all(torch.isfinite(p).all() for p in model.parameters())
-                    if math.isfinite(val.nme) and finite and val.nme < best:
-                        best = val.nme
-                        if info.is_main:
-                            save_checkpoint(run.path / "best.pt", checkpoint(epoch + 1, row))
+        metrics_log = start_run(run, ctx, state, data, threads)
+        with ctx.stop:
+            for epoch in range(state.epoch, cfg.optim.epochs):
+                row = run_epoch(ctx, state, data, epoch)
+                if data.val_set is not None and validation_due(cfg, state.epoch):
+                    row = validate_epoch(ctx, state, data.val_set, row, run.path)
                 if info.is_main:
-                    metrics_log.write(row)  # before last.pt: a resume from it never lacks its row
-                    save_checkpoint(run.path / "last.pt", checkpoint(epoch + 1, row))
-                    log.info(" ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
-
-        results = {}
-        d = cfg.data
-        specs = [(d.format, d.root, s) for s in [d.val_split if val_set is not None else None, *d.test_splits] if s]
-        if specs:
-            best_path = run.path / "best.pt"
-            distributed.barrier(info)  # rank 0 has finished writing best.pt
-            if best_path.exists():
-                model.load_state_dict(load_checkpoint(best_path, map_location=device)["model"])
-            evaluations = evaluate_splits(model, codec, schema, cfg, specs, device, info, amp_dtype)
-            if info.is_main:
-                results = write_evaluation(evaluations, run.path, cfg, schema, device, env)
+                    end_epoch(run, metrics_log, state, row)
+        return final_evaluation(ctx, state, data.val_set is not None, run.path, env)
     finally:  # also on errors and stop signals: the next run may take the folder, the group is left
         run.release()
         distributed.cleanup()
-    return results
 
 
 # ------------------------------------------------------------------------------------------------ CLI
@@ -385,9 +571,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="YAML config, e.g. configs/cpu/fdd14.yaml")
     parser.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. optim.epochs=3")
     parser.add_argument(
-        "--resume", nargs="?", const="auto", metavar="PATH",
+        "--resume",
+        nargs="?",
+        const="auto",
+        metavar="PATH",
         help="resume from PATH or (no value) the run's last.pt; put it after the overrides",
-    )  # fmt: skip
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -401,14 +590,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"awing: error: {err}", file=sys.stderr)
         return 3
     for split, res in results.get("testsets", {}).items():
-        print(f"{split}: NME {100 * res['nme']:.2f}%  " + "  ".join(
-            f"FR@{t} {100 * res['fr'][t]:.2f}%  AUC@{t} {res['auc'][t]:.4f}" for t in res["fr"]))  # fmt: skip
+        scores = "  ".join(f"FR@{t} {100 * res['fr'][t]:.2f}%  AUC@{t} {res['auc'][t]:.4f}" for t in res["fr"])
+        print(f"{split}: NME {100 * res['nme']:.2f}%  {scores}")
     return 0
 
 
 __all__ = [
     "train",
     "train_one_epoch",
+    "train_step",
+    "StepContext",
+    "EpochResult",
+    "TrainState",
+    "TrainingData",
     "check_config",
     "load_training_config",
     "build_model",

@@ -10,7 +10,8 @@ Frames (docs/ARCHITECTURE.md): crop pixels have their centres at integers; with 
 ``s = input_size / heatmap_size`` the default codec maps ``h = (c + 0.5) / s - 0.5`` (pixel-centre
 aligned). Crop -> image is the inverse of the crop's 2x3 affine.
 
-A new target or decoder is one subclass registered with :func:`register_codec`.
+A new target or frame is one subclass registered with :func:`register_codec`; a new sub-pixel decoder is one
+function registered with :func:`awing.method.decode.register_decoder`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import ClassVar
 
 import torch
 
-from awing.method.decode import DECODERS, apply_affine, dark_refine, decode_heatmaps, invert_affine
+from awing.method.decode import apply_affine, get_decoder, invert_affine
 from awing.method.targets import render_targets
 
 __all__ = ["HeatmapCodec", "AuthorsCodec", "CODECS", "register_codec", "build_codec", "codec_from_dict"]
@@ -46,8 +47,9 @@ class HeatmapCodec:
         radius: support half-size, heatmap pixels (3 -> the paper's 7x7).
         boundary_sigma: the boundary channel's sigma, heatmap pixels (cut at 3 sigma).
         shift: the decoder's move toward the larger neighbour, heatmap pixels (Sec. 7.3: 0.25).
-        decoder: ``quarter`` (Sec. 7.3: argmax + ``shift``) or ``dark`` (a Taylor step on the smoothed
-            log heatmap, :func:`awing.method.decode.dark_refine`; the quarter shift where it cannot step).
+        decoder: a name in :data:`awing.method.decode.DECODERS`: ``quarter`` (Sec. 7.3: argmax + ``shift``)
+            or ``dark`` (a Taylor step on the smoothed log heatmap, :func:`awing.method.decode.dark_refine`;
+            the quarter shift where it cannot step).
     """
 
     name: ClassVar[str] = "gaussian"
@@ -61,8 +63,7 @@ class HeatmapCodec:
     decoder: str = "quarter"
 
     def __post_init__(self) -> None:
-        if self.decoder not in DECODERS:
-            raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {self.decoder!r}")
+        get_decoder(self.decoder)  # ValueError naming the registered decoders
         if self.input_size <= 0 or self.heatmap_size <= 0:
             raise ValueError(
                 f"input_size and heatmap_size must be positive, got {self.input_size}, {self.heatmap_size}"
@@ -117,9 +118,8 @@ class HeatmapCodec:
     def peaks(self, heatmaps: torch.Tensor, interior: str = "axis") -> tuple[torch.Tensor, torch.Tensor]:
         """(B, N, H, W) heatmaps -> (B, N, 2) float32 sub-pixel peaks in heatmap pixels and (B, N) peak
         values, by :attr:`decoder` (``interior``: the quarter shift's rule, see ``decode_heatmaps``)."""
-        if self.decoder == "dark":
-            return dark_refine(heatmaps.float(), self.sigma, self.shift)
-        return decode_heatmaps(heatmaps.float(), self.shift, interior)
+        decoder = get_decoder(self.decoder)
+        return decoder(heatmaps.float(), sigma=self.sigma, shift=self.shift, interior=interior)
 
     def to_image(self, points: torch.Tensor, affine: torch.Tensor) -> torch.Tensor:
         """(B, N, 2) crop pixels -> original-image pixels through the inverse of the (B, 2, 3) crop affine

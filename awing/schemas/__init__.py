@@ -267,7 +267,7 @@ def transfer_mapping(source: Schema | str, target: Schema | str) -> np.ndarray:
                 weights[made_from[0], s] = 1.0
     if not weights.any():
         raise ValueError(f"no point of schema {target.name} can be had from {source.name}: declare a "
-                         f"from_schemas mapping between them")  # fmt: skip
+                         f"from_schemas mapping between them")
     return weights
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 from pathlib import Path
 
 import cv2
@@ -72,7 +71,7 @@ def count_forwards(aligner: FaceAligner, monkeypatch) -> list[int]:
 
 # ------------------------------------------------------------------------------------------ FaceAligner
 def test_full_image_detector_gives_one_face_inside_the_image(aligner, image):
-    faces = aligner.predict(image)
+    faces = aligner.predict(image, color="RGB")
     assert len(faces) == 1
     face = faces[0]
     assert isinstance(face, FaceLandmarks)
@@ -88,7 +87,7 @@ def test_full_image_detector_gives_one_face_inside_the_image(aligner, image):
 def test_predict_crops_runs_all_boxes_in_one_forward_pass(aligner, image, monkeypatch):
     calls = count_forwards(aligner, monkeypatch)
     boxes = [[10, 10, 70, 80], [80, 60, 150, 150]]
-    faces = aligner.predict_crops(image, boxes)
+    faces = aligner.predict_crops(image, boxes, color="RGB")
     assert calls == [2]
     assert len(faces) == 2
     np.testing.assert_allclose(faces[1].box, boxes[1])
@@ -100,7 +99,7 @@ def test_predict_crops_runs_all_boxes_in_one_forward_pass(aligner, image, monkey
 
 def test_predict_batch_shares_the_forward_pass(aligner, image, monkeypatch):
     calls = count_forwards(aligner, monkeypatch)
-    results = aligner.predict_batch([image, image[:100], image])
+    results = aligner.predict_batch([image, image[:100], image], color="RGB")
     assert calls == [3]
     assert [len(r) for r in results] == [1, 1, 1]
     np.testing.assert_allclose(results[0][0].landmarks, results[2][0].landmarks)
@@ -108,7 +107,7 @@ def test_predict_batch_shares_the_forward_pass(aligner, image, monkeypatch):
 
 def test_no_box_no_forward_pass(aligner, image, monkeypatch):
     calls = count_forwards(aligner, monkeypatch)
-    assert aligner.predict_crops(image, np.zeros((0, 4))) == []
+    assert aligner.predict_crops(image, np.zeros((0, 4)), color="RGB") == []
     assert calls == []
 
 
@@ -120,7 +119,7 @@ def test_points_map_back_through_the_crop(aligner, image, monkeypatch):
     for k, (x, y) in enumerate(peaks):
         heat[0, k, y, x] = 1.0  # isolated peak: no quarter-pixel shift
     monkeypatch.setattr(aligner.model, "forward", lambda x: [heat.expand(x.shape[0], -1, -1, -1)])
-    face = aligner.predict_crops(image, [box], enlarge=0.25)[0]
+    face = aligner.predict_crops(image, [box], color="RGB", enlarge=0.25)[0]
     cx, cy, side = square_box(box, 0.25)
     m = crop_matrix((cx, cy), side, s)
     crop_points = (np.array(peaks, float) + 0.5) * 4 - 0.5
@@ -144,7 +143,7 @@ def test_flip_test_runs_the_mirrored_crop_and_averages_its_mirrored_heatmaps(ckp
         return [heat.expand(x.shape[0], -1, -1, -1)]
 
     monkeypatch.setattr(flipper.model, "forward", forward)
-    face = flipper.predict_crops(image, [[30, 20, 130, 140]])[0]
+    face = flipper.predict_crops(image, [[30, 20, 130, 140]], color="RGB")[0]
     assert calls == [1, 1]
     partner = int(flipper.schema.flip_permutation[0])
     assert partner == 3
@@ -154,7 +153,7 @@ def test_flip_test_runs_the_mirrored_crop_and_averages_its_mirrored_heatmaps(ckp
     mirrored_heat = torch.zeros_like(heat)
     mirrored_heat[0, partner, 10, s - 1 - 6] = 1.0
     monkeypatch.setattr(plain.model, "forward", lambda x: [mirrored_heat.expand(x.shape[0], -1, -1, -1)])
-    expected = plain.predict_crops(image, [[30, 20, 130, 140]])[0].landmarks[partner]
+    expected = plain.predict_crops(image, [[30, 20, 130, 140]], color="RGB")[0].landmarks[partner]
     np.testing.assert_allclose(face.landmarks[partner], expected, atol=1e-4)
 
 
@@ -168,13 +167,13 @@ def test_decoder_option_replaces_the_model_files_decoder(ckpt):
 def test_colour_order_and_input_kinds_agree(aligner, image, tmp_path):
     path = tmp_path / "face.png"
     cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    expected = aligner.predict(image)[0].landmarks
+    expected = aligner.predict(image, color="RGB")[0].landmarks
     np.testing.assert_allclose(aligner.predict(image[..., ::-1].copy(), color="BGR")[0].landmarks, expected)
     np.testing.assert_allclose(aligner.predict(path)[0].landmarks, expected)
     np.testing.assert_allclose(aligner.predict(str(path))[0].landmarks, expected)
     gray = load_image(image[..., 0])
     assert gray.shape == (160, 160, 3) and (gray[..., 0] == gray[..., 2]).all()
-    assert load_image(np.dstack([image, np.full((160, 160), 255, np.uint8)])).shape == (160, 160, 3)
+    assert load_image(np.dstack([image, np.full((160, 160), 255, np.uint8)]), color="RGB").shape == (160, 160, 3)
     pil = pytest.importorskip("PIL.Image")
     np.testing.assert_allclose(aligner.predict(pil.fromarray(image))[0].landmarks, expected)
 
@@ -183,15 +182,15 @@ def test_fast_path_runs_and_reports_its_precision(ckpt, image):
     fast = FaceAligner(ckpt, device="cpu", detector="full", fast=True)
     slow = FaceAligner(ckpt, device="cpu", detector="full", fast=False)
     assert slow.dtype is None and "fp32" in repr(slow)
-    faces = fast.predict(image)
+    faces = fast.predict(image, color="RGB")
     assert len(faces) == 1 and np.isfinite(faces[0].landmarks).all()
 
 
 def test_onnx_backend_matches_torch_fp32(ckpt, image):
     pytest.importorskip("onnxruntime")
-    torch_faces = FaceAligner(ckpt, device="cpu", detector="full", fast=False).predict(image)
+    torch_faces = FaceAligner(ckpt, device="cpu", detector="full", fast=False).predict(image, color="RGB")
     onnx_aligner = FaceAligner(ckpt, detector="full", backend="onnx")
-    onnx_faces = onnx_aligner.predict(image)
+    onnx_faces = onnx_aligner.predict(image, color="RGB")
     assert "onnxruntime" in repr(onnx_aligner) and len(onnx_faces) == len(torch_faces) == 1
     np.testing.assert_allclose(onnx_faces[0].landmarks, torch_faces[0].landmarks, atol=1e-3)
     np.testing.assert_allclose(onnx_faces[0].confidence, torch_faces[0].confidence, atol=1e-4)
@@ -279,7 +278,7 @@ def test_no_shipped_model_is_a_clear_error(tmp_path, monkeypatch):
 @needs_haar
 def test_opencv_detector_finds_nothing_on_a_blank_image(ckpt):
     aligner = FaceAligner(ckpt, device="cpu", detector="opencv")
-    assert aligner.predict(np.full((240, 320, 3), 128, np.uint8)) == []
+    assert aligner.predict(np.full((240, 320, 3), 128, np.uint8), color="RGB") == []
 
 
 @needs_haar
@@ -291,6 +290,18 @@ def test_opencv_detector_finds_a_real_face():
     nose = _fdd_points("simple_0001.jpg")[10]
     x0, y0, x1, y1 = boxes[0]
     assert x0 < nose[0] < x1 and y0 < nose[1] < y1
+
+
+def test_the_face_aligner_example_runs():
+    """FaceAligner's docstring example, run as a doctest."""
+    import doctest
+
+    from awing.app import api
+
+    finder = doctest.DocTestFinder()
+    (test,) = [t for t in finder.find(api.FaceAligner, "FaceAligner", globs={}) if t.examples]
+    result = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE).run(test)
+    assert result.attempted >= 4 and result.failed == 0
 
 
 def test_detector_interface_and_helpers():
@@ -368,7 +379,9 @@ def test_shipped_model_reproduces_its_recorded_validation_nme(name, data, tmp_pa
     root = need(SHARED / data)
     fmt = {"fdd14": "fdd", "mtfl5": "mtfl", "w300": "w300"}[data]
     assert main(["eval", infos[name]["path"], f"{fmt}:{root}:val", "--out", str(tmp_path), "--device", "cpu"]) == 0
-    measured = json.loads((tmp_path / "results.json").read_text())["testsets"]["val"]["nme"]
+    from awing.engine.reports import load_results  # results.json, or the set's own file if not the run's data
+
+    measured = load_results(tmp_path)["testsets"]["val"]["nme"]
     assert measured == pytest.approx(infos[name]["val_nme"], abs=0.003), (measured, infos[name]["val_nme"])
 
 
@@ -377,11 +390,135 @@ def test_output_schema_maps_the_models_points_to_another_layout(tmp_path):
     path = tiny_checkpoint(tmp_path / "fdd.pt")
     image = np.random.default_rng(0).integers(0, 255, (120, 140, 3), dtype=np.uint8)
     box = [[20, 15, 110, 105]]
-    full = FaceAligner(path, device="cpu", detector="full", fast=False).predict_crops(image, box)[0]
+    full = FaceAligner(path, device="cpu", detector="full", fast=False).predict_crops(image, box, color="RGB")[0]
     five = FaceAligner(path, device="cpu", detector="full", fast=False, output_schema="mtfl5")
-    face = five.predict_crops(image, box)[0]
+    face = five.predict_crops(image, box, color="RGB")[0]
     assert face.schema == "mtfl5" and face.point_names == load_schema("mtfl5").point_names == five.point_names
     np.testing.assert_allclose(face.landmarks, full.landmarks[[5, 8, 10, 11, 13]], atol=1e-5)
     np.testing.assert_allclose(face.confidence, full.confidence[[5, 8, 10, 11, 13]], atol=1e-6)
     with pytest.raises(ValueError, match="no mapping"):
         FaceAligner(path, device="cpu", detector="full", output_schema="wflw98")
+
+
+# -------------------------------------------------------------------------------- issue 25: messages
+def test_predict_given_several_images_points_to_predict_batch(aligner, image, tmp_path):
+    path = tmp_path / "face.png"
+    cv2.imwrite(str(path), image)
+    for several in ([path], (str(path), str(path)), [image]):
+        with pytest.raises(ValueError, match=r"predict_batch\(images\)"):
+            aligner.predict(several, color="RGB")
+    with pytest.raises(ValueError, match=r"shape \(2, 160, 160, 3\): use predict_batch"):
+        aligner.predict(np.stack([image, image]), color="RGB")
+    assert len(aligner.predict_batch([path])) == 1  # what the message advises works
+
+
+def test_predict_on_a_folder_says_it_is_a_folder(aligner, tmp_path):
+    for folder in (tmp_path, str(tmp_path)):
+        with pytest.raises(IsADirectoryError, match=r"is a folder, not an image: run `awing predict .*predict_batch"):
+            aligner.predict(folder)
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        aligner.predict_batch([tmp_path])
+
+
+def test_aligned_crop_takes_a_path_as_load_image_does(tmp_path, image):
+    from awing.app.align import aligned_crop
+
+    path = tmp_path / "face.png"
+    cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    five = np.array([[60, 70], [100, 70], [80, 90], [65, 110], [95, 110]], np.float64)
+    expected = aligned_crop(image, five, size=64)
+    np.testing.assert_array_equal(aligned_crop(path, five, size=64), expected)  # read as RGB
+    np.testing.assert_array_equal(aligned_crop(str(path), five, size=64), expected)
+    with pytest.raises(FileNotFoundError, match="image not found"):
+        aligned_crop(tmp_path / "missing.png", five)
+    with pytest.raises(ValueError, match="expected a path, a numpy array or a PIL image"):
+        aligned_crop([[1, 2, 3]], five)
+
+
+@pytest.mark.parametrize("boxes", [[10, 10, 90], [[10, 10, 90]], [[10, 10, 90, 90, 1]], [[[10, 10, 90, 90]]], "box"])
+def test_predict_crops_names_the_box_shape_it_takes(aligner, image, boxes):
+    with pytest.raises(ValueError, match=r"boxes must be an \(N, 4\) array of x0, y0, x1, y1"):
+        aligner.predict_crops(image, boxes, color="RGB")
+
+
+def test_predict_crops_takes_one_box_many_boxes_or_none(aligner, image):
+    one = aligner.predict_crops(image, [20, 20, 140, 140], color="RGB")
+    two = aligner.predict_crops(image, np.array([[20, 20, 140, 140], [0, 0, 80, 80]]), color="RGB")
+    assert len(one) == 1 and len(two) == 2 and aligner.predict_crops(image, [], color="RGB") == []
+    np.testing.assert_allclose(one[0].landmarks, two[0].landmarks, atol=1e-5)
+
+
+# ------------------------------------------------------------------------- issue 25: channel order
+def _no_warning(call):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return call()
+
+
+def test_a_colour_array_without_color_warns_at_the_callers_line(aligner, image, tmp_path):
+    """cv2.imread's output without ``color=``: taken as RGB, with a warning that names the caller's line
+    (not awing's); every entry point passes ``color`` down."""
+    from awing.app.tracking import FaceTracker
+
+    bgr = image[..., ::-1].copy()  # what cv2.imread gives
+    tracker = FaceTracker(aligner, smooth=False)
+    calls = {
+        "predict": lambda: aligner.predict(bgr),
+        "predict_batch": lambda: aligner.predict_batch([bgr, bgr]),
+        "predict_crops": lambda: aligner.predict_crops(bgr, [[20, 20, 140, 140]]),
+        "FaceTracker.update": lambda: tracker.update(bgr),
+        "FaceTracker.track": lambda: list(tracker.track([bgr])),
+    }
+    for name, call in calls.items():
+        with pytest.warns(UserWarning, match="color='BGR'") as record:
+            call()
+        assert {Path(w.filename).name for w in record} == {Path(__file__).name}, name
+    expected = aligner.predict(image, color="RGB")[0].landmarks
+    with pytest.warns(UserWarning):  # taken as RGB: the channels of a BGR array come out swapped
+        assert not np.allclose(aligner.predict(bgr)[0].landmarks, expected)
+    np.testing.assert_allclose(_no_warning(lambda: aligner.predict(bgr, color="BGR"))[0].landmarks, expected)
+
+
+def test_no_colour_warning_when_the_order_is_known(aligner, image, tmp_path):
+    from awing.app.tracking import FaceTracker
+
+    path = tmp_path / "face.png"
+    cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    bgr = image[..., ::-1].copy()
+    tracker = FaceTracker(aligner)
+    _no_warning(lambda: aligner.predict(bgr, color="BGR"))
+    _no_warning(lambda: aligner.predict(image, color="RGB"))
+    _no_warning(lambda: aligner.predict(path))
+    _no_warning(lambda: aligner.predict(image[..., 0]))  # grey: no order to state
+    _no_warning(lambda: aligner.predict_batch([path, bgr], color="BGR"))
+    _no_warning(lambda: aligner.predict_crops(bgr, [[20, 20, 140, 140]], color="BGR"))
+    _no_warning(lambda: list(tracker.track([bgr, bgr, bgr], color="BGR")))
+    _no_warning(lambda: tracker.update(path))
+    pil = pytest.importorskip("PIL.Image")
+    _no_warning(lambda: aligner.predict(pil.fromarray(image)))
+
+
+# ---------------------------------------------------------------------------------- issue 25: enlarge
+@pytest.mark.parametrize("bad", [1e9, 10.5, -1.0, -0.95, float("inf"), float("nan")])
+def test_enlarge_outside_its_range_is_refused(ckpt, image, bad):
+    from awing.app.api import ENLARGE_RANGE
+    from awing.app.tracking import FaceTracker
+
+    assert ENLARGE_RANGE == (-0.9, 10.0)
+    message = r"enlarge must be a number from -0\.9 to 10\.0"
+    with pytest.raises(ValueError, match=message):
+        FaceAligner(ckpt, device="cpu", detector="full", enlarge=bad)
+    aligner = FaceAligner(ckpt, device="cpu", detector="full", fast=False)
+    with pytest.raises(ValueError, match=message):
+        aligner.predict_crops(image, [[20, 20, 140, 140]], color="RGB", enlarge=bad)
+    with pytest.raises(ValueError, match=message):
+        FaceTracker(aligner, enlarge=bad)
+
+
+def test_enlarge_at_the_ends_of_its_range_is_taken(ckpt, image):
+    for ok in (-0.9, 0, 10):
+        aligner = FaceAligner(ckpt, device="cpu", detector="full", fast=False, enlarge=ok)
+        (face,) = aligner.predict(image, color="RGB")
+        assert aligner.enlarge == ok and np.isfinite(face.landmarks).all()

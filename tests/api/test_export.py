@@ -90,9 +90,21 @@ def test_export_errors(tmp_path, capsys):
     path = tmp_path / "ckpt.pt"
     torch.manual_seed(0)
     model = create_model("awing-1hg-tiny", 14, width=32)
-    save_checkpoint(
-        path, model_payload(model, load_schema("fdd14"))
-    )
+    save_checkpoint(path, model_payload(model, load_schema("fdd14")))
     assert main(["export", str(path), "--format", "weights", "--out", str(tmp_path / "w.pt"), "--calibrate"]) == 2
     assert "run config" in capsys.readouterr().err
 
+
+def test_weights_carry_the_typed_inference_hints(tmp_path):
+    """A run checkpoint without hints gets its landmark crop recorded; stored hints survive ``--face-quality``."""
+    torch.manual_seed(0)
+    payload = model_payload(create_model("awing-1hg-tiny", 14, width=32), load_schema("fdd14"))
+    config = {"data": {"format": "fdd", "crop": "box", "enlarge": 1.0}}
+    stored = {"enlarge": {"opencv": 0.3}, "offset": {"opencv": [0.1, -0.2]}, "calibrated_on": "fdd:val"}
+    path = save_checkpoint(tmp_path / "run.pt", {**payload, "config": config, "inference": stored})
+    out = tmp_path / "w.pt"
+    assert main(["export", str(path), "--format", "weights", "--out", str(out), "--face-quality", "0.4"]) == 0
+    written = load_checkpoint(out)["inference"]
+    assert written == {**stored, "landmark_enlarge": 1.0, "face_quality": 0.4}
+    aligner = FaceAligner(out, device="cpu", detector="full")
+    assert aligner.landmark_crop_enlarge == 1.0 and aligner.face_quality == 0.4

@@ -58,7 +58,7 @@ def test_five_points_from_any_model_layout():
         s = load_schema(schema)
         pts = map_points(rec["landmarks"], point_mapping("w300_68", s))
         face = FaceLandmarks(np.zeros(4, np.float32), pts.astype(np.float32), np.ones(s.num_points, np.float32),
-                             s.point_names, s.name)  # fmt: skip
+                             s.point_names, s.name)
         five = five_points(face)
         assert five.shape == (5, 2) and five[0, 0] < five[1, 0]  # image-left eye first, as the template
     bad = FaceLandmarks(np.zeros(4), np.zeros((14, 2)), np.ones(14), ("p",) * 14, "lsp14")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from awing.app.api import FaceLandmarks
@@ -15,7 +17,7 @@ def _face(offset: float = 0.0, confidence: float = 1.0) -> FaceLandmarks:
     s = load_schema("fdd14")
     pts = map_points(rec["landmarks"], point_mapping("w300_68", s)).astype(np.float32) + offset
     return FaceLandmarks(rec["box"] + offset, pts, np.full(s.num_points, confidence, np.float32), s.point_names,
-                         s.name, quality=0.8, pose={"yaw": 1.0, "pitch": 2.0, "roll": 3.0})  # fmt: skip
+                         s.name, quality=0.8, pose={"yaw": 1.0, "pitch": 2.0, "roll": 3.0})
 
 
 def _changed(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -54,3 +56,19 @@ def test_labels_and_confidence_colours():
     assert guess[2] > 200 and guess[1] < 50  # red
     with_pose = draw_faces(img, [_face()], lines=False)
     assert _changed(with_pose, plain).sum() > 20  # the yaw/pitch/roll text
+
+
+def test_a_rejected_face_is_a_plain_grey_box_without_points():
+    """Issue 25: a box whose landmark score says it is no face is not drawn with made-up points and contours."""
+    img = np.zeros((256, 256, 3), np.uint8)
+    face = _face()
+    rejected = dataclasses.replace(face, quality=0.1)
+    assert face.is_face and not rejected.is_face
+    drawn = draw_faces(img, [rejected], labels=True)
+    changed = _changed(drawn, img)
+    assert changed.sum() > 50  # the box and its "not a face" text
+    b, g, r = (drawn[..., c][changed].astype(int) for c in range(3))
+    assert (b == g).all() and (g == r).all()  # grey only: no red points, yellow lines or green box
+    x, y = np.round(face.landmarks).astype(int).T
+    assert not changed[y, x].any()  # nothing at the points
+    assert _changed(draw_faces(img, [face]), img)[y, x].all()  # a face keeps its points

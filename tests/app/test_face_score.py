@@ -29,7 +29,7 @@ def _non_faces(rng) -> list[np.ndarray]:
 
 def test_blank_and_texture_crops_are_not_faces(aligner):
     rng = np.random.default_rng(0)
-    faces = [aligner.predict_crops(img, [[16, 16, 112, 112]])[0] for img in _non_faces(rng)]
+    faces = [aligner.predict_crops(img, [[16, 16, 112, 112]], color="RGB")[0] for img in _non_faces(rng)]
     assert all(0 <= f.quality < FACE_QUALITY_THRESHOLD for f in faces), [round(f.quality, 3) for f in faces]
     assert not any(f.is_face for f in faces) and all(f.to_dict()["is_face"] is False for f in faces)
     # the quality is the mean of the point confidences

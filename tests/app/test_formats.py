@@ -27,7 +27,7 @@ def test_pts_round_trip_is_one_based(tmp_path):
 
 def test_coco_keypoints_layout():
     face = {"box": [10, 20, 110, 140], "score": 0.9, "quality": 0.7, "pose": {"yaw": 1, "pitch": 2, "roll": 3},
-            "points": [[float(i), float(i + 1)] for i in range(14)], "confidence": [1.0] * 14}  # fmt: skip
+            "points": [[float(i), float(i + 1)] for i in range(14)], "confidence": [1.0] * 14}
     face["points"][3] = [None, None]
     data = coco_keypoints([{"file_name": "a.jpg", "width": 200, "height": 300, "faces": [face, face]}], "fdd14")
     assert [im["id"] for im in data["images"]] == [1]
@@ -46,7 +46,7 @@ def test_predict_cli_writes_pts_coco_crops_and_faces_csv(tmp_path):
     cv2.imwrite(str(tmp_path / "face.png"), img)
     out = tmp_path / "out"
     args = ["predict", str(tmp_path / "face.png"), "--out", str(out), "--detector", "full", "--device", "cpu",
-            "--format", "pts", "--format", "coco", "--crops", str(tmp_path / "crops"), "--crop-size", "96"]  # fmt: skip
+            "--format", "pts", "--format", "coco", "--crops", str(tmp_path / "crops"), "--crop-size", "96"]
     assert main(args) == 0
     pred = json.loads((out / "predictions.json").read_text())
     (face,) = pred["files"][0]["frames"][0]["faces"]

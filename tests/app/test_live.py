@@ -33,7 +33,7 @@ def test_camera_option_with_a_video_as_the_stream(clip, tmp_path, monkeypatch):
     assert live.can_show() is False  # headless: files only
     out = tmp_path / "out"
     rc = main(["predict", "--camera", str(clip), "--max-frames", "5", "--out", str(out), "--detector", "full",
-               "--device", "cpu", "--format", "coco", "--track-min-confidence", "0.2"])  # fmt: skip
+               "--device", "cpu", "--format", "coco", "--track-min-confidence", "0.2"])
     assert rc == 0
     data = json.loads((out / "predictions.json").read_text())
     (rec,) = data["files"]
@@ -63,5 +63,5 @@ def test_a_source_that_does_not_open(tmp_path):
     with pytest.raises(ValueError, match="cannot open"):
         live.open_source(str(tmp_path / "nothing.mp4"))
     assert main(["predict", "--camera", str(tmp_path / "nothing.mp4"), "--out", str(tmp_path / "o"),
-                 "--device", "cpu"]) == 1  # fmt: skip
+                 "--device", "cpu"]) == 1
     assert main(["predict", "--out", str(tmp_path / "o"), "--device", "cpu"]) == 2  # neither PATHs nor --camera

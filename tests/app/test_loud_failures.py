@@ -158,7 +158,7 @@ def test_wrong_typed_checkpoint_fields_are_clear_errors_everywhere(wrong_ckpt, t
                     "full", "--device", "cpu"],
         "export weights": ["export", str(wrong_ckpt), "--format", "weights", "--out", str(tmp_path / "w.pt")],
         "export onnx": ["export", str(wrong_ckpt), "--format", "onnx", "--out", str(tmp_path / "m.onnx")],
-    }  # fmt: skip
+    }
     if importlib.util.find_spec("onnx") is None:  # without it, export --format onnx names the extra first
         del commands["export onnx"]
     for name, argv in commands.items():
@@ -287,8 +287,8 @@ def test_predict_out_inside_the_input_folder_does_not_read_its_own_copies(ckpt, 
     album.mkdir()
     photo.rename(album / "a.png")
     out = album / "predictions"
-    for _ in range(2):  # the second run finds the first run's annotated copy inside the folder
-        assert predict(album, "--model", ckpt, "--out", out, "--detector", "full", "--device", "cpu") == 0
+    for again in ([], ["--overwrite"]):  # the second run finds the first run's annotated copy inside the folder
+        assert predict(album, "--model", ckpt, "--out", out, "--detector", "full", "--device", "cpu", *again) == 0
         files = [r["file"] for r in strict_json((out / "predictions.json").read_text())["files"]]
         assert files == ["album/a.png"]
     assert (out / "annotated" / "album" / "a.png").is_file()
@@ -297,7 +297,8 @@ def test_predict_out_inside_the_input_folder_does_not_read_its_own_copies(ckpt, 
 def test_missing_inputs_are_listed_and_the_rest_processed(ckpt, tmp_path, photo):
     out = tmp_path / "out"
     gone = tmp_path / "gone.jpg"
-    assert predict(photo, gone, "--model", ckpt, "--out", out, "--detector", "full", "--device", "cpu") == 0
+    # a path that does not exist makes the exit code 1 (issue 25), and the rest is still processed and written
+    assert predict(photo, gone, "--model", ckpt, "--out", out, "--detector", "full", "--device", "cpu") == 1
     data = strict_json((out / "predictions.json").read_text())
     assert data["missing"] == [str(gone)]
     assert [r["file"] for r in data["files"]] == [str(photo)] and data["files"][0]["error"] is None
@@ -329,8 +330,11 @@ def test_face_aligner_takes_edge_values(ckpt):
 
 
 def test_enlarge_nan_on_the_command_line_is_one_line(ckpt, tmp_path, photo, capsys):
-    assert predict(photo, "--model", ckpt, "--out", tmp_path / "o", "--detector", "full", "--enlarge", "nan") == 2
-    one_error_line(capsys, "enlarge")
+    with pytest.raises(SystemExit) as stop:  # argparse's own error line (issue 25: --enlarge has a range)
+        predict(photo, "--model", ckpt, "--out", tmp_path / "o", "--detector", "full", "--enlarge", "nan")
+    assert stop.value.code == 2
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert "argument --enlarge: must be a number in [-0.9, 10]" in line and line.endswith("got nan")
 
 
 def test_predict_batch_wants_a_list(ckpt, photo):
@@ -339,8 +343,8 @@ def test_predict_batch_wants_a_list(ckpt, photo):
         with pytest.raises(ValueError, match="predict_batch takes a list"):
             aligner.predict_batch(single)
     image = load_image(photo)
-    assert [len(faces) for faces in aligner.predict_batch([image, str(photo)])] == [1, 1]
-    assert [len(faces) for faces in aligner.predict_batch(np.stack([image, image, image]))] == [1, 1, 1]
+    assert [len(faces) for faces in aligner.predict_batch([image, str(photo)], color="RGB")] == [1, 1]
+    assert [len(faces) for faces in aligner.predict_batch(np.stack([image, image, image]), color="RGB")] == [1, 1, 1]
 
 
 @pytest.mark.parametrize(
@@ -357,3 +361,28 @@ def test_load_image_dtype_advice_fits_the_dtype(array, advice):
     with pytest.raises(ValueError, match=f"got {array.dtype}") as info:
         load_image(array)
     assert advice in str(info.value)
+
+
+def test_a_full_disk_while_writing_results_keeps_the_old_file(ckpt, tmp_path, photo, monkeypatch, capsys):
+    """Issue 22: every result file is written atomically; a failed write names the file and leaves the old one."""
+    import awing.app.outputs
+
+    out = tmp_path / "out"
+    args = [photo, "--model", ckpt, "--out", out, "--detector", "full", "--device", "cpu", "--no-draw"]
+    assert predict(*args) == 0
+    before = (out / "predictions.csv").read_bytes()
+
+    class FullDisk:
+        def __init__(self, f):
+            f.write("file,fr")  # a part of the file, then the device is full
+
+        def writerow(self, row):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        writerows = writerow
+
+    monkeypatch.setattr(awing.app.outputs.csv, "writer", FullDisk)
+    assert predict(*args, "--overwrite") == 2
+    one_error_line(capsys, "no space left", str(out / "predictions.csv"), "unchanged")
+    assert (out / "predictions.csv").read_bytes() == before
+    assert sorted(p.name for p in out.iterdir()) == [".lock", "faces.csv", "predictions.csv", "predictions.json"]

@@ -135,7 +135,7 @@ def test_imported_file_runs_in_face_aligner_with_its_crop_rule(imported, image):
     aligner = FaceAligner(path, device="cpu", detector="full", fast=False)
     assert aligner.crop_rule == AUTHORS_CROP and isinstance(aligner.codec, AuthorsCodec)
     box = np.array([60.0, 50.0, 200.0, 210.0])
-    (face,) = aligner.predict_crops(image, [box])
+    (face,) = aligner.predict_crops(image, [box], color="RGB")
     # the same chain by hand: their crop square, awing's warp, the model, their decoder and frame
     cx, cy, side = crop_square(box, AUTHORS_CROP)
     m = crop_matrix((cx, cy), side, 256)
@@ -188,17 +188,18 @@ def test_awing_eval_crops_an_imported_model_with_its_rule_and_names_the_conventi
     monkeypatch.setattr(evaluate, "build_dataset", spy)
     out = tmp_path / "eval"
     assert main(["eval", str(path), f"coco:{wflw}:test", "--out", str(out), "--convention", "mmpose",
-                 "--batch-size", "2"]) == 0  # fmt: skip
+                 "--batch-size", "2"]) == 0
     (dataset,) = made
     assert dataset.crop_rule == AUTHORS_CROP
     sample = dataset.samples[0]
     cx, cy, side = crop_square(dataset.face_box(sample), AUTHORS_CROP)
     np.testing.assert_allclose(dataset[0]["affine"].numpy(), crop_matrix((cx, cy), side, 256), atol=1e-6)
-    results = json.loads((out / "results.json").read_text())
+    name = evaluate.DataSpec.parse(f"coco:{wflw}:test").results_name  # not the model's own data
+    results = json.loads((out / f"{name}.json").read_text())
     test = results["testsets"]["test"]
     assert (test["convention"], test["pooling"], test["normaliser"]) == ("mmpose", "pooled", "inter_ocular")
-    assert test["num_images"] == 4 and test["nme"] == pytest.approx(test["nme_pooled"])
-    assert "Evaluation convention: mmpose" in (out / "results.md").read_text()
+    assert test["num_images"] == 4 and test["nme"] == pytest.approx(test["nme_by_pooling"]["pooled"])
+    assert "Evaluation convention: mmpose" in (out / f"{name}.md").read_text()
 
 
 def test_a_four_stack_file_in_their_layout_imports_with_the_released_models_size(tmp_path):

@@ -25,9 +25,9 @@ def _spy(aligner: FaceAligner) -> list:
     calls = []
     original = aligner.predict_crops
 
-    def predict_crops(image, boxes, color="RGB", enlarge=None):
+    def predict_crops(image, boxes, color=None, enlarge=None):
         out = original(image, boxes, color=color, enlarge=enlarge)
-        calls.append({"boxes": np.asarray(boxes, np.float64).copy(), "enlarge": enlarge, "out": out})
+        calls.append({"boxes": np.asarray(boxes, np.float64).copy(), "enlarge": enlarge, "color": color, "out": out})
         return out
 
     aligner.predict_crops = predict_crops
@@ -51,7 +51,7 @@ def test_refine_off_is_the_single_pass(image):
     aligner = FaceAligner("fdd14-1hg-tiny", device="cpu", detector=FixedBoxes(BOX), fast=False, refine=False)
     assert aligner.refine is False
     calls = _spy(aligner)
-    faces = aligner.predict(image)
+    faces = aligner.predict(image, color="RGB")
     assert calls == [] and len(faces) == 1
     single = aligner._align([image], [BOX], [np.ones(1, np.float32)], aligner.enlarge, aligner.offset)[0][0]
     assert np.array_equal(faces[0].landmarks, single.landmarks)
@@ -63,9 +63,9 @@ def test_second_pass_crops_the_first_pass_landmark_box(image):
     one = FaceAligner("fdd14-1hg-tiny", device="cpu", detector=FixedBoxes(BOX), fast=False, refine=False)
     two = FaceAligner("fdd14-1hg-tiny", device="cpu", detector=FixedBoxes(BOX), fast=False, refine=True)
     assert two.landmark_crop_enlarge == 1.0
-    first = one.predict(image)[0]
+    first = one.predict(image, color="RGB")[0]
     calls = _spy(two)
-    faces = two.predict(image)
+    faces = two.predict(image, color="RGB")
     assert len(calls) == 1 and len(faces) == 1
     (call,) = calls
     assert call["enlarge"] == 1.0
@@ -82,9 +82,9 @@ def test_second_pass_of_a_model_without_landmark_box_crops(image, tiny_fdd_check
     one = FaceAligner(tiny_fdd_checkpoint, device="cpu", detector=FixedBoxes(BOX), fast=False)
     two = FaceAligner(tiny_fdd_checkpoint, device="cpu", detector=FixedBoxes(BOX), fast=False, refine=True)
     assert two.landmark_crop_enlarge is None
-    first = one.predict(image)[0]
+    first = one.predict(image, color="RGB")[0]
     calls = _spy(two)
-    two.predict(image)
+    two.predict(image, color="RGB")
     (call,) = calls
     assert call["enlarge"] == two.enlarge
     lb = _landmark_box(first.landmarks)
@@ -96,7 +96,7 @@ def test_second_pass_of_a_model_without_landmark_box_crops(image, tiny_fdd_check
 def test_predict_crops_is_one_pass_even_with_refine(image):
     aligner = FaceAligner("fdd14-1hg-tiny", device="cpu", detector=FixedBoxes(BOX), fast=False, refine=True)
     single = FaceAligner("fdd14-1hg-tiny", device="cpu", detector=FixedBoxes(BOX), fast=False)
-    a, b = aligner.predict_crops(image, BOX), single.predict_crops(image, BOX)
+    a, b = aligner.predict_crops(image, BOX, color="RGB"), single.predict_crops(image, BOX, color="RGB")
     assert np.array_equal(a[0].landmarks, b[0].landmarks)
 
 
@@ -116,7 +116,7 @@ def test_a_second_pass_that_moves_the_points_far_is_dropped(image, moved, max_sh
         "fdd14-1hg-tiny", device="cpu", detector=FixedBoxes(BOX), fast=False, refine=True, refine_max_shift=max_shift
     )
     one_pass = FaceAligner("fdd14-1hg-tiny", device="cpu", detector=FixedBoxes(BOX), fast=False, refine=False)
-    first = one_pass.predict(image)[0]
+    first = one_pass.predict(image, color="RGB")[0]
     side = 120.0  # BOX's longer side
     shift = np.array([moved * side / np.sqrt(2)] * 2, np.float32)  # moved * side along the diagonal
 
@@ -124,7 +124,7 @@ def test_a_second_pass_that_moves_the_points_far_is_dropped(image, moved, max_sh
         return [dataclasses.replace(first, landmarks=first.landmarks + shift, confidence=first.confidence / 2)]
 
     aligner.predict_crops = predict_crops
-    face = aligner.predict(image)[0]
+    face = aligner.predict(image, color="RGB")[0]
     second = dataclasses.replace(first, landmarks=first.landmarks + shift)
     assert refine_shift(first, second) == pytest.approx(moved, rel=1e-4)
     expected = first.landmarks + shift if kept == "second" else first.landmarks
@@ -144,3 +144,39 @@ def test_refine_shift_skips_missing_points_and_is_inf_without_any():
 def test_refine_max_shift_must_be_a_positive_number(bad):
     with pytest.raises(ValueError, match="refine_max_shift"):
         FaceAligner("fdd14-1hg-tiny", device="cpu", detector=FixedBoxes(BOX), refine_max_shift=bad)
+
+
+@pytest.mark.parametrize("model", ["fdd14-1hg-tiny", "mtfl5-1hg-tiny"])
+def test_the_second_pass_and_video_tracking_crop_by_one_rule(image, model):
+    """``refine_box`` and ``FaceTracker.crop_box`` are the same rule (awing.data.crop.landmark_crop_box): the
+    landmark box for a landmark-box model, else the detector box's side about the landmark box's centre."""
+    from awing.app.tracking import FaceTracker
+    from awing.data.crop import landmark_crop_box
+
+    aligner = FaceAligner(model, device="cpu", detector=FixedBoxes(BOX), fast=False, refine=True)
+    face = aligner.predict(image, color="RGB")[0]
+    tracker = FaceTracker(aligner)
+    lb = _landmark_box(face.landmarks)
+    scale = 120.0 / max(lb[2] - lb[0], lb[3] - lb[1])  # rule 3's k: BOX's longer side / the landmark box's
+    np.testing.assert_allclose(aligner.refine_box(face), tracker.crop_box(face.landmarks, scale), atol=1e-4)
+    expected = lb if aligner.landmark_crop_enlarge is not None else landmark_crop_box(face.landmarks, 120.0)
+    np.testing.assert_allclose(aligner.refine_box(face), expected, atol=1e-4)
+    assert landmark_crop_box(np.full((3, 2), np.nan)) is None and landmark_crop_box([[1, 1], [1, 5]]) is None
+
+
+def test_the_second_pass_states_its_colour_order(image):
+    """The second pass re-crops the RGB image it was given and says so: only the caller's own unstated
+    order warns (once), and a stated one not at all."""
+    import warnings
+
+    aligner = FaceAligner("fdd14-1hg-tiny", device="cpu", detector=FixedBoxes(BOX), fast=False, refine=True)
+    calls = _spy(aligner)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        aligner.predict(image)
+    assert len(calls) == 1 and calls[0]["color"] == "RGB"  # the second pass
+    assert [str(w.message).split(":")[0] for w in caught] == ["a colour numpy array was passed without color="]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        aligner.predict(image[..., ::-1].copy(), color="BGR")
+        aligner.predict_batch([image, image], color="RGB")

@@ -107,8 +107,8 @@ def make_run(run_dir, cfg, seed):
     torch.manual_seed(seed)
     schema = load_schema("wflw98")
     model = create_model("awing-1hg-tiny", schema.num_points, width=32, input_size=64, stacks=1,
-                         boundary=cfg.model.boundary, coordconv=False, boundary_coords=False)  # fmt: skip
-    save_checkpoint(run_dir / "best.pt", {**model_payload(model, schema), "config": cfg.to_dict()})  # fmt: skip
+                         boundary=cfg.model.boundary, coordconv=False, boundary_coords=False)
+    save_checkpoint(run_dir / "best.pt", {**model_payload(model, schema), "config": cfg.to_dict()})
     return run_dir
 
 

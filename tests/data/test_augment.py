@@ -26,7 +26,7 @@ FACE = np.array(
         [78, 115], [100, 112], [122, 115],  # mouth: left corner, upper lip centre, right corner
     ],
     dtype=np.float64,
-)  # fmt: skip
+)
 
 
 def _blob_image(point, shape=(160, 200), sigma=1.6):
@@ -113,7 +113,7 @@ def test_dots_land_on_transformed_landmarks(seed):
     cx, cy, side = square_box([55, 40, 145, 125], enlarge=0.1)
     vis = np.ones(14, bool)
     _, pts, _, m = warp_sample(np.zeros((160, 200, 3), np.uint8), FACE, vis, (cx, cy), side, size,
-                               SCHEMA.flip_permutation, params)  # fmt: skip
+                               SCHEMA.flip_permutation, params)
     perm = SCHEMA.flip_permutation if params["flip"] else np.arange(14)
     inside = ((pts >= 2) & (pts <= size - 3)).all(axis=1)
     assert inside.sum() >= 10
@@ -125,7 +125,7 @@ def test_dots_land_on_transformed_landmarks(seed):
     # same answer through warp_sample's own image path (the image is warped by warp_sample itself)
     j = int(np.flatnonzero(inside)[0])
     crop, pts2, _, _ = warp_sample(_blob_image(FACE[perm[j]]), FACE, vis, (cx, cy), side, size,
-                                   SCHEMA.flip_permutation, params)  # fmt: skip
+                                   SCHEMA.flip_permutation, params)
     y, x = np.unravel_index(np.argmax(crop[..., 1]), crop.shape[:2])
     assert abs(x - pts2[j, 0]) <= 1 and abs(y - pts2[j, 1]) <= 1
     np.testing.assert_allclose(pts2, pts)

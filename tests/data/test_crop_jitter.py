@@ -20,7 +20,7 @@ FACE = np.array(
         [138, 65], [100, 90], [78, 115], [100, 112], [122, 115],
     ],
     dtype=np.float32,
-)  # fmt: skip
+)
 GEOMETRY_OFF = dict(rotation=0, translation=0, scale=0, flip=0, blur=0, noise=0, occlusion=0, colour=0)
 
 
@@ -92,6 +92,6 @@ def test_jitter_config_keys_and_checks():
     assert cfg.augment.box_scale == [0.85, 1.2] and cfg.augment.box_shift == 0.15
     assert load_config().augment.box_scale is None and load_config().augment.box_shift == 0.0
     for bad in ("augment.box_scale=[1.2, 0.85]", "augment.box_scale=[0, 1]", "augment.box_scale=[1]",
-                "augment.box_shift=-0.1", "augment.box_shift=1.5"):  # fmt: skip
+                "augment.box_shift=-0.1", "augment.box_shift=1.5"):
         with pytest.raises(ConfigError, match="augment.box_s"):
             load_config(overrides=[bad])

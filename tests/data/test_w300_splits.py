@@ -225,7 +225,7 @@ def test_real_w300_fit_val_counts_and_photo_separation(caplog):
         assert Counter(s.attributes["subset"] for s in samples) == REAL_COUNTS[split]
     assert [r.getMessage().split(":")[0] for r in w300_records(caplog)] == [
         "w300 split 'train'", "w300 split 'fit'", "w300 split 'val'"
-    ]  # fmt: skip
+    ]
     assert all("missing subsets: lfpw_train" in r.getMessage() for r in w300_records(caplog))
     fit, val = ({s.source for s in splits[k]} for k in ("fit", "val"))
     assert not fit & val and fit | val == {s.source for s in splits["train"]}

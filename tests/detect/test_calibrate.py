@@ -46,8 +46,8 @@ def test_haar_boxes_need_less_than_the_landmark_enlargement():
 
 def test_the_aligner_moves_its_crops_by_the_stored_offset(tiny_fdd_checkpoint, tmp_path):
     ckpt = torch.load(tiny_fdd_checkpoint, weights_only=True)
-    path = save_checkpoint(tmp_path / "m.pt", {**ckpt, "inference": {
-        "enlarge": {"opencv": 0.0}, "offset": {"opencv": [0.25, -0.5]}}})  # fmt: skip
+    hints = {"enlarge": {"opencv": 0.0}, "offset": {"opencv": [0.25, -0.5]}}
+    path = save_checkpoint(tmp_path / "m.pt", {**ckpt, "inference": hints})
     box = np.float32([[40, 60, 140, 160]])  # side 100, centre (90, 110)
     image = np.random.default_rng(0).integers(0, 255, (240, 240, 3), dtype=np.uint8)
     moved = FaceAligner(path, device="cpu", detector=FixedBoxes(box))
@@ -55,6 +55,6 @@ def test_the_aligner_moves_its_crops_by_the_stored_offset(tiny_fdd_checkpoint, t
     plain = FaceAligner(path, device="cpu", detector=FixedBoxes(box), enlarge=0.0)  # own enlarge: no offset
     assert plain.offset == (0.0, 0.0)
     # The same crop: the plain aligner's box moved by (25, -50) px gives the moved aligner's points.
-    shifted = plain.predict_crops(image, box + np.float32([25, -50, 25, -50]))[0].landmarks
-    assert np.allclose(moved.predict(image)[0].landmarks, shifted, atol=1e-3)
-    assert moved.predict(image)[0].box.tolist() == box[0].tolist()  # the face keeps the detector's box
+    shifted = plain.predict_crops(image, box + np.float32([25, -50, 25, -50]), color="RGB")[0].landmarks
+    assert np.allclose(moved.predict(image, color="RGB")[0].landmarks, shifted, atol=1e-3)
+    assert moved.predict(image, color="RGB")[0].box.tolist() == box[0].tolist()  # the face keeps the detector's box

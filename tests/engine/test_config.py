@@ -8,9 +8,11 @@ import pytest
 
 import awing.engine.train as train_module
 from awing.core.config import (
+    OPAQUE_KEYS,
     Config,
     ConfigError,
     OptimConfig,
+    config_changes,
     config_from_dict,
     load_config,
     parse_overrides,
@@ -48,7 +50,7 @@ def child(tmp_path) -> Path:
 
 def test_yaml_base_inheritance_and_dotted_overrides_build_typed_dataclasses(child):
     cfg = load_config(child, ["optim.lr=1e-3", "optim.milestones=[5, 9]", "train.deterministic=true",
-                              "data.limit=50", "eval.thresholds=[0.1]", "model.stacks=2"])  # fmt: skip
+                              "data.limit=50", "eval.thresholds=[0.1]", "model.stacks=2"])
     assert isinstance(cfg, Config) and isinstance(cfg.optim, OptimConfig)
     # from the base file, kept where the child is silent
     assert (cfg.model.name, cfg.model.width, cfg.model.boundary) == ("awing-2hg", 128, False)
@@ -70,7 +72,7 @@ def test_yaml_base_inheritance_and_dotted_overrides_build_typed_dataclasses(chil
 def test_exponents_without_a_dot_are_numbers():
     # PyYAML (YAML 1.1) reads "1e-4" as a string; a config must not reject optim.lr=1e-4
     cfg = load_config(None, ["optim.lr=1e-4", "optim.weight_decay=5E-6", "loss.params={epsilon: 1e-3}",
-                             "optim.epochs=1e2", "eval.thresholds=[1e-1]"])  # fmt: skip
+                             "optim.epochs=1e2", "eval.thresholds=[1e-1]"])
     assert cfg.optim.lr == 1e-4 and cfg.optim.weight_decay == 5e-6
     assert cfg.loss.params == {"epsilon": 1e-3} and isinstance(cfg.loss.params["epsilon"], float)
     assert cfg.optim.epochs == 100 and type(cfg.optim.epochs) is int
@@ -136,7 +138,7 @@ def test_retired_keys_in_an_older_checkpoint_config_are_dropped_but_other_unknow
 def test_parse_overrides_splits_keys_and_parses_values_as_yaml():
     assert parse_overrides(["a.b=1", "a.c=[1, 2]", "d=x=y", "e="]) == [
         (["a", "b"], 1), (["a", "c"], [1, 2]), (["d"], "x=y"), (["e"], "")
-    ]  # fmt: skip
+    ]
 
 
 def test_every_shipped_config_loads():
@@ -217,7 +219,7 @@ def test_label_noise_is_a_data_setting_and_older_configs_move_it_there():
      (["train.name=../../x"], "train.name"), (["train.name=a/b"], "train.name"), (["train.threads=0"], "train.threads"),
      (["data.options={schema: wflw98}"], "data.options.schema"), (["data.label_noise=[120, 0]"], "data.label_noise"),
      (["train.precision=fp8"], "train.precision"), (["data.crop=detector"], "data.crop")],
-)  # fmt: skip
+)
 def test_invalid_values_are_one_error_naming_the_key_when_the_config_loads(overrides, named):
     with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
         load_config(None, overrides)
@@ -230,7 +232,7 @@ def test_invalid_values_are_one_error_naming_the_key_when_the_config_loads(overr
      (["loss.params={omega: abc}"], "omega"), (["loss.name=wing", "loss.params={epsilon: 0}"], "epsilon"),
      (["loss.name=hinge"], "hinge"), (["model.name=awing-9hg"], "awing-9hg"), (["optim.name=lion"], "optim.name"),
      (["loss.weight_map=focal"], "loss.weight_map")],
-)  # fmt: skip
+)
 def test_values_that_make_the_loss_or_model_undefined_fail_before_any_work(overrides, named):
     with pytest.raises(ConfigError, match=named):
         train_module.load_training_config(None, overrides)
@@ -250,3 +252,25 @@ def test_yaml_syntax_errors_and_bad_bases_name_the_file(tmp_path):
         load_config(write(tmp_path / "b.yaml", "base: [a, b]\n"))
     with pytest.raises(ConfigError, match=r"override optim\.lr.*invalid YAML"):
         load_config(None, ["optim.lr=[1, 2"])
+
+
+def test_the_ends_of_each_checked_range_are_accepted():
+    ends = ["augment.rotation=180", "augment.scale=0.99", "augment.translation=0", "model.input_size=2048"]
+    cfg = load_config(None, [*ends, "train.threads=256"])
+    assert (cfg.augment.rotation, cfg.augment.scale, cfg.model.input_size, cfg.train.threads) == (180, 0.99, 2048, 256)
+    cfg = load_config(None, ["augment.rotation=0", "augment.scale=0", "model.input_size=64", "train.threads=1"])
+    assert (cfg.augment.rotation, cfg.augment.scale, cfg.model.input_size, cfg.train.threads) == (0, 0, 64, 1)
+
+
+def test_opaque_mappings_are_declared_once_and_compared_and_merged_as_one_value(child):
+    """``loss.params`` and the readers' ``options`` belong to the code they configure: a file's mapping
+    replaces its base's (see the child fixture), and a config comparison names the mapping, not its keys."""
+    assert OPAQUE_KEYS == {"params", "options"}
+    old = Config().to_dict()
+    new = load_config(None, ["loss.params={theta: 0.3}", "data.options={n_train: 5}", "optim.lr=1e-3"]).to_dict()
+    assert config_changes(old, new) == {
+        "data.options": ({}, {"n_train": 5}),
+        "loss.params": ({}, {"theta": 0.3}),
+        "optim.lr": (1e-4, 1e-3),
+    }
+    assert load_config(child).data.options == {"a": 1} and load_config(child).loss.params == {"theta": 0.6}

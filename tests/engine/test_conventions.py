@@ -14,7 +14,7 @@ from awing.data.crop import crop_matrix, crop_square
 from awing.data.dataset import LandmarkDataset
 from awing.data.readers import coco
 from awing.data.sample import Sample
-from awing.engine.metrics import CONVENTION_NAMES, evaluate_predictions, resolve_convention
+from awing.engine.metrics import CONVENTION_NAMES, CONVENTIONS, evaluate_predictions, resolve_convention
 from awing.engine.reports import make_results, results_markdown
 from awing.schemas import load_schema
 
@@ -55,7 +55,7 @@ def test_aflw_nme_of_mmposes_two_faces_under_each_convention(aflw_faces):
         normaliser, pooling, nme = expected[name]
         assert (m["convention"], m["normaliser"], m["pooling"]) == (name, normaliser, pooling)
         assert m["nme"] == pytest.approx(nme, rel=1e-9)
-        assert m["nme_pooled"] == pytest.approx(m["nme_per_image"], rel=1e-12)
+        assert m["nme_by_pooling"]["pooled"] == pytest.approx(m["nme_by_pooling"]["per_image"], rel=1e-12)
         got[name] = round(100 * m["nme"], 3)
     assert got == {"paper": 3.273, "authors": 3.273, "hrnet": 2.644, "mmpose": 2.644}
     # default: unchanged (the schema's box normaliser, per-image mean), now labelled as the paper's
@@ -89,6 +89,8 @@ def test_pooled_nme_weights_images_by_their_scored_points():
     assert pooled["nme"] == pytest.approx((98 * 0.1 + 51 * 0.02) / scored)
     assert pooled["pooling"] == "pooled" and per_image["pooling"] == "per_image"
     assert pooled["fr"] == per_image["fr"]  # FR and AUC are per image under every convention
+    assert pooled["nme_by_pooling"] == per_image["nme_by_pooling"]  # both ways, whichever is the headline
+    assert pooled["nme_by_pooling"]["pooled"] == pooled["nme"]
     custom = evaluate_predictions(pred, gt, "wflw98", pooling="pooled", normaliser="inter_pupil")
     assert custom["convention"] == "custom"
 
@@ -96,16 +98,34 @@ def test_pooled_nme_weights_images_by_their_scored_points():
 @pytest.mark.parametrize(
     ("schema", "convention", "normaliser"),
     [
-        ("w300_68", "paper", "inter_ocular"), ("w300_68", "authors", "inter_pupil"),
-        ("w300_68", "mmpose", "inter_ocular"), ("cofw29", "paper", "inter_pupil"),
-        ("cofw29", "hrnet", "inter_ocular"), ("cofw29", "mmpose", "inter_ocular"),
-        ("aflw19", "hrnet", "box_size"), ("wflw98", "authors", "inter_ocular"),
+        ("w300_68", "paper", "inter_ocular"),
+        ("w300_68", "authors", "inter_pupil"),
+        ("w300_68", "mmpose", "inter_ocular"),
+        ("cofw29", "paper", "inter_pupil"),
+        ("cofw29", "hrnet", "inter_ocular"),
+        ("cofw29", "mmpose", "inter_ocular"),
+        ("aflw19", "hrnet", "box_size"),
+        ("wflw98", "authors", "inter_ocular"),
     ],
-)  # fmt: skip
+)
 def test_conventions_pick_the_normalisers_in_use(schema, convention, normaliser):
     assert resolve_convention(schema, convention)[0] == normaliser
     with pytest.raises(ValueError, match="unknown evaluation convention"):
         resolve_convention(schema, "nope")
+
+
+def test_conventions_are_a_table_and_a_schema_they_do_not_name_keeps_its_default_normaliser():
+    assert CONVENTION_NAMES == ("paper", "authors", "hrnet", "mmpose")
+    assert {c.name: c.pooling for c in CONVENTIONS.values()} == {
+        "paper": "per_image",
+        "authors": "per_image",
+        "hrnet": "per_image",
+        "mmpose": "pooled",
+    }
+    fdd = load_schema("fdd14")
+    for name in CONVENTION_NAMES:
+        assert resolve_convention(fdd, name) == (fdd.default_normaliser, CONVENTIONS[name].pooling)
+    assert resolve_convention("w300_68") == resolve_convention("w300_68", "paper")  # None: the paper's
 
 
 def test_cofw_and_300w_normalisers_differ_as_expected():
@@ -123,8 +143,9 @@ def test_cofw_and_300w_normalisers_differ_as_expected():
 def test_results_markdown_names_the_convention(aflw_faces):
     gt = np.stack([s.landmarks for s in aflw_faces]).astype(np.float64)
     boxes = np.stack([s.box for s in aflw_faces])
-    m = evaluate_predictions(gt + 1, gt, "aflw19", boxes=boxes, attributes=[s.attributes for s in aflw_faces],
-                             convention="mmpose")  # fmt: skip
+    m = evaluate_predictions(
+        gt + 1, gt, "aflw19", boxes=boxes, attributes=[s.attributes for s in aflw_faces], convention="mmpose"
+    )
     text = results_markdown(make_results("run", load_schema("aflw19"), {"test": m}))
     assert "Evaluation convention: mmpose (box_size, NME pooled over all scored points)." in text
     paper = evaluate_predictions(gt + 1, gt, "aflw19", boxes=boxes)

@@ -93,7 +93,7 @@ def two_process_launch(cfg, tmp_path: Path) -> tuple[list[str], dict, Path, Path
     (tmp_path / "launch.py").write_text(LAUNCHER)
     log = tmp_path / "writes.log"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               str(tmp_path / "launch.py"), str(log), "train", str(config)]  # fmt: skip
+               str(tmp_path / "launch.py"), str(log), "train", str(config)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     return command, env, config, log, Path(cfg.train.out_dir) / cfg.train.name
 
@@ -152,7 +152,7 @@ def test_a_signal_to_one_rank_stops_all_ranks_at_the_same_step(make_config, tmp_
     command, env, config, log, run_dir = two_process_launch(cfg, tmp_path)
     start = time.perf_counter()
     proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)  # fmt: skip
+                            text=True, start_new_session=True)
     try:
         deadline = time.time() + 90
         while not (run_dir / "metrics.csv").exists():  # epoch 1 done: both ranks are in the loop

@@ -19,7 +19,8 @@ from awing.core.config import Config
 from awing.data.dataset import LandmarkDataset
 from awing.data.readers import read_dataset
 from awing.engine.distributed import DistInfo
-from awing.engine.evaluate import evaluate_model
+from awing.engine.evaluate import DataSpec, EvalSettings, evaluate_model, results_files
+from awing.engine.reports import load_results
 from awing.method.codec import HeatmapCodec
 from awing.method.model import model_from_checkpoint
 from awing.method.targets import landmark_heatmaps
@@ -67,10 +68,14 @@ def config(flip: bool = False) -> Config:
     return cfg
 
 
+def settings(flip: bool = False) -> EvalSettings:
+    return EvalSettings.from_config(config(flip))
+
+
 @pytest.mark.parametrize("flip", [False, True])
 def test_an_oracle_model_scores_near_zero_in_original_image_pixels(val_set, flip):
     oracle = Oracle(val_set)
-    ev = evaluate_model(oracle, CODEC, val_set, val_set.schema, config(flip), torch.device("cpu"))
+    ev = evaluate_model(oracle, CODEC, val_set, val_set.schema, settings(flip), torch.device("cpu"))
     assert oracle.seen == len(val_set) * (2 if flip else 1)
     assert [s.image for s in ev.samples] == [s.image for s in val_set.samples]
     np.testing.assert_array_equal(ev.gt, np.stack([s.landmarks for s in val_set.samples]))
@@ -86,7 +91,7 @@ def test_predictions_gathered_from_ranks_come_back_in_dataset_order(val_set, mon
     """Two ranks with uneven shares (3 + 2 faces): the gathered result equals one process's."""
     oracle = Oracle(val_set)
     device = torch.device("cpu")
-    single = evaluate_model(oracle, CODEC, val_set, val_set.schema, config(), device)
+    single = evaluate_model(oracle, CODEC, val_set, val_set.schema, settings(), device)
     parts = {}
 
     def keep(obj, info):
@@ -95,10 +100,10 @@ def test_predictions_gathered_from_ranks_come_back_in_dataset_order(val_set, mon
 
     monkeypatch.setattr(evaluate_module.distributed, "all_gather_objects", keep)
     for rank in (0, 1):
-        evaluate_model(oracle, CODEC, val_set, val_set.schema, config(), device, DistInfo(rank, 2))
+        evaluate_model(oracle, CODEC, val_set, val_set.schema, settings(), device, DistInfo(rank, 2))
     assert sum(len(i) for p in parts.values() for i, _, _ in p) == 5
     monkeypatch.setattr(evaluate_module.distributed, "all_gather_objects", lambda obj, info: [parts[0], parts[1]])
-    gathered = evaluate_model(oracle, CODEC, val_set, val_set.schema, config(), device, DistInfo(0, 2))
+    gathered = evaluate_model(oracle, CODEC, val_set, val_set.schema, settings(), device, DistInfo(0, 2))
     np.testing.assert_array_equal(gathered.pred, single.pred)
     assert [s.image for s in gathered.samples] == [s.image for s in single.samples]
     assert gathered.nme == single.nme
@@ -108,7 +113,7 @@ def test_evaluating_restores_training_mode(trained_run, val_set):
     model, schema, codec = model_from_checkpoint(load_checkpoint(trained_run / "best.pt"))
     ds = LandmarkDataset(val_set.samples, schema, codec.input_size)
     model.train()
-    evaluate_model(model, codec, ds, schema, config(), torch.device("cpu"))
+    evaluate_model(model, codec, ds, schema, settings(), torch.device("cpu"))
     assert model.training
 
 
@@ -136,8 +141,20 @@ def test_eval_cli_defaults_to_the_runs_val_and_test_splits_and_the_checkpoints_f
 def test_eval_cli_takes_format_root_split_test_sets(trained_run, synthetic_root, tmp_path):
     default, named = tmp_path / "default", tmp_path / "named"
     assert main(["eval", str(trained_run / "best.pt"), "--out", str(default)]) == 0
-    assert main(["eval", str(trained_run / "best.pt"), f"synthetic:{synthetic_root}:test", "--out", str(named),
-                 "--batch-size", "3"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "eval",
+                str(trained_run / "best.pt"),
+                f"synthetic:{synthetic_root}:test",
+                "--out",
+                str(named),
+                "--batch-size",
+                "3",
+            ]
+        )
+        == 0
+    )
     got = results(named)["testsets"]
     assert list(got) == ["test"] and got["test"]["num_images"] == 4
     assert got["test"]["nme"] == pytest.approx(results(default)["testsets"]["test"]["nme"], abs=1e-6)
@@ -219,13 +236,20 @@ def test_a_model_is_scored_on_data_of_another_layout_over_the_points_they_share(
     from awing.engine.metrics import per_image_nme
     from awing.schemas import map_points, normaliser_distance, point_mapping
 
-    root68 = synthetic.generate(tmp_path / "faces68", progress=False, schema="w300_68", n_train=1, n_val=3,
-                                n_test=1, size=96)  # fmt: skip
+    root68 = synthetic.generate(
+        tmp_path / "faces68", progress=False, schema="w300_68", n_train=1, n_val=3, n_test=1, size=96
+    )
     schema68 = load_schema("w300_68")
     model, _, codec = model_from_checkpoint(load_checkpoint(trained_run / "best.pt"))
     samples = read_dataset("synthetic", root68, "val", schema="w300_68", generate=False)
-    ev = evaluate_model(model, codec, LandmarkDataset(samples, schema68, codec.input_size, enlarge=0.1),
-                        load_schema("wflw98"), config(), torch.device("cpu"))  # fmt: skip
+    ev = evaluate_model(
+        model,
+        codec,
+        LandmarkDataset(samples, schema68, codec.input_size, enlarge=0.1),
+        load_schema("wflw98"),
+        settings(),
+        torch.device("cpu"),
+    )
     assert ev.pred.shape == (3, 98, 2) and ev.gt.shape == (3, 68, 2)
     mapped = map_points(ev.pred, point_mapping("wflw98", "w300_68"))
     expected = per_image_nme(mapped, ev.gt, normaliser_distance(schema68, ev.gt)).mean()
@@ -240,7 +264,85 @@ def test_awing_eval_takes_a_test_set_of_another_layout(trained_run, tmp_path):
 
     root = need(SHARED / "fixtures" / "mmpose_samples" / "300w")
     out = tmp_path / "eval"
-    assert main(["eval", str(trained_run / "best.pt"), f"coco:{root}:test", "--out", str(out)]) == 0
-    test = json.loads((out / "results.json").read_text())["testsets"]["test"]
+    spec = f"coco:{root}:test"
+    assert main(["eval", str(trained_run / "best.pt"), spec, "--out", str(out)]) == 0
+    name = DataSpec.parse(spec).results_name
+    assert name.startswith("results_coco_test_") and not (out / "results.json").exists()
+    test = json.loads((out / f"{name}.json").read_text())["testsets"]["test"]
     assert test["num_images"] == 2 and test["scored_in"] == "w300_68 (model wflw98, data w300_68)"
     assert math.isfinite(test["nme"])
+
+
+# ------------------------------------------------------------------------------ settings and results files
+def test_eval_settings_come_from_the_config_with_the_flags_replacing_its_values():
+    cfg = config(flip=True)
+    cfg.eval.normaliser, cfg.eval.thresholds, cfg.data.workers, cfg.train.seed = "inter_pupil", [0.05], 1, 7
+    s = EvalSettings.from_config(cfg)
+    assert (s.batch_size, s.workers, s.seed, s.flip_test, s.normaliser, s.thresholds) == (
+        2,
+        1,
+        7,
+        True,
+        "inter_pupil",
+        (0.05,),
+    )
+    assert s.decoder is None and s.convention is None and s.pooling is None  # None: the codec's, the paper's
+    cfg.eval.batch_size = 3
+    assert EvalSettings.from_config(cfg).batch_size == 3
+    flags = EvalSettings.from_config(cfg, batch_size=5, flip_test=False, decoder="dark", convention="mmpose")
+    assert (flags.batch_size, flags.flip_test, flags.decoder, flags.convention) == (5, False, "dark", "mmpose")
+    assert flags.recorded_config(cfg)["eval"] == {
+        "batch_size": 5,
+        "normaliser": "inter_pupil",
+        "thresholds": [0.05],
+        "flip_test": False,
+        "decoder": "dark",
+    }
+    assert cfg.eval.flip_test is True and cfg.eval.batch_size == 3  # the config is left as it was
+    with pytest.raises(ValueError, match="batch size"):
+        EvalSettings.from_config(cfg, batch_size=0)
+    with pytest.raises(ValueError, match="decoder"):
+        EvalSettings(decoder="nope")
+
+
+def test_a_data_spec_names_its_results_file_by_format_split_and_root(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    spec = DataSpec.parse("mtfl:data:val")
+    assert spec == ("mtfl", "data", "val") and str(spec) == "mtfl:data:val"
+    assert DataSpec.parse("coco:C:/x:y:test").root == "C:/x:y"  # a root may hold colons
+    name = spec.results_name
+    assert name.startswith("results_mtfl_val_") and len(name) == len("results_mtfl_val_") + 8
+    assert DataSpec("mtfl", str(tmp_path / "data"), "val").results_name == name  # the same folder, spelt apart
+    assert DataSpec("mtfl", "other", "val").results_name != name
+    assert DataSpec("mtfl", "data", "test").results_name != name
+    with pytest.raises(ValueError, match="FORMAT:ROOT:SPLIT"):
+        DataSpec.parse("mtfl:val")
+    cfg = Config()
+    cfg.data.format, cfg.data.root = "fdd", "data"
+    own, other = DataSpec("fdd", "data", "val"), DataSpec("mtfl", "data", "val")
+    assert own.is_run_data(cfg.data) and not other.is_run_data(cfg.data)
+    evs = {"val": SimpleNamespace(spec=own), "test": SimpleNamespace(spec=None)}
+    evs["mtfl:val"] = SimpleNamespace(spec=other)
+    files = results_files(evs, cfg.data)
+    assert {k: list(v) for k, v in files.items()} == {"results": ["val", "test"], name: ["mtfl:val"]}
+
+
+def test_evaluating_other_sets_never_replaces_the_runs_results_or_each_others(trained_run, synthetic_copy, tmp_path):
+    """``awing eval runs/NAME/best.pt FORMAT:ROOT:SPLIT`` on data other than the run's writes files named by
+    the set; the run's results.json (its own val / test) and the first set's files stay as they were."""
+    run = Path(shutil.copytree(trained_run, tmp_path / "run"))
+    own = (run / "results.json").read_bytes()
+    first, second = f"synthetic:{synthetic_copy}:val", f"synthetic:{synthetic_copy}:test"
+    assert main(["eval", str(run / "best.pt"), first, "--flip-test"]) == 0  # default --out: the run's folder
+    name = DataSpec.parse(first).results_name
+    assert (run / "results.json").read_bytes() == own
+    for file in (f"{name}.json", f"{name}.md", f"{name}_ced.png", f"predictions{name[len('results') :]}_val.png"):
+        assert (run / file).is_file(), file
+    written = (run / f"{name}.json").read_bytes()
+    assert main(["eval", str(run / "best.pt"), second]) == 0
+    assert (run / "results.json").read_bytes() == own and (run / f"{name}.json").read_bytes() == written
+    other = load_results(run / f"{DataSpec.parse(second).results_name}.json")
+    assert list(other["testsets"]) == ["test"] and other["testsets"]["test"]["num_images"] == 4
+    assert load_results(run)["testsets"]["val"]["num_unreadable"] == 0  # a folder still loads the run's own
+    assert not list(run.glob(".results*")) and not list(run.glob(".predictions*"))  # no temporary files left

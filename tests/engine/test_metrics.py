@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from awing.engine.metrics import (
     evaluate_predictions,
     failure_rate,
     joint_group,
+    nanmean,
     normalised_point_errors,
     pck,
     pck_by_group,
@@ -25,9 +27,21 @@ from awing.engine.metrics import (
 from awing.schemas import Schema, load_schema, normaliser_distance
 
 LSP_NAMES = [
-    "right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle", "right_wrist",
-    "right_elbow", "right_shoulder", "left_shoulder", "left_elbow", "left_wrist", "neck", "head_top",
-]  # fmt: skip
+    "right_ankle",
+    "right_knee",
+    "right_hip",
+    "left_hip",
+    "left_knee",
+    "left_ankle",
+    "right_wrist",
+    "right_elbow",
+    "right_shoulder",
+    "left_shoulder",
+    "left_elbow",
+    "left_wrist",
+    "neck",
+    "head_top",
+]
 
 
 def lsp_schema() -> Schema:
@@ -103,7 +117,7 @@ def test_nme_undefined_images_are_nan_and_skipped():
     assert nme[0] == pytest.approx(17 / 120) and math.isnan(nme[1])
     assert math.isnan(per_image_nme(pred, gt, [0.0])[0])  # zero normaliser
     res = evaluate_predictions(pred2, gt2, schema)
-    assert res["num_images"] == 1 and res["num_skipped"] == 1
+    assert res["num_images"] == 1 and res["num_unscored"] == 1
     assert res["per_image_nme"][1] is None
     assert res["nme"] == pytest.approx(17 / 120)
 
@@ -117,6 +131,16 @@ def test_nme_rejects_nan_prediction_at_scored_point_and_bad_shapes():
         per_image_nme(pred[:, :5], gt, [40.0])
 
 
+def test_nanmean_leaves_out_nan_and_none_without_warnings():
+    assert nanmean([1.0, None, 3.0, np.nan]) == 2.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert math.isnan(nanmean([])) and math.isnan(nanmean([np.nan, None]))
+        rows = nanmean([[1.0, np.nan], [np.nan, np.nan]], axis=-1)
+    assert rows[0] == 1.0 and math.isnan(rows[1])
+    assert nanmean([[1.0, 2.0], [3.0, np.nan]], axis=0) == pytest.approx([2.0, 2.0])
+
+
 # ----------------------------------------------------------------------------------- FR / CED / AUC
 def test_failure_rate_by_hand():
     nme = [0.05, 0.08, 0.081, 0.2, np.nan]
@@ -128,12 +152,7 @@ def test_failure_rate_by_hand():
 def test_ced_curve_steps():
     t, f = ced_curve([0.02, 0.05, 0.2, 0.05], 0.1, steps=11)
     assert t == pytest.approx(np.linspace(0, 0.1, 11))
-    assert (
-        f[0] == 0
-        and f[2] == pytest.approx(0.25)
-        and f[5] == pytest.approx(0.75)
-        and f[10] == pytest.approx(0.75)
-    )
+    assert f[0] == 0 and f[2] == pytest.approx(0.25) and f[5] == pytest.approx(0.75) and f[10] == pytest.approx(0.75)
     assert np.all(np.diff(f) >= 0)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -10,11 +11,13 @@ import pytest
 
 from awing.engine.metrics import evaluate_predictions
 from awing.engine.reports import (
+    RESULTS_VERSION,
     compare_runs,
     load_results,
     make_results,
     predictions_grid,
     results_markdown,
+    upgrade_results,
     write_results,
 )
 from awing.schemas import Schema, load_schema
@@ -134,3 +137,70 @@ def test_compare_runs_dedupes_labels_and_rejects_missing(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError):
         compare_runs([tmp_path / "empty"], tmp_path / "cmp2")
+
+
+def test_a_version_1_results_file_loads_with_the_new_names(tmp_path):
+    """Version 1 used num_skipped for two things: the unreadable images where skipped_images is there
+    (awing eval / training), else the images without a defined NME; nme_per_image was a scalar."""
+    v1 = {
+        "version": 1,
+        "run": "old",
+        "schema": "wflw98",
+        "testsets": {
+            "val": {  # written by awing.engine.evaluate: one unreadable image, one image without an NME
+                "num_images": 2,
+                "num_skipped": 1,
+                "skipped_images": ["a.png"],
+                "nme_per_image": 0.05,
+                "nme_pooled": 0.051,
+                "nme": 0.05,
+                "fr": {"0.1": 0.0},
+                "auc": {"0.1": 0.5},
+                "thresholds": [0.1],
+                "per_image_nme": [0.04, None, 0.06],
+            },
+            "test": {"num_images": 3, "num_skipped": 2, "nme": 0.04},  # evaluate_predictions' own count
+        },
+    }
+    (tmp_path / "results.json").write_text(json.dumps(v1))
+    data = load_results(tmp_path)
+    assert data["version"] == RESULTS_VERSION == 2
+    val, test = data["testsets"]["val"], data["testsets"]["test"]
+    assert (val["num_unreadable"], val["unreadable_images"], val["num_unscored"]) == (1, ["a.png"], 1)
+    assert val["nme_by_pooling"] == {"per_image": 0.05, "pooled": 0.051}
+    assert test["num_unscored"] == 2 and "num_unreadable" not in test
+    old_names = {"num_skipped", "skipped_images", "nme_per_image", "nme_pooled"}
+    assert not old_names & (set(val) | set(test))
+    assert v1["testsets"]["val"]["num_skipped"] == 1  # the input is not changed
+    assert "| val | 2 | 5.00 |" in results_markdown(v1)  # tables of an old dict read it the same way
+    (tmp_path / "cmp").mkdir()
+    assert "| old | 2 |" in compare_runs([tmp_path], tmp_path / "cmp")["markdown"].read_text()
+    (tmp_path / "new.json").write_text(json.dumps({**v1, "version": RESULTS_VERSION + 1}))
+    with pytest.raises(ValueError, match="newer"):
+        load_results(tmp_path / "new.json")
+
+
+def test_current_results_name_each_count_once(tmp_path):
+    res = fake_wflw_results("r", noise=4.0, seed=0)["testsets"]["test"]
+    assert res["num_unscored"] == 0 and set(res["nme_by_pooling"]) == {"per_image", "pooled"}
+    assert res["nme"] == res["nme_by_pooling"]["per_image"] and isinstance(res["per_image_nme"], list)
+    assert not {"num_skipped", "nme_per_image", "nme_pooled"} & set(res)
+    assert upgrade_results(fake_wflw_results("r", noise=4.0, seed=0)) == fake_wflw_results("r", noise=4.0, seed=0)
+
+
+def test_a_failed_write_leaves_the_previous_results_file_whole(tmp_path, monkeypatch):
+    results = fake_wflw_results("first", noise=4.0, seed=0)
+    paths = write_results(results, tmp_path)
+    before = paths["json"].read_bytes()
+    real = Path.write_text
+
+    def half_then_fail(self, text, *args, **kwargs):
+        real(self, text[: len(text) // 2])
+        raise OSError("disk trouble")
+
+    monkeypatch.setattr(Path, "write_text", half_then_fail)
+    with pytest.raises(OSError, match="disk trouble"):
+        write_results(fake_wflw_results("second", noise=6.0, seed=1), tmp_path)
+    monkeypatch.undo()
+    assert paths["json"].read_bytes() == before and load_results(tmp_path)["run"] == "first"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json", "results.md", "results_ced.png"]

@@ -1,11 +1,14 @@
 """No lost work and no silent failures: run folders, locks, resumes with other configs, partial metrics
-files, diverged runs and unreadable images (issue 11)."""
+files, diverged runs and unreadable images (issue 11); out-of-range values, full disks and runs that
+ended before their first epoch (issue 25)."""
 
 from __future__ import annotations
 
 import csv
+import errno
 import fcntl
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -140,10 +143,11 @@ def test_evaluation_reports_the_images_it_could_not_score(trained_run, synthetic
     out = tmp_path / "eval"
     spec = f"synthetic:{synthetic_copy}:val"
     assert main(["eval", str(trained_run / "best.pt"), spec, "--out", str(out), "--device", "cpu"]) == 0
-    import json
+    from awing.engine.reports import load_results
 
-    val = json.loads((out / "results.json").read_text())["testsets"]["val"]
-    assert val["num_images"] == 4 and val["num_skipped"] == 1 and val["skipped_images"] == [str(broken)]
+    val = load_results(out)["testsets"]["val"]  # another root than the run's: results_synthetic_val_HASH.json
+    assert val["num_images"] == 4 and val["num_unreadable"] == 1 and val["unreadable_images"] == [str(broken)]
+    assert val["num_unscored"] == 0
 
 
 def test_eval_batch_size_does_not_rewrite_the_training_batch_size(trained_run, tmp_path):
@@ -156,3 +160,93 @@ def test_eval_batch_size_does_not_rewrite_the_training_batch_size(trained_run, t
     config = json.loads((out / "results.json").read_text())["config"]
     assert config["eval"]["batch_size"] == 2 and config["optim"]["batch_size"] == 4
     assert yaml.safe_load((trained_run / "config.yaml").read_text())["optim"]["batch_size"] == 4
+
+
+# ------------------------------------------------------------------------------------------ issue 25
+def one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.startswith("awing: error:")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("augment.rotation=-30", "augment.rotation: must be in [0, 180] (degrees), got -30"),
+        ("augment.scale=5", "augment.scale: must be a fraction in [0, 1), got 5"),
+        ("augment.translation=-6", "augment.translation: must be >= 0"),
+        ("model.input_size=16384", "model.input_size: must be a multiple of 64 in [64, 2048], got 16384"),
+        ("model.input_size=100", "model.input_size: must be a multiple of 64 in [64, 2048], got 100"),
+        ("train.threads=1000", "train.threads: must be in [1, 256], got 1000"),
+    ],
+)
+def test_an_out_of_range_value_is_one_line_naming_the_key_and_range_before_any_data_is_read(
+    make_config, tmp_path, monkeypatch, capsys, override, message
+):
+    cfg = make_config()
+    save_config(cfg, tmp_path / "c.yaml")
+    read = []
+    monkeypatch.setattr(train_module, "load_training_splits", lambda cfg: read.append(cfg))
+    assert main(["train", str(tmp_path / "c.yaml"), override]) == 2
+    assert message in one_error_line(capsys.readouterr().err)
+    assert read == [] and not run_dir_of(cfg).exists()
+
+
+def failing_save(monkeypatch, error: Exception):
+    """``torch.save`` that writes part of the epoch-1 ``last.pt`` and fails as a full disk does."""
+    real = torch.save
+
+    def save(obj, f, *args, **kwargs):
+        if ".last.pt." in Path(f).name and obj.get("epoch") == 1:
+            Path(f).write_bytes(b"partial")
+            raise error
+        return real(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", save)
+
+
+@pytest.mark.parametrize(
+    "error, free",
+    [
+        (OSError(errno.ENOSPC, "No space left on device"), 10**9),
+        # what torch's zip writer raises on a full device: no errno, no "No space left"
+        (RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 428992 vs 428888"), 0),
+    ],
+)
+def test_a_full_disk_while_saving_a_checkpoint_is_one_line_naming_the_file_and_keeps_the_previous_one(
+    make_config, tmp_path, monkeypatch, capsys, error, free
+):
+    cfg = make_config("optim.epochs=2")
+    save_config(cfg, tmp_path / "c.yaml")
+    failing_save(monkeypatch, error)
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=free))
+    assert main(["train", str(tmp_path / "c.yaml")]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    last = run_dir_of(cfg) / "last.pt"
+    assert "no space left" in line and str(last) in line and "unchanged" in line
+    monkeypatch.undo()
+    assert load_checkpoint(last)["epoch"] == 0  # the checkpoint written before epoch 1
+    assert not [p.name for p in run_dir_of(cfg).iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_run_that_ended_before_its_first_epoch_can_be_run_again_into_its_folder(make_config, monkeypatch):
+    """Its epoch-0 last.pt holds no work: the retry (with a fixed config) needs neither --resume nor
+    train.overwrite, while a folder with a finished epoch is still protected."""
+    cfg = make_config("optim.lr=1e-1")
+
+    def broken(*args, **kwargs):
+        raise ValueError("broken in the first step")
+
+    monkeypatch.setattr(train_module, "training_targets", broken)
+    with pytest.raises(ValueError, match="first step"):
+        train(cfg)
+    run_dir = run_dir_of(cfg)
+    assert load_checkpoint(run_dir / "last.pt")["epoch"] == 0
+    monkeypatch.undo()
+    fixed = make_config("optim.lr=5e-4")
+    train(fixed)
+    assert load_checkpoint(run_dir / "last.pt")["epoch"] == 1
+    assert load_checkpoint(run_dir / "last.pt")["config"]["optim"]["lr"] == 5e-4
+    with pytest.raises(RunFolderError, match="already holds a run"):
+        train(fixed)

@@ -21,9 +21,20 @@ import awing
 import awing.engine.train as train_module
 from awing.app.cli import main
 from awing.core.checkpoint import load_checkpoint, save_checkpoint
-from awing.core.config import load_config, save_config
+from awing.core.config import config_from_dict, load_config, save_config
+from awing.data.hints import inference_hints, training_hints
+from awing.engine.distributed import DistInfo
 from awing.engine.runtime import rng_state, set_rng_state
-from awing.engine.train import train
+from awing.engine.train import (
+    TRAINING_FIELDS,
+    EpochResult,
+    StepContext,
+    TrainingData,
+    TrainState,
+    train,
+    train_one_epoch,
+)
+from awing.method.model import model_from_checkpoint, model_payload
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,7 +58,7 @@ def assert_same_weights(a: dict, b: dict) -> None:
 def test_a_run_writes_its_config_metrics_checkpoints_and_results(trained_run):
     names = {p.name for p in trained_run.iterdir()}
     expected = {"config.yaml", "metrics.csv", "last.pt", "best.pt", "results.json", "results.md",
-                "results_ced.png", "predictions_val.png"}  # fmt: skip
+                "results_ced.png", "predictions_val.png"}
     assert expected <= names
     assert not any(n.endswith(".tmp") for n in names)  # atomic checkpoint writes leave no temporaries
 
@@ -55,7 +66,7 @@ def test_a_run_writes_its_config_metrics_checkpoints_and_results(trained_run):
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     for row in rows:
         for key in ("lr", "train_loss", "train_mse_all", "train_mse_fg", "images_per_s", "val_nme", "val_fr@0.1",
-                    "val_auc@0.1"):  # fmt: skip
+                    "val_auc@0.1"):
             assert math.isfinite(float(row[key])), key
         assert int(row["skipped_images"]) == 0
         assert float(row["train_mse_fg"]) > float(row["train_mse_all"]) > 0
@@ -106,6 +117,34 @@ def test_results_record_the_environment_taken_when_training_started(synthetic_ro
     train(cfg)
     recorded = json.loads((tmp_path / cfg.train.name / "results.json").read_text())["environment"]
     assert recorded["git_commit"] == "at start" and len(calls) == 1
+
+
+def test_a_checkpoint_is_the_model_payload_plus_the_run_and_training_fields(trained_run):
+    last = load_checkpoint(trained_run / "last.pt")
+    payload = model_payload(*model_from_checkpoint(last))
+    run_fields = {"format", "config", "epoch", "step", "best_metric", "metrics", "inference"}
+    assert set(last) == set(payload) | run_fields | set(TRAINING_FIELDS)
+    assert all(last[k] == payload[k] for k in ("spec", "schema", "codec"))
+    # the crop rule the model was trained on travels in the file, read back by the one reader
+    assert inference_hints(last) == training_hints(config_from_dict(last["config"]))
+
+
+def test_train_one_epoch_runs_on_a_step_context_and_stops_at_a_step_boundary(make_config):
+    """The loop's parts stand alone: 8 faces in batches of 4 are 2 steps; a stop request ends the epoch
+    after the step it came in."""
+    cfg = make_config()
+    schema, train_samples, val_samples = train_module.load_training_splits(cfg)
+    device, info = torch.device("cpu"), DistInfo()
+    state = TrainState.build(cfg, schema, device, amp_dtype=None)
+    data = TrainingData.build(cfg, schema, train_samples, val_samples, state.codec.input_size, info)
+    ctx = StepContext.build(cfg, state, device, None, info)
+    data.set_epoch(0)
+    result = train_one_epoch(ctx, data.loader, epoch=0, step=5)
+    assert isinstance(result, EpochResult) and (result.step, result.stopped, result.totals.samples) == (7, False, 8)
+    assert math.isfinite(result.totals.loss) and result.invalid == []
+    ctx.stop.requested = True
+    result = train_one_epoch(ctx, data.loader, epoch=1, step=7)
+    assert (result.step, result.stopped, result.totals.samples) == (8, True, 4)
 
 
 # ------------------------------------------------------------------------------------------- resume
@@ -232,7 +271,7 @@ def test_sigterm_stops_the_cli_with_exit_143_and_resume_completes(make_config, t
     run_dir = run_dir_of(cfg)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "awing", "train", str(config)], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 60
         while not (run_dir / "metrics.csv").exists():  # the first epoch is done: the loop is running
@@ -271,11 +310,15 @@ def test_a_corrupt_image_mid_epoch_is_skipped_and_counted(make_config, synthetic
     assert math.isfinite(results["testsets"]["val"]["nme"])
 
 
-@pytest.mark.parametrize("progress", [True, False])
-def test_train_progress_switches_the_per_step_bar_but_not_the_epoch_log_line(make_config, capsys, caplog, progress):
+@pytest.mark.parametrize("progress, terminal", [(True, True), (False, True), (True, False)])
+def test_train_progress_switches_the_per_step_bar_but_not_the_epoch_log_line(
+    make_config, capsys, caplog, monkeypatch, progress, terminal
+):
+    """Bars only on a terminal: redirected into a log they would make one line of tens of KB per epoch."""
     caplog.set_level("INFO", logger="awing.train")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
     train(make_config("optim.epochs=1", f"train.progress={str(progress).lower()}"))
-    assert ("epoch 1/1:" in capsys.readouterr().err) == progress
+    assert ("epoch 1/1:" in capsys.readouterr().err) == (progress and terminal)
     assert any("epoch=1 " in r.getMessage() for r in caplog.records)
 
 

@@ -46,7 +46,7 @@ def test_codec_round_trips_through_its_dict_and_is_built_from_the_model_spec():
     [({"name": "nope", "input_size": 64, "heatmap_size": 16}, "unknown heatmap codec"),
      ({"input_size": 64, "heatmap_size": 16, "sigmaa": 1}, "sigmaa"),
      ({"input_size": 64, "heatmap_size": 16, "sigma": 0}, "sigma")],
-)  # fmt: skip
+)
 def test_bad_codec_dicts_are_clear_errors(data, message):
     with pytest.raises(ValueError, match=message):
         codec_from_dict(data)

@@ -109,7 +109,7 @@ def test_awing_accepts_heatmaps_that_leave_the_unit_range_by_rounding():
     ("awing", {"epsilon": 0.0}, "epsilon"), ("awing", {"theta": -0.5}, "theta"), ("awing", {"omega": 0}, "omega"),
     ("awing", {"alpha": 2.0}, "alpha"), ("awing", {"omega": "abc"}, "omega"), ("wing", {"epsilon": 0}, "epsilon"),
     ("awing", {"theta": float("nan")}, "theta"),
-])  # fmt: skip
+])
 def test_parameters_that_make_a_loss_undefined_are_errors(name, params, named):
     with pytest.raises(ValueError, match=named):
         build_loss(name, **params)

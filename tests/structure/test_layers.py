@@ -22,7 +22,7 @@ LAYERS = {
     "data": 3,
     "engine": 4, "detect": 4,
     "app": 5, "__main__": 5,
-}  # fmt: skip
+}
 
 
 def module_name(path: Path) -> str:
@@ -70,7 +70,7 @@ def test_no_module_imports_a_layer_above_its_own(path):
 
 def test_no_import_cycles_between_modules():
     graph = {m: {i for i in awing_imports(p) if i in MODULES and i != m and (m, i) not in FACADE}
-             for m, p in MODULES.items()}  # fmt: skip
+             for m, p in MODULES.items()}
     # a package's __init__ re-exporting its own submodules is not a cycle of the architecture
     for m in graph:
         graph[m] = {i for i in graph[m] if not (i.startswith(m + ".") or m.startswith(i + "."))}

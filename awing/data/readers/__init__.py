@@ -41,7 +41,7 @@ _NOT_READERS = {"cli"}
 def register_reader(
     name: str, schema: str, splits: tuple[str, ...], description: str = "", creates_root: bool = False,
     accepts: Callable[[str], bool] | None = None, landmark_boxes: bool = False,
-):  # fmt: skip
+):
     """Decorator: register ``read(root, split, **options)`` under ``name``."""
 
     def wrap(fn):

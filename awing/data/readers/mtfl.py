@@ -138,5 +138,5 @@ def read(
         )
     if excluded:
         log.info("mtfl %s: left out %d faces with misaligned landmarks (%s*; misaligned='keep' reads them)",
-                 split, excluded, MISALIGNED_PREFIX)  # fmt: skip
+                 split, excluded, MISALIGNED_PREFIX)
     return samples

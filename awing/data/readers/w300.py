@@ -298,7 +298,7 @@ def read(root: Path, split: str, one_based: bool = True, check_images: bool = Tr
             "w300 split %r: read %d faces (%s) from %s; missing subsets: %s (no %s)",
             split, len(samples), read_counts, root, ", ".join(missing),
             ", ".join(" or ".join(SUBSET_DIRS[s]) for s in missing),
-        )  # fmt: skip
+        )
     if not samples:
         raise no_samples("w300", split, root, present=counts)
     return samples

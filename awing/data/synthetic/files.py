@@ -135,7 +135,8 @@ def generate(root: str | Path, options: GenerationOptions | None = None, *, prog
         for old in (root / "images").glob("*/[0-9][0-9][0-9][0-9][0-9].*"):  # the previous set's images
             old.unlink(missing_ok=True)
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if image_format == "jpg" else [cv2.IMWRITE_PNG_COMPRESSION, 3]
-    bar = tqdm(total=sum(counts.values()), desc=f"synthetic faces -> {root}", unit="img", disable=not progress)
+    bars = None if progress else True  # None: no bars when stderr is not a terminal
+    bar = tqdm(total=sum(counts.values()), desc=f"synthetic faces -> {root}", unit="img", disable=bars)
     for split, count in counts.items():
         folder = root / "images" / split
         folder.mkdir(parents=True, exist_ok=True)
