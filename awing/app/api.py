@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from awing.app.pose import pose_of_points
+from awing.core.boxes import box_iou
 from awing.core.checkpoint import checkpoint_metrics, load_checkpoint
 from awing.core.device import inference_dtype, resolve_device
 from awing.core.extras import require
@@ -47,6 +48,21 @@ FACE_QUALITY_THRESHOLD = 0.49
 # of the detector box's longer side (mean over points); a larger move means the first pass had failed
 # (docs/RESULTS.md, "Inference defaults").
 REFINE_MAX_SHIFT = 0.05
+
+# ``refine="auto"`` runs the second pass on a face only where the crop it would take and the first pass's crop
+# overlap less than this (IoU of the two square crops, :func:`second_pass_pays`): where they nearly coincide
+# the second pass reads nearly the same pixels again (docs/RESULTS.md, "Second pass: where it pays").
+REFINE_MIN_IOU = 0.9
+
+# ``FaceAligner(backend=...)``: "auto" is ONNX Runtime on the CPU where it is installed (resolve_backend).
+BACKENDS = ("auto", "torch", "onnx")
+
+# The ONNX exports FaceAligner made in this process (bytes, by model file), at most this many kept.
+_ONNX_EXPORTS: dict[tuple, bytes] = {}
+_ONNX_CACHE_SIZE = 8
+
+# ``FaceAligner(refine=...)``: True is "always", False "never".
+REFINE_MODES = ("auto", "always", "never")
 
 
 # The crop enlargements (``enlarge``, a fraction of the squared box) that FaceAligner, predict_crops and
@@ -177,6 +193,23 @@ def _crop_boxes(boxes) -> np.ndarray:
     return array
 
 
+def square_to_box(square: tuple[float, float, float]) -> np.ndarray:
+    """(4,) float64 ``x0, y0, x1, y1`` of a crop square ``(cx, cy, side)``."""
+    cx, cy, side = (float(v) for v in square)
+    return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2])
+
+
+def second_pass_pays(first_crop, second_crop, min_iou: float = REFINE_MIN_IOU) -> bool:
+    """Whether ``refine="auto"`` runs a face's second pass: the crop the second pass would take and the first
+    pass's crop (each (4,) ``x0, y0, x1, y1``) overlap less than ``min_iou`` (intersection over union; for
+    two squares about one centre that is the square of their side ratio, so it catches a crop too large or
+    too small as well as one off centre). A second crop that is missing or not finite never pays."""
+    second = None if second_crop is None else np.asarray(second_crop, np.float64)
+    if second is None or not np.isfinite(second).all():
+        return False
+    return bool(box_iou(np.asarray(first_crop, np.float64), second)[0, 0] < min_iou)
+
+
 def refine_shift(first: FaceLandmarks, second: FaceLandmarks) -> float:
     """Mean distance between two passes' points, over the longer side of ``first``'s box (NaN points are
     skipped; inf when no point is finite in both)."""
@@ -202,22 +235,30 @@ class FaceAligner:
             (``awing export --calibrate``) if any; else, for a model trained on landmark-box crops, its
             training enlargement (the detector box taken for the landmark box); else the detector's own
             (:func:`awing.detect.detector_enlarge`).
-        fast: use bf16 autocast + channels_last where the device has native bf16
-            (:func:`awing.core.device.inference_dtype`); False forces fp32.
-        backend: ``"torch"`` or ``"onnx"``: the model exported to ONNX at start-up and run by ONNX
-            Runtime on the CPU (fp32; ``pip install "awing[onnx]"``).
+        fast: on the torch backend, bf16 autocast + channels_last where the device has native bf16
+            (:func:`awing.core.device.inference_dtype`). Off by default: it is faster (on one CPU thread about
+            1.4x at one face per pass, 2.3x at eight) but moves points against fp32's (on 300-W val 4.5 % of
+            them by more than 0.5 px, 1 % by more than 5 px); the default paths give fp32's points.
+        backend: ``"auto"`` (default): ``"onnx"`` on the CPU where ONNX Runtime and onnx are installed
+            (:func:`resolve_backend`), else ``"torch"``. ``"onnx"``: the model exported to ONNX at
+            start-up (once per model file and process: the export is kept in memory) and run by ONNX
+            Runtime on the CPU, in fp32 (``pip install "awing[onnx]"``). ``"torch"``: PyTorch on ``device``.
+        threads: ONNX Runtime's intra-op threads (``intra_op_num_threads``); None: its default (one per
+            physical core). The torch backend uses torch's own setting (``torch.set_num_threads``).
         schema: the landmark layout you expect (e.g. ``"fdd14"``); a model with another one is an error.
         max_batch: at most this many faces per forward pass (faces beyond it go to further passes).
         output_schema: return the points in this layout instead of the model's, through the schemas'
             declared mappings (e.g. ``"mtfl5"``: five alignment points from a 68- or 14-point model); each
             point's confidence is the mean over the points it is made from.
-        refine: a second pass on each detected face: the face is cropped again around the first pass's
-            landmarks (:meth:`refine_box`) and takes the second crop's points (the box and score stay the
-            detector's). A model trained on landmark-box crops gets its training crop (its landmark box,
-            enlarged by its training enlargement); any other model a square of the detector box's side about
-            the landmark box's centre, enlarged as the first crop was (the rule video tracking follows too).
-            A face keeps its first pass when the second moved its points by more than
-            ``refine_max_shift``. ``"auto"`` (default): on for models trained on landmark-box crops.
+        refine: a second pass on detected faces: the face is cropped again around the first pass's landmarks
+            (:meth:`refine_box`) and takes the second crop's points (the box and score stay the detector's).
+            A model trained on landmark-box crops gets its training crop (its landmark box, enlarged by its
+            training enlargement); any other model a square of the detector box's side about the landmark
+            box's centre, enlarged as the first crop was (the rule video tracking follows too). A face keeps
+            its first pass when the second moved its points by more than ``refine_max_shift``.
+            ``"always"`` (or True): every face; ``"never"`` (or False): one pass; ``"auto"`` (default): for
+            models trained on landmark-box crops, only the faces whose second crop overlaps their first
+            less than ``refine_min_iou`` (:func:`second_pass_pays`), for other models never.
             Only :meth:`predict` / :meth:`predict_batch` refine; :meth:`predict_crops` is one pass.
         decoder: the sub-pixel decoder, ``"quarter"`` (the paper's argmax + quarter-pixel shift) or
             ``"dark"`` (a Taylor step on the smoothed log heatmap); None: the one stored in the model file.
@@ -225,10 +266,13 @@ class FaceAligner:
         refine_max_shift: a face's second pass is dropped when it moved the points by more than this
             fraction of the box's longer side, mean over points (:func:`refine_shift`); default
             :data:`REFINE_MAX_SHIFT`, ``math.inf``: always keep the second pass.
+        refine_min_iou: ``refine="auto"``'s cut, in (0, 1]: the second pass runs where the two crops'
+            IoU is below it; default :data:`REFINE_MIN_IOU`.
     Raises:
         FileNotFoundError: no such model file / no shipped model. CheckpointError: not an awing
         checkpoint. ValueError: wrong schema, device, detector, ``max_batch`` (< 1), ``enlarge`` (outside
-        :data:`ENLARGE_RANGE`) or ``refine_max_shift`` (not a number > 0). MissingExtra (an
+        :data:`ENLARGE_RANGE`), ``refine`` (not in :data:`REFINE_MODES`, True or False), ``refine_max_shift``
+        (not a number > 0) or ``refine_min_iou`` (not in (0, 1]). MissingExtra (an
         ImportError): ``backend="onnx"`` or ``detector="dlib"`` without their extra installed.
 
     Attributes:
@@ -253,18 +297,21 @@ class FaceAligner:
         device: str | torch.device = "auto",
         detector: str | FaceDetector = DEFAULT_DETECTOR,
         enlarge: float | None = None,
-        fast: bool = True,
+        fast: bool = False,
         schema: str | None = None,
         max_batch: int = 64,
-        backend: str = "torch",
+        backend: str = "auto",
         output_schema: str | None = None,
         refine: bool | str = "auto",
         decoder: str | None = None,
         flip_test: bool = False,
         refine_max_shift: float = REFINE_MAX_SHIFT,
+        refine_min_iou: float = REFINE_MIN_IOU,
+        threads: int | None = None,
     ) -> None:
-        _check_arguments(backend, max_batch, enlarge, refine, refine_max_shift)
-        self.device = resolve_device(device) if backend == "torch" else torch.device("cpu")
+        _check_arguments(backend, max_batch, enlarge, refine, refine_max_shift, refine_min_iou, threads)
+        self.device = torch.device("cpu") if backend == "onnx" else resolve_device(device)
+        self.backend = resolve_backend(backend, self.device)
         self.model_path = resolve_model(model)
         ckpt = load_checkpoint(self.model_path)
         self.model, self.schema, self.codec = model_from_checkpoint(ckpt, device=self.device)
@@ -286,13 +333,18 @@ class FaceAligner:
         self.metrics = checkpoint_metrics(ckpt)
         self.detector = get_detector(detector)
         self._use_hints(inference_hints(ckpt), enlarge)
-        self.dtype = inference_dtype(self.device) if fast and backend == "torch" else None
+        self.dtype = inference_dtype(self.device) if fast and self.backend == "torch" else None
         if self.dtype is not None:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.max_batch = int(max_batch)
-        self.session = _onnx_session(self.model, self.schema) if backend == "onnx" else None
-        self.refine = self.landmark_crop_enlarge is not None if refine == "auto" else bool(refine)
-        self.refine_max_shift = float(refine_max_shift)
+        self.session = None
+        if self.backend == "onnx":
+            self.session = _onnx_session(self.model, self.schema, self.model_path, threads)
+        mode = {True: "always", False: "never"}.get(refine, refine)
+        if mode == "auto" and self.landmark_crop_enlarge is None:  # no training crop to re-crop with
+            mode = "never"
+        self.refine: str = mode  # "always", "never" or "auto" (the rule of second_pass_pays)
+        self.refine_max_shift, self.refine_min_iou = float(refine_max_shift), float(refine_min_iou)
 
     def _use_hints(self, hints: InferenceHints, enlarge: float | None) -> None:
         """The crop settings from the model file's hints and the caller's ``enlarge``."""
@@ -398,7 +450,9 @@ class FaceAligner:
         boxes = [np.asarray(b, np.float32).reshape(-1, 4) for b, _ in found]
         scores = [np.asarray(s, np.float32).reshape(-1) for _, s in found]
         results = self._align(rgbs, boxes, scores, self.enlarge, self.offset)
-        return [self._refine(rgb, faces) for rgb, faces in zip(rgbs, results)] if self.refine else results
+        if self.refine == "never":
+            return results
+        return [self.refine_faces(rgb, faces) for rgb, faces in zip(rgbs, results)]
 
     def refine_box(self, face: FaceLandmarks) -> np.ndarray | None:
         """The box of ``face``'s second-pass crop (see ``refine``; :func:`awing.data.crop.landmark_crop_box`),
@@ -408,14 +462,31 @@ class FaceAligner:
         box = np.asarray(face.box, np.float64)  # the detector box's side, about the landmarks' box centre
         return landmark_crop_box(face.landmarks, max(box[2] - box[0], box[3] - box[1]))
 
-    def _refine(self, rgb: np.ndarray, faces: list[FaceLandmarks]) -> list[FaceLandmarks]:
-        """The second pass on one image's faces: one :meth:`predict_crops` call for all of them."""
-        boxes = [self.refine_box(f) for f in faces]
+    def crop_squares(self, face: FaceLandmarks) -> tuple[np.ndarray, np.ndarray | None]:
+        """``face``'s first-pass crop (from its detector box) and the crop its second pass would take (None
+        when :meth:`refine_box` has none), each (4,) float64 ``x0, y0, x1, y1``: what :func:`second_pass_pays`
+        compares."""
+        first = square_to_box(self._square(face.box, self.enlarge, self.offset))
+        box = self.refine_box(face)
+        return first, None if box is None else square_to_box(self._square(box, self._refine_enlarge))
+
+    @property
+    def _refine_enlarge(self) -> float:
+        """The second crop's enlargement: the training crop's, else the first crop's."""
+        return self.enlarge if self.landmark_crop_enlarge is None else self.landmark_crop_enlarge
+
+    def refine_faces(self, rgb: np.ndarray, faces: list[FaceLandmarks]) -> list[FaceLandmarks]:
+        """The second pass on one RGB image's first-pass faces, as ``refine`` says (``"auto"``: only where
+        :func:`second_pass_pays`): one :meth:`predict_crops` call for all of them; the other faces as given."""
+        boxes = [self.refine_box(f) for f in faces] if self.refine != "never" else [None] * len(faces)
+        if self.refine == "auto":
+            pays = [second_pass_pays(*self.crop_squares(f), self.refine_min_iou) for f in faces]
+            boxes = [b if run else None for b, run in zip(boxes, pays)]
         todo = [k for k, b in enumerate(boxes) if b is not None]
         if not todo:
             return faces
-        enlarge = self.enlarge if self.landmark_crop_enlarge is None else self.landmark_crop_enlarge
-        second = self.predict_crops(rgb, np.stack([boxes[k] for k in todo]), color="RGB", enlarge=enlarge)
+        boxes = np.stack([boxes[k] for k in todo])
+        second = self.predict_crops(rgb, boxes, color="RGB", enlarge=self._refine_enlarge)
         out = list(faces)
         for k, face in zip(todo, second):  # the second pass's points (and what is computed from them)
             if refine_shift(faces[k], face) > self.refine_max_shift:
@@ -440,11 +511,7 @@ class FaceAligner:
         crops, matrices, owners = [], [], []
         for i, (rgb, image_boxes) in enumerate(zip(rgbs, boxes)):
             for box in image_boxes:
-                # a model's stored crop rule (the authors' crop; then ``enlarge`` is not used) or awing's
-                cx, cy, side = face_square(box, enlarge, self.crop_rule)
-                if self.crop_rule is None and offset != (0.0, 0.0):
-                    length = float(max(box[2] - box[0], box[3] - box[1]))
-                    cx, cy = cx + offset[0] * length, cy + offset[1] * length
+                cx, cy, side = self._square(box, enlarge, offset)
                 m = crop_matrix((cx, cy), side, s)
                 crops.append(warp_image(rgb, m, s))
                 matrices.append(m)
@@ -485,6 +552,16 @@ class FaceAligner:
             )
         return results
 
+    def _square(self, box, enlarge: float, offset: tuple[float, float] = (0.0, 0.0)) -> tuple[float, float, float]:
+        """The crop square ``(cx, cy, side)`` of a box: a model's stored crop rule (the authors' crop; then
+        ``enlarge`` is not used) or awing's square enlarged by ``enlarge``, its centre moved by ``offset`` x
+        the box's longer side."""
+        cx, cy, side = face_square(box, enlarge, self.crop_rule)
+        if self.crop_rule is None and offset != (0.0, 0.0):
+            length = float(max(box[2] - box[0], box[3] - box[1]))
+            cx, cy = cx + offset[0] * length, cy + offset[1] * length
+        return cx, cy, side
+
     @torch.inference_mode()
     def landmarks_in_crops(self, crops: np.ndarray, matrices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One forward pass on ready-made crops.
@@ -516,33 +593,67 @@ class FaceAligner:
         return image_points.cpu().numpy().astype(np.float32), confidence.cpu().numpy().astype(np.float32)
 
 
-def _check_arguments(backend: str, max_batch, enlarge, refine, refine_max_shift) -> None:
+def onnx_available() -> bool:
+    """Whether ONNX Runtime and onnx (the exporter's) import: what ``backend="onnx"`` needs."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def resolve_backend(backend: str, device: torch.device) -> str:
+    """``"auto"`` -> ``"onnx"`` on a CPU where :func:`onnx_available`, else ``"torch"``; any other name as given.
+
+    Why ONNX Runtime first: on the CPU it ran the shipped models faster than PyTorch in fp32 and in bf16, and
+    gives fp32's points (docs/RESULTS.md, "Speed (CPU)": "Precision and backend").
+    """
+    if backend != "auto":
+        return backend
+    return "onnx" if device.type == "cpu" and onnx_available() else "torch"
+
+
+def _check_arguments(backend: str, max_batch, enlarge, refine, refine_max_shift, refine_min_iou, threads) -> None:
     """ValueError for a bad :class:`FaceAligner` argument, MissingExtra for ONNX without its extra (before
     anything is loaded)."""
-    if backend not in ("torch", "onnx"):
-        raise ValueError(f"backend must be 'torch' or 'onnx', not {backend!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1):
+        raise ValueError(f"threads must be a whole number >= 1 or None, got {threads!r}")
     if isinstance(max_batch, bool) or not isinstance(max_batch, (int, np.integer)) or max_batch < 1:
         raise ValueError(f"max_batch must be a whole number of faces >= 1, got {max_batch!r}")
     check_enlarge(enlarge)
     if not (_is_real(refine_max_shift) and refine_max_shift > 0):
         raise ValueError(f"refine_max_shift must be a number > 0 (inf: always keep), got {refine_max_shift!r}")
-    if refine not in (True, False, "auto"):
-        raise ValueError(f"refine must be True, False or 'auto', not {refine!r}")
+    if not (isinstance(refine, bool) or (isinstance(refine, str) and refine in REFINE_MODES)):
+        raise ValueError(f"refine must be 'auto', 'always', 'never', True or False, not {refine!r}")
+    if not (_is_real(refine_min_iou) and 0 < refine_min_iou <= 1):
+        raise ValueError(f"refine_min_iou must be a number in (0, 1], got {refine_min_iou!r}")
     if backend == "onnx":
         require("onnxruntime", "onnx", 'backend="onnx"')
         require("onnx", "onnx", 'backend="onnx"')
 
 
-def _onnx_session(model: torch.nn.Module, schema):
-    """An ONNX Runtime session of ``model``'s last-stack landmark heatmaps (exported once, in memory)."""
-    try:
-        import onnxruntime as ort
-    except ImportError as err:
-        raise ImportError('backend="onnx" needs ONNX Runtime: pip install "awing[onnx]"') from err
-    import tempfile
+def _onnx_session(model: torch.nn.Module, schema, model_path: Path, threads: int | None = None):
+    """An ONNX Runtime session of ``model``'s last-stack landmark heatmaps, with ``threads`` intra-op threads.
 
-    from awing.app.export import export_onnx
+    The export (about 0.4 s for the shipped 68-point model, 7x the rest of the start-up) is done once per
+    model file (its path, size and modification time) and process, and kept in memory (never on disk)."""
+    import onnxruntime as ort
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = export_onnx(model, schema, Path(tmp) / "model.onnx")
-        return ort.InferenceSession(path.read_bytes(), providers=["CPUExecutionProvider"])
+    stat = Path(model_path).stat()
+    key = (str(Path(model_path).resolve()), stat.st_size, stat.st_mtime_ns, schema.name)
+    if key not in _ONNX_EXPORTS:
+        import tempfile
+
+        from awing.app.export import export_onnx
+
+        with tempfile.TemporaryDirectory() as tmp:
+            _ONNX_EXPORTS[key] = export_onnx(model, schema, Path(tmp) / "model.onnx").read_bytes()
+        while len(_ONNX_EXPORTS) > _ONNX_CACHE_SIZE:  # the oldest export goes first
+            _ONNX_EXPORTS.pop(next(iter(_ONNX_EXPORTS)))
+    options = ort.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = int(threads)
+    return ort.InferenceSession(_ONNX_EXPORTS[key], options, providers=["CPUExecutionProvider"])

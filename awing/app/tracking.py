@@ -35,6 +35,7 @@ from awing.app.api import FACE_QUALITY_THRESHOLD, FaceAligner, FaceLandmarks, ch
 from awing.core.boxes import box_area, box_intersection, box_iou
 from awing.data.crop import landmark_crop_box
 from awing.data.sample import landmark_box
+from awing.detect import video_mode
 
 __all__ = ["OneEuroFilter", "FaceTracker", "TrackedFace", "TrackedFrame", "tracking_enlarge", "box_iou"]
 
@@ -284,7 +285,8 @@ class FaceTracker:
         it overlaps, a followed or a dormant one), then the followed tracks it missed whose faces hold
         (``followed``: this frame's points of the tracks already followed; the others are followed here)."""
         h, w = rgb.shape[:2]
-        found = self.aligner.predict(rgb, color="RGB")
+        with video_mode(self.aligner.detector):  # video frames: the fast short-range detector
+            found = self.aligner.predict(rgb, color="RGB")
         candidates = self._tracks + self._dormant
         matched = self._match(found, candidates)
         by_id = {tr.id: tr for tr in candidates}

@@ -69,6 +69,10 @@ def inference_dtype(device: torch.device) -> torch.dtype | None:
     than fp32); with channels_last it runs a 256 px 1-stack model about 2x faster. CUDA: None, since at
     the batch sizes of one photo the forward pass is bound by kernel launches, not arithmetic (measured on
     an H200: bf16 autocast was 1.05-1.5x slower than fp32 at batch 1 and 16).
+
+    It is a speed choice, not an accuracy-neutral one: bf16 moves single landmarks against fp32 (mean NME
+    unchanged, but a few per cent of points by more than half a pixel), so ``FaceAligner`` uses it only
+    when asked (``fast=True``); docs/RESULTS.md, "Precision and backend".
     """
     return torch.bfloat16 if device.type == "cpu" and cpu_has_native_bf16() else None
 

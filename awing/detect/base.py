@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["FaceDetector", "check_detector_image"]
+__all__ = ["FaceDetector", "check_detector_image", "video_mode"]
 
 
 @runtime_checkable
@@ -15,6 +17,8 @@ class FaceDetector(Protocol):
 
     A detector may also have ``enlarge`` (float, its boxes' crop enlargement) and ``box_style`` (str,
     the key of a checkpoint's calibrated enlargement); one without them is treated like the Haar detector.
+    One that works differently on video frames (faster, as BlazeFace's default) has a boolean ``video``
+    attribute, which :func:`video_mode` sets.
     """
 
     def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -27,3 +31,24 @@ def check_detector_image(image) -> None:
     if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3):
         got = f"{type(image).__name__} {getattr(image, 'dtype', '')} {getattr(image, 'shape', '')}"
         raise ValueError(f"detectors take (H, W, 3) uint8 RGB images, got {got}")
+
+
+@contextlib.contextmanager
+def video_mode(detector) -> Iterator[None]:
+    """Within the block, ``detector`` takes its images for video frames: a detector with a boolean ``video``
+    attribute (BlazeFace's default, ``model="auto"``: the fast short-range model, not both models) has it
+    set to True, and back to its earlier value on leaving, also on an error; any other detector is left as
+    it is. A detector is not shared between threads (OpenCV's networks are not either)::
+
+        with video_mode(aligner.detector):
+            faces = aligner.predict(frame, color="RGB")
+    """
+    if not isinstance(getattr(detector, "video", None), bool):
+        yield
+        return
+    before = detector.video
+    detector.video = True
+    try:
+        yield
+    finally:
+        detector.video = before

@@ -36,7 +36,16 @@ import numpy as np
 from awing.core.boxes import box_iou, empty_detections
 from awing.detect.base import check_detector_image
 
-__all__ = ["BlazeFaceDetector", "BLAZEFACE_MODELS", "BLAZEFACE_ENLARGE", "MODEL_DIR", "ssd_anchors", "weighted_nms"]
+__all__ = [
+    "BlazeFaceDetector",
+    "BLAZEFACE_MODELS",
+    "BLAZEFACE_ENLARGE",
+    "MODEL_DIR",
+    "STRATEGIES",
+    "merge_detections",
+    "ssd_anchors",
+    "weighted_nms",
+]
 
 MODEL_DIR = Path(__file__).resolve().parent / "models"
 
@@ -106,20 +115,44 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou: float = 0.3) -> tup
     return np.asarray(out_boxes, np.float32), np.asarray(out_scores, np.float32)
 
 
+# How BlazeFaceDetector(model=...) combines the two models (any other model value: that one model alone).
+STRATEGIES = ("auto", "fallback", "merged")
+STILLS_STRATEGY = "merged"  # model="auto" on still photos: both models (docs/RESULTS.md, "Face detectors")
+VIDEO_STRATEGY = "fallback"  # model="auto" on video frames: the short-range model, the back one only on a miss
+
+
+def merge_detections(found, iou: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+    """Several detectors' ``(boxes, scores)`` on one image as one set: :func:`weighted_nms` over all of them,
+    so a face found by several becomes one box (their score-weighted mean, with the best score).
+
+    Returns ``(boxes (K, 4) float32, scores (K,) float32)``, best first (empty when all are).
+    """
+    boxes = np.concatenate([np.asarray(b, np.float64).reshape(-1, 4) for b, _ in found] + [np.zeros((0, 4))])
+    scores = np.concatenate([np.asarray(s, np.float64).reshape(-1) for _, s in found] + [np.zeros(0)])
+    return weighted_nms(boxes, scores, iou)
+
+
 class BlazeFaceDetector:
-    """MediaPipe BlazeFace (short-range or back-camera model) through ``cv2.dnn.readNetFromTFLite``.
+    """MediaPipe BlazeFace (short-range or back-camera model, or both) through ``cv2.dnn.readNetFromTFLite``.
 
     Args:
-        model: ``"auto"`` (default: the short-range model, then the back-camera one on an image where it
-            finds no face: group photos and small faces cost the slower model only when needed),
-            ``"short"`` (128 px input, faces that fill much of the image) or ``"back"`` (256 px, smaller
-            faces), or the path of a ``.tflite`` file with one of those models' layouts (then
-            ``input_size`` picks the layout: 128 short, 256 back).
+        model: ``"auto"`` (default): on still photos ``"merged"``, on video frames (``video=True``, or
+            inside :func:`awing.detect.video_mode`, as :class:`~awing.app.tracking.FaceTracker` runs it)
+            ``"fallback"``, which costs about the short model's time; ``"merged"``: both models, their
+            boxes merged by weighted NMS (:func:`merge_detections`; finds the small faces of ordinary
+            photos, about 5x the short model's time); ``"fallback"``: the short-range model, then the
+            back-camera one on an image where it finds no face (the default before: fast, but a photo where
+            the short model finds a false box never gets the back model); ``"short"`` (128 px input, faces
+            that fill much of the image) or ``"back"`` (256 px, smaller faces) alone; or the path of a
+            ``.tflite`` file with one of those models' layouts (then ``input_size`` picks the layout: 128
+            short, 256 back).
         score_threshold: smallest face probability kept (MediaPipe's default 0.5).
         min_size: smallest face box side kept, original pixels (0: all).
         max_faces: keep only the ``max_faces`` largest faces (None: all); returned best score first.
-        iou: overlap above which boxes are merged by the weighted NMS.
+        iou: overlap above which boxes are merged by the weighted NMS (within a model and across models).
         enlarge: crop enlargement for these boxes (see :mod:`awing.detect.detectors`).
+        video: the frames are video frames (see ``model="auto"``); an attribute, which
+            :func:`awing.detect.video_mode` sets for a while.
     Raises:
         FileNotFoundError: the model file is missing. RuntimeError: this OpenCV cannot read TFLite models
         (``cv2.dnn.readNetFromTFLite`` appeared in OpenCV 4.8).
@@ -136,9 +169,11 @@ class BlazeFaceDetector:
         iou: float = 0.3,
         enlarge: float = BLAZEFACE_ENLARGE,
         input_size: int | None = None,
+        video: bool = False,
     ) -> None:
-        auto, self.fallback = model == "auto", None
-        model = "short" if auto else model
+        self.strategy = model if isinstance(model, str) and model in STRATEGIES else None
+        self.fallback = None  # the back-camera model of a two-model strategy
+        model = "short" if self.strategy else model
         if isinstance(model, str) and model in BLAZEFACE_MODELS:
             spec = BLAZEFACE_MODELS[model]
             path = MODEL_DIR / spec.file
@@ -171,10 +206,17 @@ class BlazeFaceDetector:
         self.anchors = ssd_anchors(spec.size, spec.strides, spec.anchor_offset, spec.anchors_per_layer)
         self.score_threshold, self.min_size = float(score_threshold), float(min_size)
         self.max_faces = None if max_faces is None else int(max_faces)
-        self.iou, self.enlarge = float(iou), float(enlarge)
-        if auto:
+        self.iou, self.enlarge, self.video = float(iou), float(enlarge), bool(video)
+        if self.strategy:
             options = dict(score_threshold=score_threshold, min_size=min_size, max_faces=max_faces, iou=iou)
             self.fallback = BlazeFaceDetector("back", enlarge=enlarge, **options)
+
+    @property
+    def mode(self) -> str:
+        """What :meth:`detect` runs now: ``"fallback"`` or ``"merged"`` (two models), or ``"single"``."""
+        if self.strategy == "auto":
+            return VIDEO_STRATEGY if self.video else STILLS_STRATEGY
+        return self.strategy or "single"
 
     def _forward(self, blob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self.net.setInput(blob)
@@ -186,8 +228,9 @@ class BlazeFaceDetector:
             scores, raw = (a, b) if a.shape[1] == 1 else (b, a)
         return scores.reshape(-1), raw.reshape(len(self.anchors), -1)
 
-    def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        check_detector_image(image)
+    def _run(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """This object's own model on an RGB image: all boxes above ``score_threshold`` after the weighted
+        NMS, in original pixels (float64), best first; no ``min_size`` / ``max_faces`` selection."""
         h, w = image.shape[:2]
         s = self.spec.size
         k = s / max(h, w)
@@ -201,7 +244,7 @@ class BlazeFaceDetector:
         scores = 1.0 / (1.0 + np.exp(-np.clip(logits.astype(np.float64), -100.0, 100.0)))
         keep = scores >= self.score_threshold
         if not keep.any():
-            return self.fallback.detect(image) if self.fallback is not None else empty_detections()
+            return empty_detections()
         raw, scores, anchors = raw[keep].astype(np.float64), scores[keep], self.anchors[keep]
         cx = raw[:, 0] / s + anchors[:, 0]  # normalised to the square input (fixed 1 x 1 anchors)
         cy = raw[:, 1] / s + anchors[:, 1]
@@ -211,19 +254,35 @@ class BlazeFaceDetector:
         # input pixel edges -> original pixel coordinates (pixel centres at integers)
         kx, ky = nw / w, nh / h
         boxes = (boxes.astype(np.float64) - [ox, oy, ox, oy]) / [kx, ky, kx, ky] - 0.5
+        return boxes, scores.astype(np.float64)
+
+    def _select(self, boxes: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The boxes of at least ``min_size`` (non-empty ones), then the ``max_faces`` largest, best first."""
+        boxes, scores = np.asarray(boxes, np.float64).reshape(-1, 4), np.asarray(scores, np.float64).reshape(-1)
         sides = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
         ok = (sides >= self.min_size) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
         boxes, scores, sides = boxes[ok], scores[ok], sides[ok]
         if self.max_faces is not None and len(boxes) > self.max_faces:
             largest = np.sort(np.argsort(-sides, kind="stable")[: self.max_faces])  # still best score first
             boxes, scores = boxes[largest], scores[largest]
-        if len(boxes) == 0:
-            return self.fallback.detect(image) if self.fallback is not None else empty_detections()
         return boxes.astype(np.float32), scores.astype(np.float32)
+
+    def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(H, W, 3) uint8 RGB -> boxes (K, 4) float32 and face probabilities (K,) float32, best first, by
+        :attr:`mode`: one model; ``"fallback"``: the back model's only when the short one keeps no box;
+        ``"merged"``: both models' boxes merged (:func:`merge_detections`) before the selection."""
+        check_detector_image(image)
+        mode = self.mode
+        if mode == "merged":
+            return self._select(*merge_detections([self._run(image), self.fallback._run(image)], self.iou))
+        boxes, scores = self._select(*self._run(image))
+        if len(boxes) == 0 and mode == "fallback":
+            return self.fallback.detect(image)
+        return boxes, scores
 
     def __repr__(self) -> str:
         return (
-            f"BlazeFaceDetector(model={self.path.name!r}{' then the back model' * bool(self.fallback)}, "
+            f"BlazeFaceDetector(model={self.path.name!r}{f' + the back model ({self.mode})' * bool(self.fallback)}, "
             f"score_threshold={self.score_threshold}, "
             f"min_size={self.min_size}, max_faces={self.max_faces}, enlarge={self.enlarge})"
         )

@@ -19,10 +19,12 @@ the CLI read it, so a new detector is one entry there:
 - ``"opencv"``: OpenCV's Haar frontal-face cascade (ships inside ``opencv-python-headless`` 4.x);
   ``"opencv-profile"`` adds the profile cascade on the image and its mirror (side views). Scores are
   cascade level weights, not probabilities.
-- ``"blazeface"`` (:mod:`awing.detect.blazeface`, the default): MediaPipe's BlazeFace short-range model,
-  then on an image where it finds no face the back-camera one, run by ``cv2.dnn.readNetFromTFLite``
-  (OpenCV >= 4.8); ``"blazeface-back"``: the back-camera model only (smaller faces). Scores are face
-  probabilities.
+- ``"blazeface"`` (:mod:`awing.detect.blazeface`, the default): MediaPipe's BlazeFace, run by
+  ``cv2.dnn.readNetFromTFLite`` (OpenCV >= 4.8). On still photos both its models, the short-range and
+  the back-camera one, their boxes merged (finds the small faces of ordinary photos); on video frames
+  (:func:`video_mode`, which :class:`~awing.app.tracking.FaceTracker` sets) the short-range model, then
+  the back-camera one only on a frame where it finds no face. ``"blazeface-back"``: the back-camera
+  model only (smaller faces). Scores are face probabilities.
 - ``"dlib"`` (``pip install 'awing[dlib]'``): dlib's HOG frontal face detector.
 - ``"full"``: the whole image is the face (images that are already face crops). :class:`FixedBoxes`
   passes your own boxes.
@@ -40,7 +42,7 @@ import numpy as np
 
 from awing.core.boxes import empty_detections, nms
 from awing.core.extras import MissingExtra
-from awing.detect.base import FaceDetector, check_detector_image
+from awing.detect.base import FaceDetector, check_detector_image, video_mode
 from awing.detect.blazeface import BlazeFaceDetector
 
 __all__ = [
@@ -58,6 +60,7 @@ __all__ = [
     "detector_enlarge",
     "detector_offset",
     "nms",
+    "video_mode",
 ]
 
 # Default crop enlargement of each detector's boxes: frames its box like a model trained on whole FDD-14

@@ -54,7 +54,9 @@ class Schema:
         pck_threshold: fraction of the normaliser for PCK (body pose), if the schema uses PCK.
         from_schemas: how to get these points from another layout's: ``{source schema: N index lists}``,
             point ``i`` being the mean of the source points ``from_schemas[source][i]`` (e.g. an eye centre
-            from the six points around that eye). :func:`point_mapping` composes them.
+            from the six points around that eye). :func:`point_mapping` composes them. An empty list marks a
+            point the source layout has no counterpart for (a partial mapping, e.g. FG-NET's 68 points from
+            300-W's): only :func:`transfer_mapping` and ``point_mapping(..., partial=True)`` use such a one.
     """
 
     name: str
@@ -85,8 +87,8 @@ class Schema:
         if self.default_normaliser not in self.normalisers:
             problems.append(f"default_normaliser {self.default_normaliser!r} is not among {list(self.normalisers)}")
         for source, rows in self.from_schemas.items():
-            if len(rows) != n or not all(rows):
-                problems.append(f"from_schemas[{source!r}] needs one non-empty index list per point ({n})")
+            if len(rows) != n or not any(rows):
+                problems.append(f"from_schemas[{source!r}] needs one index list per point ({n}), not all empty")
         for line_name, line in self.boundary_lines.items():
             if len(line) < 2:
                 problems.append(f"boundary line {line_name!r} needs at least 2 points")
@@ -214,11 +216,12 @@ def normaliser_distance(
     return np.linalg.norm(a - b, axis=-1)
 
 
-def point_mapping(source: Schema | str, target: Schema | str) -> np.ndarray | None:
+def point_mapping(source: Schema | str, target: Schema | str, partial: bool = False) -> np.ndarray | None:
     """(T, S) float64 weights that make ``target``'s points from ``source``'s: ``target = W @ source``,
     each row the mean over the source points it names. Declared mappings (``from_schemas``) are composed
     through other built-in layouts when there is no direct one (e.g. wflw98 -> w300_68 -> fdd14).
-    None if no chain of declared mappings leads from ``source`` to ``target``.
+    None if no chain of declared mappings leads from ``source`` to ``target``. Declarations with empty rows
+    (points the source lacks) are links only with ``partial=True``; their rows are then all zero.
     """
     source, target = load_schema(source), load_schema(target)
     if source.name == target.name:
@@ -227,7 +230,7 @@ def point_mapping(source: Schema | str, target: Schema | str) -> np.ndarray | No
     while frontier:  # breadth-first over "made from" links, from the target back towards the source
         layout, weights = frontier.pop(0)
         for name, rows in _declared_mappings(layout).items():
-            if name in seen:
+            if name in seen or (not partial and not all(rows)):
                 continue
             try:
                 parent = load_schema(name)
@@ -237,7 +240,8 @@ def point_mapping(source: Schema | str, target: Schema | str) -> np.ndarray | No
             for i, row in enumerate(rows):
                 if not all(0 <= j < parent.num_points for j in row):
                     raise ValueError(f"schema {layout.name}: from_schemas[{name!r}] row {i} is out of range")
-                step[i, list(row)] = 1.0 / len(row)
+                if row:  # an empty row: a point the parent layout has none of
+                    step[i, list(row)] = 1.0 / len(row)
             if name == source.name:
                 return weights @ step
             seen.add(name)
@@ -246,20 +250,21 @@ def point_mapping(source: Schema | str, target: Schema | str) -> np.ndarray | No
 
 
 def transfer_mapping(source: Schema | str, target: Schema | str) -> np.ndarray:
-    """(T, S) weights that carry a ``source`` annotation into ``target``'s layout for training: the full
-    :func:`point_mapping` where one exists, else each target point that a declared mapping the other way
-    ties to exactly one source point (``target.point[t] == source.point[s]``, e.g. the 14 FDD points that
-    are single 68-point landmarks). Rows with no weight are points the source cannot give (missing).
+    """(T, S) weights that carry a ``source`` annotation into ``target``'s layout for training:
+    :func:`point_mapping` where one exists (a partial one too: 300-W -> FG-NET's shared points), else each
+    target point that a declared mapping the other way ties to exactly one source point
+    (``target.point[t] == source.point[s]``, e.g. the 14 FDD points that are single 68-point landmarks).
+    Rows with no weight are points the source cannot give (missing).
 
     Raises:
         ValueError: no target point can be had from the source.
     """
     source, target = load_schema(source), load_schema(target)
-    full = point_mapping(source, target)
-    if full is not None:
+    full = point_mapping(source, target, partial=True)
+    if full is not None and full.any():
         return full
     weights = np.zeros((target.num_points, source.num_points))
-    backward = point_mapping(target, source)  # (S, T): source points made from target points
+    backward = point_mapping(target, source, partial=True)  # (S, T): source points made from target points
     if backward is not None:
         for s, row in enumerate(backward):
             (made_from,) = np.nonzero(row)

@@ -45,7 +45,7 @@ def ckpt(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def aligner(ckpt) -> FaceAligner:
-    return FaceAligner(ckpt, device="cpu", detector="full", fast=False)
+    return FaceAligner(ckpt, device="cpu", detector="full", backend="torch")  # tests patch the torch model
 
 
 @pytest.fixture
@@ -132,7 +132,7 @@ def test_flip_test_runs_the_mirrored_crop_and_averages_its_mirrored_heatmaps(ckp
     """With ``flip_test`` the model sees the crop and its mirror image; a model whose heatmaps do not
     depend on the image gives, for the mirrored pass, the mirror of the same map, so each point's
     channel is the mean of its own peak and its flip partner's mirrored peak."""
-    flipper = FaceAligner(ckpt, device="cpu", detector="full", fast=False, flip_test=True)
+    flipper = FaceAligner(ckpt, device="cpu", detector="full", backend="torch", flip_test=True)
     s = flipper.input_size // 4
     heat = torch.zeros(1, 15, s, s)
     heat[0, 0, 10, 6] = 1.0  # point 0 at (6, 10); its flip partner (point 3) has no peak
@@ -149,7 +149,7 @@ def test_flip_test_runs_the_mirrored_crop_and_averages_its_mirrored_heatmaps(ckp
     assert partner == 3
     np.testing.assert_allclose(face.confidence[[0, partner]], 0.5)  # each peak averaged with an empty map
     # point 3 is read where point 0's peak lands once mirrored: x = S - 1 - 6
-    plain = FaceAligner(ckpt, device="cpu", detector="full", fast=False)
+    plain = FaceAligner(ckpt, device="cpu", detector="full", backend="torch")
     mirrored_heat = torch.zeros_like(heat)
     mirrored_heat[0, partner, 10, s - 1 - 6] = 1.0
     monkeypatch.setattr(plain.model, "forward", lambda x: [mirrored_heat.expand(x.shape[0], -1, -1, -1)])
@@ -179,16 +179,16 @@ def test_colour_order_and_input_kinds_agree(aligner, image, tmp_path):
 
 
 def test_fast_path_runs_and_reports_its_precision(ckpt, image):
-    fast = FaceAligner(ckpt, device="cpu", detector="full", fast=True)
-    slow = FaceAligner(ckpt, device="cpu", detector="full", fast=False)
-    assert slow.dtype is None and "fp32" in repr(slow)
+    fast = FaceAligner(ckpt, device="cpu", detector="full", backend="torch", fast=True)
+    slow = FaceAligner(ckpt, device="cpu", detector="full", backend="torch")
+    assert slow.dtype is None and "fp32" in repr(slow)  # fp32 unless fast=True is asked for
     faces = fast.predict(image, color="RGB")
     assert len(faces) == 1 and np.isfinite(faces[0].landmarks).all()
 
 
 def test_onnx_backend_matches_torch_fp32(ckpt, image):
     pytest.importorskip("onnxruntime")
-    torch_faces = FaceAligner(ckpt, device="cpu", detector="full", fast=False).predict(image, color="RGB")
+    torch_faces = FaceAligner(ckpt, device="cpu", detector="full", backend="torch").predict(image, color="RGB")
     onnx_aligner = FaceAligner(ckpt, detector="full", backend="onnx")
     onnx_faces = onnx_aligner.predict(image, color="RGB")
     assert "onnxruntime" in repr(onnx_aligner) and len(onnx_faces) == len(torch_faces) == 1

@@ -41,7 +41,7 @@ def test_the_photo_is_a_grid_of_distinct_synthetic_faces_with_their_boxes(grid):
 def test_grid_photo_all_faces_in_one_batched_call(grid):
     image, boxes = grid
     assert image.shape == (384, 384, 3) and boxes.shape == (9, 4)
-    aligner = FaceAligner("fdd14-1hg-tiny", device="cpu", max_batch=64)
+    aligner = FaceAligner("fdd14-1hg-tiny", device="cpu", max_batch=64, refine="always")  # both passes batched
     calls = []
     run = aligner.landmarks_in_crops
     aligner.landmarks_in_crops = lambda crops, m: calls.append(len(crops)) or run(crops, m)

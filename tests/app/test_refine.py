@@ -1,4 +1,5 @@
-"""Issue 13: ``FaceAligner(refine=True)``, a second pass cropped around the first pass's landmarks."""
+"""Issue 13: ``FaceAligner(refine=...)``, a second pass cropped around the first pass's landmarks; issue 23:
+``refine="auto"`` runs it only where its crop and the first pass's disagree (:func:`second_pass_pays`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,15 @@ import dataclasses
 import numpy as np
 import pytest
 
-from awing.app.api import REFINE_MAX_SHIFT, FaceAligner, FaceLandmarks, refine_shift
+from awing.app.api import (
+    REFINE_MAX_SHIFT,
+    REFINE_MIN_IOU,
+    FaceAligner,
+    FaceLandmarks,
+    refine_shift,
+    second_pass_pays,
+    square_to_box,
+)
 from awing.detect import FixedBoxes
 
 BOX = np.array([[40.0, 30.0, 150.0, 150.0]], np.float32)
@@ -40,16 +49,71 @@ def _landmark_box(points: np.ndarray) -> np.ndarray:
 
 def test_refine_auto_is_on_for_landmark_box_models_only():
     # fdd14 was trained on FDD landmark boxes x2, w300 on landmark boxes + 10 %
-    assert FaceAligner("fdd14-1hg-tiny", device="cpu", detector="full").refine is True
-    assert FaceAligner("w300-1hg-tiny", device="cpu", detector="full").refine is True
-    assert FaceAligner("mtfl5-1hg-tiny", device="cpu", detector="full").refine is False  # whole 80 px images
-    with pytest.raises(ValueError, match="refine"):
-        FaceAligner("fdd14-1hg-tiny", device="cpu", detector="full", refine="sometimes")
+    assert FaceAligner("fdd14-1hg-tiny", device="cpu", detector="full").refine == "auto"
+    assert FaceAligner("w300-1hg-tiny", device="cpu", detector="full").refine == "auto"
+    assert FaceAligner("mtfl5-1hg-tiny", device="cpu", detector="full").refine == "never"  # whole 80 px images
+    assert FaceAligner("mtfl5-1hg-tiny", device="cpu", detector="full", refine="always").refine == "always"
+    for bad in ("sometimes", 1, None):
+        with pytest.raises(ValueError, match="refine"):
+            FaceAligner("fdd14-1hg-tiny", device="cpu", detector="full", refine=bad)
+    for bad in (0, 1.5, float("nan"), True):
+        with pytest.raises(ValueError, match="refine_min_iou"):
+            FaceAligner("fdd14-1hg-tiny", device="cpu", detector="full", refine_min_iou=bad)
+
+
+@pytest.mark.parametrize("given, mode", [(True, "always"), ("always", "always"), (False, "never"), ("never", "never")])
+def test_true_and_false_are_always_and_never(given, mode):
+    assert FaceAligner("fdd14-1hg-tiny", device="cpu", detector="full", refine=given).refine == mode
+
+
+def test_second_pass_pays_where_the_two_crops_disagree():
+    crop = np.array([0.0, 0.0, 100.0, 100.0])
+    assert not second_pass_pays(crop, crop)  # the same crop: the second pass would read the same pixels
+    assert not second_pass_pays(crop, crop + 2)  # 2 px off: IoU 0.92
+    assert second_pass_pays(crop, crop + 20)  # 20 px off: IoU 0.47
+    assert second_pass_pays(crop, np.array([10.0, 10.0, 90.0, 90.0]))  # 0.8x the side about one centre: 0.64
+    assert second_pass_pays(crop, np.array([-15.0, -15.0, 115.0, 115.0]))  # 1.3x: IoU 0.59
+    assert not second_pass_pays(crop, np.array([-2.0, -2.0, 102.0, 102.0]))  # 1.04x: IoU 0.92
+    assert not second_pass_pays(crop, None) and not second_pass_pays(crop, np.full(4, np.nan))  # no second crop
+    off = np.array([10.0, 0.0, 110.0, 100.0])  # IoU 90 / 110 = 0.818
+    assert not second_pass_pays(crop, off, min_iou=0.8) and second_pass_pays(crop, off, min_iou=0.85)
+    assert 0 < REFINE_MIN_IOU <= 1
+    np.testing.assert_allclose(square_to_box((50.0, 40.0, 20.0)), [40, 30, 60, 50])
+
+
+def test_auto_runs_the_second_pass_only_on_faces_whose_crops_disagree(image):
+    boxes = np.array([[40.0, 30.0, 150.0, 150.0], [10.0, 20.0, 60.0, 70.0]], np.float32)
+    aligner = FaceAligner("fdd14-1hg-tiny", device="cpu", detector=FixedBoxes(boxes), refine="auto")
+    first_only = FaceAligner("fdd14-1hg-tiny", device="cpu", detector=FixedBoxes(boxes), refine="never")
+    crop = np.array([0.0, 0.0, 100.0, 100.0])
+    agree = {float(boxes[0, 0]): (crop, crop + 1), float(boxes[1, 0]): (crop, crop + 30)}  # by the face's box
+    aligner.crop_squares = lambda face: agree[float(face.box[0])]
+    calls = _spy(aligner)
+    faces, first = aligner.predict(image, color="RGB"), first_only.predict(image, color="RGB")
+    (call,) = calls
+    assert len(call["boxes"]) == 1  # only the second face's crops disagree
+    np.testing.assert_allclose(call["boxes"][0], aligner.refine_box(first[1]), atol=1e-4)
+    assert np.array_equal(faces[0].landmarks, first[0].landmarks)  # the first face keeps its first pass
+
+
+def test_crop_squares_are_the_first_crop_and_the_second(image):
+    """``crop_squares``: the detector box's crop as the first pass made it, and the landmark-box crop the
+    second pass would take (fdd14: its landmark box enlarged by 1.0, its training crop)."""
+    from awing.data.crop import square_box
+
+    aligner = FaceAligner("fdd14-1hg-tiny", device="cpu", detector=FixedBoxes(BOX))
+    face = aligner.predict(image, color="RGB")[0]
+    first, second = aligner.crop_squares(face)
+    cx, cy, side = square_box(BOX[0], aligner.enlarge)
+    length = 120.0
+    centre = (cx + aligner.offset[0] * length, cy + aligner.offset[1] * length)
+    np.testing.assert_allclose(first, square_to_box((*centre, side)), atol=1e-3)
+    np.testing.assert_allclose(second, square_to_box(square_box(_landmark_box(face.landmarks), 1.0)), atol=1e-3)
 
 
 def test_refine_off_is_the_single_pass(image):
     aligner = FaceAligner("fdd14-1hg-tiny", device="cpu", detector=FixedBoxes(BOX), fast=False, refine=False)
-    assert aligner.refine is False
+    assert aligner.refine == "never"
     calls = _spy(aligner)
     faces = aligner.predict(image, color="RGB")
     assert calls == [] and len(faces) == 1

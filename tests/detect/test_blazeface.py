@@ -1,5 +1,5 @@
 """The BlazeFace detector (MediaPipe's models under OpenCV's DNN): anchors, real and synthetic faces,
-blank images, its options, and the errors for a missing model file."""
+blank images, its options, the errors for a missing model file, and its still-photo and video modes."""
 
 from __future__ import annotations
 
@@ -11,8 +11,15 @@ import pytest
 
 import awing.detect.blazeface as blazeface
 from awing.core.images import load_image
-from awing.detect import DETECTORS, BlazeFaceDetector, detector_enlarge, get_detector
-from awing.detect.blazeface import BLAZEFACE_ENLARGE, BLAZEFACE_MODELS, MODEL_DIR, ssd_anchors, weighted_nms
+from awing.detect import DETECTORS, BlazeFaceDetector, detector_enlarge, get_detector, video_mode
+from awing.detect.blazeface import (
+    BLAZEFACE_ENLARGE,
+    BLAZEFACE_MODELS,
+    MODEL_DIR,
+    merge_detections,
+    ssd_anchors,
+    weighted_nms,
+)
 
 from shared_data import SHARED, need
 
@@ -214,17 +221,92 @@ def test_a_model_given_by_path_works(tmp_path, short):
         BlazeFaceDetector(path, input_size=200)
 
 
-def test_the_default_falls_back_to_the_back_model_for_small_faces():
-    """A crowd photo from mmpose's WFLW samples: the short-range model finds no face, the default finds them
-    through the back-camera model; an image the short model handles never runs the back one."""
-    from awing.core.images import load_image
+def _no_boxes(calls: list):
+    """A stand-in for a model's run that records its call and finds nothing."""
+    return lambda image: calls.append(1) or (np.zeros((0, 4)), np.zeros(0))
 
+
+def test_the_fallback_runs_the_back_model_only_when_the_short_one_finds_nothing():
+    """A crowd photo from mmpose's WFLW samples: the short-range model finds no face, the fallback finds them
+    through the back-camera model; an image the short model handles never runs the back one."""
     crowd = load_image(need(SHARED / "fixtures" / "mmpose_samples" / "wflw") / "7_Cheering_Cheering_7_16.jpg")
     assert len(get_detector("blazeface-back").detect(crowd)[0]) > 5
     assert len(BlazeFaceDetector("short").detect(crowd)[0]) == 0
-    default = get_detector("blazeface")
-    assert default.fallback is not None and len(default.detect(crowd)[0]) > 5
+    fallback = BlazeFaceDetector("fallback")
+    assert fallback.mode == "fallback" and len(fallback.detect(crowd)[0]) > 5
     calls = []
-    default.fallback.detect = lambda image: calls.append(1) or (np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
-    face = load_image(Path(__file__).resolve().parents[2] / "docs" / "assets" / "example.jpg")
-    assert len(default.detect(face)[0]) == 1 and calls == []
+    fallback.fallback._run = _no_boxes(calls)
+    assert len(fallback.detect(load_image(EXAMPLE))[0]) == 1 and calls == []
+
+
+# ---------------------------------------------------------------------------------------------- stills and video
+MPII = SHARED / "fixtures" / "mmpose_samples" / "mpii"
+
+
+def _mpii_face(name: str) -> tuple[np.ndarray, np.ndarray, float]:
+    """An MPII sample photo, its annotated person's face centre (mid-point of the head-top and upper-neck
+    joints) and that head length."""
+    import json
+
+    for person in json.loads((need(MPII) / "test_mpii.json").read_text()):
+        if person["image"] == name:
+            neck, top = (np.asarray(person["joints"][j], np.float64) for j in (8, 9))
+            return load_image(MPII / name), (neck + top) / 2, float(np.linalg.norm(top - neck))
+    pytest.skip(f"{name} not in {MPII / 'test_mpii.json'}")
+
+
+def _finds(boxes: np.ndarray, centre: np.ndarray, head: float) -> bool:
+    """A box holds the face's centre with a side of 0.3-1.5x the head length."""
+    sides = _sides(boxes) if len(boxes) else np.zeros(0)
+    inside = ((boxes[:, :2] <= centre) & (centre <= boxes[:, 2:])).all(1) if len(boxes) else np.zeros(0, bool)
+    return bool((inside & (sides >= 0.3 * head) & (sides <= 1.5 * head)).any())
+
+
+@pytest.mark.parametrize("name", ["060754485.jpg", "005808361.jpg"])
+def test_the_default_finds_the_small_faces_of_ordinary_photos(name):
+    """The man by the truck and the curler: the short-range model alone misses them (it boxes a sign and the
+    back of a jersey instead), the default (both models, on still photos) finds them."""
+    rgb, centre, head = _mpii_face(name)
+    assert not _finds(BlazeFaceDetector("short").detect(rgb)[0], centre, head)
+    default = get_detector()
+    assert default.mode == "merged" and _finds(default.detect(rgb)[0], centre, head)
+
+
+def test_merging_two_models_keeps_one_box_per_face():
+    """Hand-made detections: both models find face A (slightly different boxes), only the short one a
+    large face C, only the back one a small face B: three boxes, A's the score-weighted mean."""
+    a_short, a_back = [100, 100, 140, 140], [102, 98, 142, 138]
+    short = (np.array([a_short, [300, 50, 500, 250]], np.float32), np.array([0.9, 0.7], np.float32))
+    back = (np.array([[10, 10, 30, 30], a_back], np.float32), np.array([0.6, 0.8], np.float32))
+    boxes, scores = merge_detections([short, back])
+    assert boxes.shape == (3, 4) and boxes.dtype == np.float32 and scores.tolist() == pytest.approx([0.9, 0.7, 0.6])
+    np.testing.assert_allclose(boxes[0], (np.array(a_short) * 0.9 + np.array(a_back) * 0.8) / 1.7, rtol=1e-6)
+    np.testing.assert_allclose(boxes[1:], [[300, 50, 500, 250], [10, 10, 30, 30]])
+    empty = (np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
+    assert merge_detections([empty, empty])[0].shape == (0, 4)
+    assert len(merge_detections([short, short])[0]) == 2  # the same boxes twice: still one per face
+
+
+def test_video_mode_keeps_the_short_range_model():
+    """In video mode (what FaceTracker sets) the default runs the short-range model, and the back one only
+    where it finds nothing: on a photo where the short model finds (false) boxes, its boxes exactly."""
+    rgb, _, _ = _mpii_face("060754485.jpg")
+    default = get_detector("blazeface")
+    assert default.video is False and default.mode == "merged"
+    calls = []
+    default.fallback._run = _no_boxes(calls)
+    with video_mode(default):
+        assert default.video is True and default.mode == "fallback"
+        boxes, scores = default.detect(rgb)
+    assert calls == [] and default.video is False and default.mode == "merged"
+    np.testing.assert_array_equal(boxes, BlazeFaceDetector("short").detect(rgb)[0])
+    default.detect(rgb)
+    assert calls == [1]  # stills: both models
+    assert get_detector("blazeface", video=True).mode == "fallback"
+    assert BlazeFaceDetector("back", video=True).mode == "single"  # a chosen model stays chosen
+    with pytest.raises(RuntimeError), video_mode(default):
+        raise RuntimeError("an error inside the block")
+    assert default.video is False
+    opencv_like = object()
+    with video_mode(opencv_like):  # a detector without a video mode: nothing to set
+        pass
