@@ -14,8 +14,8 @@ COCO JSON).
 
 Pipelines (rows), each given the whole photo and finding faces itself:
 - awing: ``FaceAligner(model, backend=...)`` for every model of ``--models`` (default: the shipped 68-point
-  models, the default one first) and every backend of ``--backends`` (``torch``: the default fast path,
-  bf16 + channels_last where the CPU has native bf16; ``onnx`` where onnxruntime is installed): BlazeFace,
+  models, the default one first) and every backend of ``--backends`` (``torch``: PyTorch fp32; ``onnx``:
+  ONNX Runtime fp32, where installed, which is what ``FaceAligner()`` runs by default there): BlazeFace,
   crop, model, second pass;
 - dlib: the HOG detector (upsampled once) + the 68-point shape predictor of ``face-recognition-models``
   (``pip install dlib-bin face-recognition-models``), found as benchmarks/inference.py finds it;
@@ -379,20 +379,6 @@ class MediapipePipeline(Pipeline):
         return reply["ms"], [f[self.table] for f in faces] if self.table is not None else faces
 
 
-def onnx_session(aligner, threads: int):
-    """An ONNX Runtime session of ``aligner``'s model with ``threads`` intra-op threads (FaceAligner's own
-    session takes ONNX Runtime's default thread count, and FaceAligner has no option for it)."""
-    import onnxruntime as ort
-
-    from awing.app.export import export_onnx
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = export_onnx(aligner.model, aligner.schema, Path(tmp) / "model.onnx")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-        return ort.InferenceSession(path.read_bytes(), options, providers=["CPUExecutionProvider"])
-
-
 def awing_pipelines(args, notes: list[str]) -> list[AwingPipeline]:
     from awing.app.api import FaceAligner
     from awing.pretrained import default_model, list_pretrained, resolve_model
@@ -402,6 +388,7 @@ def awing_pipelines(args, notes: list[str]) -> list[AwingPipeline]:
     except FileNotFoundError:
         default = None
     shipped = {m["name"]: m for m in list_pretrained()}
+    default_backend = "onnx" if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("onnx") else "torch"
     models = args.models
     if models is None:  # the shipped 68-point models, the default one first
         models = sorted((n for n, m in shipped.items() if m["schema"] == "w300_68"), key=lambda n: n != default)
@@ -421,17 +408,13 @@ def awing_pipelines(args, notes: list[str]) -> list[AwingPipeline]:
             if backend == "onnx" and not (importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("onnx")):
                 notes.append(f"{name} onnx: onnxruntime or onnx is not installed (awing[onnx]): row skipped")
                 continue
-            aligner = FaceAligner(name, device="cpu", backend=backend)
+            aligner = FaceAligner(name, device="cpu", backend=backend, threads=args.threads)
             if aligner.schema.name != "w300_68":
                 notes.append(f"model {name}: predicts {aligner.schema.name}, not the 68 points of 300-W: row skipped")
                 break
-            if aligner.session is not None:
-                aligner.session = onnx_session(aligner, args.threads)
             precision = "torch fp32" if aligner.dtype is None else "torch bf16 + channels_last"
-            precision = "onnxruntime fp32" if backend == "onnx" else precision
-            label = f"awing {Path(name).stem} ({precision})" + (
-                " = FaceAligner()" if name == default and backend == "torch" else ""
-            )
+            precision = "onnxruntime fp32" if aligner.session is not None else precision
+            label = f"awing {Path(name).stem} ({precision})" + (" = FaceAligner()" if name == default and backend == default_backend else "")
             out.append(AwingPipeline(label, aligner))
     return out
 

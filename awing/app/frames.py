@@ -33,6 +33,7 @@ from awing.app.outputs import FrameResult, write_image
 from awing.app.tracking import FaceTracker
 from awing.core.checkpoint import atomic_file
 from awing.core.images import read_image
+from awing.detect.base import video_mode
 
 __all__ = [
     "VIDEO_BATCH",
@@ -58,10 +59,14 @@ class UnreadableFile(ValueError):
     """An input file that does not open or decode as an image or video."""
 
 
-def faces_of(aligner: FaceAligner, bgrs: list[np.ndarray], boxes: np.ndarray | None) -> list[list[FaceLandmarks]]:
-    """The faces of each BGR image: detected (one batched pass), or in the (K, 4) ``boxes`` when given."""
+def faces_of(
+    aligner: FaceAligner, bgrs: list[np.ndarray], boxes: np.ndarray | None, video: bool = False
+) -> list[list[FaceLandmarks]]:
+    """The faces of each BGR image: detected (one batched pass; ``video``: with the detector in its
+    :func:`~awing.detect.base.video_mode`, as the tracker detects), or in the (K, 4) ``boxes`` when given."""
     if boxes is None:
-        return aligner.predict_batch(bgrs, color="BGR")
+        with video_mode(aligner.detector) if video else contextlib.nullcontext():
+            return aligner.predict_batch(bgrs, color="BGR")
     return [aligner.predict_crops(bgr, boxes, color="BGR") for bgr in bgrs]
 
 
@@ -123,13 +128,13 @@ def tracked(frames: Iterable[tuple[int, np.ndarray, bool]], tracker: FaceTracker
 def detected(
     frames: Iterable[tuple[int, np.ndarray, bool]], aligner: FaceAligner, boxes: np.ndarray | None
 ) -> Iterator[Analysed]:
-    """The detector (or the fixed (K, 4) ``boxes``: ``detected`` False) on every used frame, untracked;
-    :data:`VIDEO_BATCH` used frames share one forward pass."""
+    """The detector in its video mode (or the fixed (K, 4) ``boxes``: ``detected`` False) on every used
+    frame, untracked; :data:`VIDEO_BATCH` used frames share one forward pass."""
     batch: list[tuple[int, np.ndarray, bool]] = []
 
     def flush() -> Iterator[Analysed]:
         images = [bgr for _, bgr, used in batch if used]
-        found = iter(faces_of(aligner, images, boxes) if images else ())
+        found = iter(faces_of(aligner, images, boxes, video=True) if images else ())
         for index, bgr, used in batch:
             faces = next(found) if used else None
             yield index, bgr, None if faces is None else FrameResult(index, faces, boxes is None, [None] * len(faces))

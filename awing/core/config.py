@@ -40,6 +40,9 @@ class ModelConfig:
     boundary: bool = True  # the extra boundary heatmap channel (Sec. 5)
     coordconv: bool = True  # x, y, r coordinate channels (Sec. 6)
     boundary_coords: bool = True  # B_x, B_y from the previous stack's boundary (Eq. 6)
+    # The heatmap output layers' initial weights: "default" (PyTorch's, as all runs before issue 26) or
+    # "small" (weights N(0, 0.001^2), bias 0: mmpose's heads, so every first heatmap is flat near zero).
+    output_init: str = "default"
 
 
 @dataclasses.dataclass

@@ -109,6 +109,8 @@ def check_config(cfg: Config) -> Config:
         model_spec(cfg.model.name, 1, **model_kwargs(cfg))
     except ValueError as err:
         raise ConfigError(f"model: {err}") from None
+    if cfg.model.output_init not in OUTPUT_INITS:
+        raise ConfigError(f"model.output_init: choose one of {', '.join(OUTPUT_INITS)}, got {cfg.model.output_init!r}")
     if cfg.eval.decoder is not None and cfg.eval.decoder not in DECODERS:
         raise ConfigError(f"eval.decoder: choose one of {', '.join(DECODERS)}, got {cfg.eval.decoder!r}")
     if cfg.optim.name not in OPTIMIZERS:
@@ -121,9 +123,18 @@ def check_config(cfg: Config) -> Config:
     return cfg
 
 
+OUTPUT_INITS = ("default", "small")
+
+
 def build_model(cfg: Config, num_points: int) -> torch.nn.Module:
-    """A freshly initialised model for the config's ``model`` section."""
-    return create_model(cfg.model.name, num_points, **model_kwargs(cfg))
+    """A freshly initialised model for the config's ``model`` section (``model.output_init`` applied)."""
+    model = create_model(cfg.model.name, num_points, **model_kwargs(cfg))
+    if cfg.model.output_init == "small":
+        with torch.no_grad():
+            for layer in model.outputs:
+                layer.weight.normal_(0.0, 1e-3)
+                layer.bias.zero_()
+    return model
 
 
 def load_training_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:

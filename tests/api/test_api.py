@@ -368,7 +368,8 @@ def _fdd_points(name: str) -> np.ndarray:
 
 
 @pytest.mark.parametrize(
-    "name, data", [("fdd14-1hg-tiny", "fdd14"), ("mtfl5-1hg-tiny", "mtfl5"), ("w300-1hg-tiny", "w300")]
+    "name, data",
+    [("fdd14-1hg-tiny", "fdd14"), ("mtfl5-1hg-tiny", "mtfl5"), ("w300-1hg-tiny", "w300"), ("w300-1hg-tiny-128", "w300")],
 )
 def test_shipped_model_reproduces_its_recorded_validation_nme(name, data, tmp_path):
     """``awing eval`` of the shipped fp16 file on its validation split gives the NME its file (and model
@@ -383,6 +384,15 @@ def test_shipped_model_reproduces_its_recorded_validation_nme(name, data, tmp_pa
 
     measured = load_results(tmp_path)["testsets"]["val"]["nme"]
     assert measured == pytest.approx(infos[name]["val_nme"], abs=0.003), (measured, infos[name]["val_nme"])
+
+
+def test_the_fast_68_point_model_is_chosen_by_name_and_is_the_128_px_one():
+    infos = {m["name"]: m for m in awing.pretrained.list_pretrained()}
+    if "w300-1hg-tiny-128" not in infos:
+        pytest.skip("the fast model is not shipped in this install")
+    fast = FaceAligner("w300-1hg-tiny-128", device="cpu", detector="full")
+    assert fast.schema.name == "w300_68" and fast.input_size == 128 and infos["w300-1hg-tiny-128"]["card"]
+    assert awing.pretrained.default_model().stem == "w300-1hg-tiny"  # the accurate model stays the default
 
 
 def test_output_schema_maps_the_models_points_to_another_layout(tmp_path):

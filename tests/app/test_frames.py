@@ -38,9 +38,12 @@ class StandIn:
     def __init__(self) -> None:
         self.batches: list[int] = []
         self.crops = 0
+        self.detector = type("Detector", (), {"video": False})()
+        self.video_modes: list[bool] = []
 
     def predict_batch(self, images, color="RGB"):
         self.batches.append(len(images))
+        self.video_modes.append(self.detector.video)
         return [[a_face()] for _ in images]
 
     def predict_crops(self, image, boxes, color="RGB"):
@@ -72,6 +75,7 @@ def test_detected_batches_the_used_frames():
     out = list(detected(images, aligner, None))
     assert [i for i, _, _ in out] == [i for i, _, _ in images]  # every frame, in order
     assert aligner.batches == [VIDEO_BATCH, 3]  # 11 used frames: one full batch, then the rest
+    assert aligner.video_modes == [True, True] and aligner.detector.video is False  # video mode, then restored
     results = [r for _, _, r in out]
     assert all((r is None) == (i % 2 == 1) for i, r in enumerate(results))
     assert all(r.detected and r.tracks == [None] for r in results if r is not None)

@@ -178,10 +178,17 @@ def test_every_row_of_every_table_is_a_valid_config(table, dataset):
 @pytest.mark.parametrize("dataset", ["w300", "w300-32"])
 def test_300w_table7_ends_with_the_full_method_on_two_stacks_so_boundary_coordinates_act(dataset):
     rows = table_rows("table7", dataset)
-    assert list(rows)[:3] == ["MSE", "AW", "AW+WM"] and len(rows) == 4
-    full = load_config(ROOT / CONFIGS[dataset], rows[list(rows)[-1]])
+    assert list(rows)[:4] == ["MSE", "AW", "AW+WM", "AW+WM+B+C+CB, 2 stacks"]
+    full = load_config(ROOT / CONFIGS[dataset], rows["AW+WM+B+C+CB, 2 stacks"])
     assert full.model.stacks == 2 and full.model.boundary and full.model.coordconv and full.model.boundary_coords
     assert full.loss.name == "awing" and full.loss.weight_map == "paper"
+    # 300-W at 64x64 also splits the full method's gain between the second stack and CB (issue 26)
+    split = {"w300": ["AW+WM, 2 stacks", "AW+WM+B+C, 2 stacks"], "w300-32": []}[dataset]
+    assert list(rows)[4:] == split
+    for label in split:
+        cfg = load_config(ROOT / CONFIGS[dataset], rows[label])
+        assert cfg.model.stacks == 2 and not cfg.model.boundary_coords and cfg.loss.weight_map == "paper"
+        assert cfg.model.boundary == cfg.model.coordconv == ("B+C" in label)
     mse = load_config(ROOT / CONFIGS[dataset], rows["MSE"])
     assert mse.model.stacks in (None, 1)  # None: the named model's own (awing-1hg-tiny: one stack)
     assert not mse.model.boundary and mse.loss.name == "mse"
@@ -237,7 +244,7 @@ def test_provenance_names_the_commits_the_runs_were_trained_at(trained_run, tmp_
 
 # ------------------------------------------------------------------------------------ the registry
 def test_the_registry_is_the_commands_tables_and_the_docstrings_list(capsys):
-    assert list(TABLES) == ["table5", "table6", "table7", "table10", "table11", "table12", "sharpness", "schedule"]
+    assert list(TABLES) == ["table5", "table6", "table7", "table10", "table11", "table12", "sharpness", "recipe", "schedule"]
     for name, table in TABLES.items():
         assert f"\n    {name:<9} {table.summary[:40]}" in reproduce_module.__doc__
     with pytest.raises(SystemExit):
@@ -276,6 +283,7 @@ OUTPUTS = {
     "table12": (["table12.json", "table12_stacks.png"], "### Table 12: stacks"),
     "sharpness": (["sharpness.json", "sharpness.png"], "### Heatmap sharpness (Fig. 2)"),
     "schedule": (["schedule.json", "schedule_val.png"], "### MSE, AW and AW+WM at 12 and 24 epochs"),
+    "recipe": (["recipe.json", "recipe_val.png"], "### AW and MSE, one recipe change at a time"),
 }
 
 
@@ -319,3 +327,18 @@ def test_each_table_is_written_from_its_finished_runs_without_training_again(tab
         assert body.count(" 1.23 |\n") == len(rows)  # the dark decoder's column, one cell per row
     if table == "schedule":
         assert "### Table 10 at 24 epochs: training loss measured in MSE" in body
+
+
+def test_the_recipe_rows_change_one_thing_each_for_aw_and_mse():
+    """Issue 26's screening: every change row is the AW or MSE row plus that change's overrides only."""
+    from benchmarks.reproduce import ABLATION, RECIPE, RECIPE_CHANGES
+
+    rows = table_rows("recipe", "w300")
+    assert rows["AW"] == ABLATION["AW"] and rows["MSE"] == ABLATION["MSE"]
+    assert len(rows) == 2 + 2 * len(RECIPE_CHANGES) and rows == RECIPE
+    for change, extra in RECIPE_CHANGES.items():
+        for method in ("AW", "MSE"):
+            assert rows[f"{method}, {change}"] == ABLATION[method] + extra
+            load_config(ROOT / CONFIGS["w300"], rows[f"{method}, {change}"])  # every override is a real key
+    adam = load_config(ROOT / CONFIGS["w300"], rows["AW, Adam 2e-3"])
+    assert (adam.optim.name, adam.optim.lr, adam.loss.name, adam.loss.weight_map) == ("adam", 2e-3, "awing", "none")
