@@ -1,7 +1,7 @@
 """Face detectors side by side: recall, false detections and speed on real faces, one CPU thread.
 
     python benchmarks/detectors.py [--detectors opencv blazeface] [--sets fdd mtfl w300] [--limit N]
-                                   [--shared ../shared/data]
+                                   [--runtime auto|onnx|opencv] [--runtime-images N] [--shared ../shared/data]
     python benchmarks/detectors.py --detectors short back fallback merged --sets all
 
 A face counts as found when one of the detector's boxes holds the landmarks' centre at a plausible
@@ -30,7 +30,17 @@ image. ``--limit`` takes at most that many faces (images) per set, evenly spaced
 
 Detector names: any of :data:`awing.detect.DETECTORS`, or the BlazeFace strategies ``short``, ``back``,
 ``fallback`` (short, then back on an image where short keeps no box) and ``merged`` (both, weighted NMS
-across them) of :class:`awing.detect.BlazeFaceDetector`.
+across them) of :class:`awing.detect.BlazeFaceDetector`. ``--runtime`` is what runs every BlazeFace
+detector of the tables (``auto``, the default: ONNX Runtime where installed, else OpenCV's DNN).
+
+Last, a third table (where onnxruntime is installed; ``--runtime-images 0`` leaves it out) times BlazeFace's
+two runtimes side by side: each model's forward pass alone (``BlazeFaceDetector._forward`` on the
+letterboxed input; letterbox and decoding are shared, so they are left out), one thread (OpenCV's
+``cv2.setNumThreads(1)``, ONNX Runtime's ``threads=1``), the two runtimes taking turns on each input (which
+goes first alternates), ``--runtime-rounds`` passes over at most ``--runtime-images`` images spread over
+the sets read. It prints the median and mean ms per forward pass of each, ONNX Runtime's median over
+OpenCV's, and the largest differences between their outputs over all 896 anchors: face probabilities
+(the sigmoids of the logits) and box regressors (input pixels).
 """
 
 from __future__ import annotations
@@ -52,7 +62,8 @@ else:  # python benchmarks/detectors.py
 
 from awing.core.boxes import box_iou
 from awing.core.images import load_image
-from awing.detect import BlazeFaceDetector, get_detector
+from awing.detect import DETECTORS, BlazeFaceDetector, get_detector
+from awing.detect.blazeface import BLAZEFACE_MODELS, RUNTIMES, onnxruntime_available
 
 SETS = {  # name: (data set, split, at most this many faces: the first ones)
     "fdd": ("fdd14", "val", 400),
@@ -170,9 +181,66 @@ def read_photos(name: str, shared: Path) -> list[Photo]:
     return coco_photos(shared / FIXTURES / folder, annotations)
 
 
-def build_detector(name: str):
-    """A detector by registry name, or one of :data:`BLAZEFACE_VARIANTS` (a :class:`BlazeFaceDetector` model)."""
-    return BlazeFaceDetector(name) if name in BLAZEFACE_VARIANTS else get_detector(name)
+def build_detector(name: str, runtime: str = "auto"):
+    """A detector by registry name, or one of :data:`BLAZEFACE_VARIANTS` (a :class:`BlazeFaceDetector` model);
+    a BlazeFace one on ``runtime`` (one thread for ONNX Runtime, as OpenCV is given here)."""
+    if name in BLAZEFACE_VARIANTS:
+        return BlazeFaceDetector(name, runtime=runtime, threads=1)
+    factory = DETECTORS.get(name)
+    if getattr(factory, "func", factory) is BlazeFaceDetector:
+        return get_detector(name, runtime=runtime, threads=1)
+    return get_detector(name)
+
+
+def time_runtimes(images: list, rounds: int = 3) -> dict[str, dict]:
+    """BlazeFace's forward pass on ONNX Runtime and on OpenCV's DNN, per model, one thread, taking turns
+    (see the module docstring): ``{model: {"size", "n", "opencv": [s, ...], "onnx": [s, ...], "diff"}}``."""
+    out = {}
+    for model, spec in BLAZEFACE_MODELS.items():
+        nets = {
+            "opencv": BlazeFaceDetector(model, runtime="opencv"),
+            "onnx": BlazeFaceDetector(model, runtime="onnx", threads=1),
+        }
+        blobs = [nets["opencv"]._letterbox(rgb)[0] for rgb in images]
+        times: dict[str, list[float]] = {name: [] for name in nets}
+        diff = {"score": 0.0, "box": 0.0}
+        for net in nets.values():
+            net._forward(blobs[0])  # warm up (first-call allocations)
+        turn = 0
+        for _ in range(rounds):
+            for blob in blobs:
+                order = list(nets) if turn % 2 == 0 else list(nets)[::-1]
+                turn += 1
+                outs = {}
+                for name in order:
+                    t = time.perf_counter()
+                    outs[name] = nets[name]._forward(blob)
+                    times[name].append(time.perf_counter() - t)
+                (logits_a, raw_a), (logits_b, raw_b) = outs["opencv"], outs["onnx"]
+                scores_a, scores_b = (
+                    1 / (1 + np.exp(-np.clip(x.astype(np.float64), -100, 100))) for x in (logits_a, logits_b)
+                )
+                diff["score"] = max(diff["score"], float(np.abs(scores_a - scores_b).max()))
+                diff["box"] = max(diff["box"], float(np.abs(raw_a[:, :4].astype(np.float64) - raw_b[:, :4]).max()))
+        out[model] = {"size": spec.size, "n": len(blobs), **times, "diff": diff}
+    return out
+
+
+def print_runtimes(timings: dict[str, dict], rounds: int) -> None:
+    """The third table: ms per forward pass of each runtime, per model (see :func:`time_runtimes`)."""
+    n = next(iter(timings.values()))["n"] if timings else 0
+    print(f"\nBlazeFace runtimes: ms per forward pass, one thread, taking turns ({n} images x {rounds} rounds)")
+    print(
+        f"{'model':<8}{'input':>7}{'opencv med':>12}{'onnx med':>10}{'opencv mean':>13}{'onnx mean':>11}"
+        f"{'onnx/opencv':>13}{'score diff':>12}{'box diff px':>13}"
+    )
+    for model, t in timings.items():
+        cv_med, ort_med = (1000.0 * float(np.median(t[k])) for k in ("opencv", "onnx"))
+        cv_mean, ort_mean = (1000.0 * float(np.mean(t[k])) for k in ("opencv", "onnx"))
+        print(
+            f"{model:<8}{t['size']:>7}{cv_med:>12.2f}{ort_med:>10.2f}{cv_mean:>13.2f}{ort_mean:>11.2f}"
+            f"{ort_med / cv_med:>13.2f}{t['diff']['score']:>12.1e}{t['diff']['box']:>13.1e}"
+        )
 
 
 def run(detectors: dict, images: list, photos: list[Photo], fdd: bool = False) -> dict[str, dict]:
@@ -239,16 +307,22 @@ def main(argv=None) -> None:
     choices = [*SETS, *PHOTO_SETS, "all"]
     p.add_argument("--sets", nargs="+", default=list(SETS), choices=choices, help="all: every set")
     p.add_argument("--limit", type=int, default=None, help="at most this many faces per set")
+    p.add_argument("--runtime", default="auto", choices=RUNTIMES, help="what runs the BlazeFace detectors")
+    p.add_argument("--runtime-images", type=int, default=100, help="images for the runtimes table (0: no such table)")
+    p.add_argument("--runtime-rounds", type=int, default=3, help="passes over them in the runtimes table")
     add_shared_argument(p)
     args = p.parse_args(argv)
     sets = [*SETS, *PHOTO_SETS] if "all" in args.sets else list(dict.fromkeys(args.sets))
     cv2.setNumThreads(1)
-    detectors = {name: build_detector(name) for name in args.detectors}
+    detectors = {name: build_detector(name, args.runtime) for name in args.detectors}
     rows: dict[str, dict[str, dict]] = {name: {} for name in detectors}
+    per_set = -(-args.runtime_images // len(sets)) if args.runtime_images > 0 and onnxruntime_available() else 0
+    runtime_images = []  # a few images of each set, for the runtimes table
     for set_name in sets:
         photos = read_photos(set_name, args.shared)
         photos = photos[: args.limit] if set_name in SETS else subsample(photos, args.limit)
         images = [load_image(ph.image) for ph in photos]
+        runtime_images += subsample(images, per_set) if per_set else []
         for detector in detectors.values():
             detector.detect(images[0])  # warm up (first-call allocations)
         for name, result in run(detectors, images, photos, fdd=set_name == "fdd").items():
@@ -257,6 +331,10 @@ def main(argv=None) -> None:
         faces = sum(len(ph.faces) for ph in photos)
         print(f"# {set_name}: {len(photos)} images, {faces} faces, median image {shape[1]}x{shape[0]}", file=sys.stderr)
     print_tables(rows, sets)
+    if per_set:
+        print_runtimes(time_runtimes(runtime_images[: args.runtime_images], args.runtime_rounds), args.runtime_rounds)
+    elif args.runtime_images > 0:
+        print('\n(no BlazeFace runtimes table: onnxruntime is not installed; pip install "awing[onnx]")')
 
 
 if __name__ == "__main__":

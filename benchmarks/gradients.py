@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
@@ -37,22 +36,19 @@ import torch
 if __package__:  # python -m benchmarks.gradients, or imported
     from benchmarks._common import REPO, subsample
     from benchmarks.reproduce import ABLATION
-    from benchmarks.sharpness import bilinear_sample
 else:  # python benchmarks/gradients.py
     from _common import REPO, subsample
     from reproduce import ABLATION
-    from sharpness import bilinear_sample
 
 from awing.core.config import Config, load_config
 from awing.core.device import autocast, resolve_device, resolve_precision, set_threads
 from awing.data.build import build_dataset, load_training_splits
 from awing.data.dataset import build_loader
+from awing.engine.diagnostics import CLASSES, diagnose_output
 from awing.engine.distributed import DistInfo
 from awing.engine.runtime import environment, seed_everything
 from awing.engine.train import StepContext, TrainingData, TrainState, check_config, run_epoch, training_targets
-from awing.method.weights import loss_map_mask
 
-CLASSES = ("foreground", "difficult", "background")
 QUANTITIES = {  # key -> panel title
     "share_foreground": "gradient share: foreground (target >= 0.2)",
     "share_difficult": "gradient share: difficult background",
@@ -65,48 +61,6 @@ DEFAULT_CONFIG = "configs/cpu/w300_64.yaml"
 
 
 # ------------------------------------------------------------------------------------------ measures
-def pixel_classes(target: torch.Tensor, threshold: float = 0.2) -> dict[str, torch.Tensor]:
-    """Boolean masks of the three pixel classes of (B, C, H, W) targets: foreground (target >= threshold),
-    difficult background (Eq. 4's mask, the 3x3 grey dilation >= threshold, less the foreground) and
-    background (the rest). They partition the pixels."""
-    foreground = target >= threshold
-    difficult = loss_map_mask(target, threshold).bool() & ~foreground
-    return {"foreground": foreground, "difficult": difficult, "background": ~(foreground | difficult)}
-
-
-def gradient_shares(grad: torch.Tensor, target: torch.Tensor, threshold: float = 0.2) -> dict[str, float]:
-    """The share of ``sum |grad|`` on each pixel class of :func:`pixel_classes` (they sum to 1; all NaN
-    for an all-zero gradient)."""
-    magnitude = grad.detach().double().abs()
-    total = float(magnitude.sum())
-    masks = pixel_classes(target, threshold)
-    return {name: float(magnitude[mask].sum()) / total if total > 0 else math.nan for name, mask in masks.items()}
-
-
-def loss_gradient(loss_fn, output: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """``d loss_fn(output, targets, weights) / d output`` for one stack's (detached) output, as a training
-    step would compute it (the loss casts a bf16 output to fp32 itself)."""
-    leaf = output.detach().requires_grad_()
-    (grad,) = torch.autograd.grad(loss_fn(leaf, targets, weights), leaf)
-    return grad
-
-
-def heatmap_figures(heat: torch.Tensor, points: torch.Tensor, codec) -> dict[str, float]:
-    """Means over the annotated landmarks of (B, N, H, W) heatmaps at (B, N, 2) heatmap-pixel points: value
-    at the point, peak, decoding error (heatmap pixels)."""
-    heat = heat.float()
-    value = bilinear_sample(heat, points)
-    peak = heat.flatten(2).amax(-1)
-    decoded, _ = codec.peaks(heat)
-    error = (decoded - points).norm(dim=-1)
-    known = torch.isfinite(value)
-
-    def mean(t: torch.Tensor) -> float:
-        return float(t[known].double().mean())
-
-    return {"value_at_gt": mean(value), "peak": mean(peak), "error_px": mean(error)}
-
-
 @torch.no_grad()
 def predict(ctx: StepContext, model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
     """The last stack's output for float [0, 1] images, in eval mode, under the run's autocast."""
@@ -119,15 +73,9 @@ def measure(ctx: StepContext, model: torch.nn.Module, batch: dict, num_points: i
     """The gradient shares and heatmap figures of ``model`` on ``batch`` (landmark channels only)."""
     images = batch["image"].to(ctx.device).float().div_(255)
     targets, weights = training_targets(batch, ctx.cfg, ctx.codec, ctx.segments, ctx.device)
-    output = predict(ctx, model, images)
-    grad = loss_gradient(ctx.loss_fn, output, targets, weights)[:, :num_points]
-    shares = gradient_shares(grad, targets[:, :num_points], ctx.cfg.loss.threshold)
     points = ctx.codec.crop_to_heatmap(batch["points"].to(ctx.device).float())
-    row = {f"share_{name}": value for name, value in shares.items()}
-    pixels = pixel_classes(targets[:, :num_points], ctx.cfg.loss.threshold)
-    row["pixels_foreground"] = float(pixels["foreground"].double().mean())
-    row["pixels_difficult"] = float(pixels["difficult"].double().mean())
-    return {**row, **heatmap_figures(output[:, :num_points], points, ctx.codec)}
+    output = predict(ctx, model, images)
+    return diagnose_output(output, targets, weights, points, ctx.loss_fn, ctx.codec, num_points, ctx.cfg.loss.threshold)
 
 
 # ------------------------------------------------------------------------------------------ training

@@ -59,7 +59,7 @@ from awing.core.device import resolve_device
 from awing.data.build import build_dataset, read_split
 from awing.data.dataset import LandmarkDataset, build_loader
 from awing.method.codec import codec_from_dict
-from awing.method.decode import decode_heatmaps
+from awing.method.decode import bilinear_sample, decode_heatmaps
 from awing.method.model import model_from_checkpoint, predict_heatmaps
 from awing.method.targets import inside_mask, render_targets
 
@@ -89,32 +89,6 @@ __all__ = [
 
 
 # ------------------------------------------------------------------------------------- statistics
-def bilinear_sample(heat: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-    """(B, N, H, W) heatmaps sampled at (B, N, 2) ``x, y`` heatmap-pixel points -> (B, N).
-
-    Pixel centres are at integers; positions beyond the outermost centres take the border value.
-    NaN points give NaN.
-    """
-    b, n, h, w = heat.shape
-    flat = heat.reshape(b, n, h * w)
-    finite = torch.isfinite(points).all(-1)
-    pts = torch.where(finite[..., None], points, torch.zeros_like(points)).float()
-    x = pts[..., 0].clamp(0, w - 1)
-    y = pts[..., 1].clamp(0, h - 1)
-    x0 = x.floor().long().clamp(0, max(w - 2, 0))
-    y0 = y.floor().long().clamp(0, max(h - 2, 0))
-    fx, fy = x - x0, y - y0
-    x1, y1 = (x0 + 1).clamp(max=w - 1), (y0 + 1).clamp(max=h - 1)
-
-    def at(xx, yy):
-        return flat.gather(-1, (yy * w + xx).unsqueeze(-1)).squeeze(-1)
-
-    top = at(x0, y0) * (1 - fx) + at(x1, y0) * fx
-    bottom = at(x0, y1) * (1 - fx) + at(x1, y1) * fx
-    value = top * (1 - fy) + bottom * fy
-    return torch.where(finite, value, torch.full_like(value, float("nan")))
-
-
 def _window_weights(heat: torch.Tensor, centres: torch.Tensor, window: int):
     """clamp(h, 0) inside the (2 window + 1)^2 window around the pixel nearest to each centre, and the
     pixel coordinate grids (broadcastable to (B, N, H, W))."""

@@ -32,7 +32,14 @@ from awing.core.extras import require
 from awing.core.images import UNSTATED_COLOR, load_image
 from awing.data.crop import crop_matrix, face_square, landmark_crop_box, warp_image
 from awing.data.hints import InferenceHints, inference_hints
-from awing.detect import DEFAULT_DETECTOR, FaceDetector, detector_enlarge, detector_offset, get_detector
+from awing.detect import (
+    DEFAULT_DETECTOR,
+    FaceDetector,
+    detector_enlarge,
+    detector_offset,
+    detector_takes,
+    get_detector,
+)
 from awing.method.model import flip_average, model_from_checkpoint, predict_heatmaps
 from awing.pretrained import resolve_model
 from awing.schemas import load_schema, map_points, point_mapping
@@ -244,7 +251,8 @@ class FaceAligner:
             start-up (once per model file and process: the export is kept in memory) and run by ONNX
             Runtime on the CPU, in fp32 (``pip install "awing[onnx]"``). ``"torch"``: PyTorch on ``device``.
         threads: ONNX Runtime's intra-op threads (``intra_op_num_threads``); None: its default (one per
-            physical core). The torch backend uses torch's own setting (``torch.set_num_threads``).
+            physical core). The torch backend uses torch's own setting (``torch.set_num_threads``). A
+            detector given by name that has a thread setting (BlazeFace on ONNX Runtime) gets the same.
         schema: the landmark layout you expect (e.g. ``"fdd14"``); a model with another one is an error.
         max_batch: at most this many faces per forward pass (faces beyond it go to further passes).
         output_schema: return the points in this layout instead of the model's, through the schemas'
@@ -331,7 +339,8 @@ class FaceAligner:
                 f"it to {self.output_schema.name!r} (from_schemas in the schema YAML)"
             )
         self.metrics = checkpoint_metrics(ckpt)
-        self.detector = get_detector(detector)
+        same_threads = {"threads": threads} if threads is not None and detector_takes(detector, "threads") else {}
+        self.detector = get_detector(detector, **same_threads)  # a named detector runs on the model's threads
         self._use_hints(inference_hints(ckpt), enlarge)
         self.dtype = inference_dtype(self.device) if fast and self.backend == "torch" else None
         if self.dtype is not None:

@@ -1,12 +1,27 @@
-"""MediaPipe's BlazeFace face detector, run by OpenCV's own DNN module (no new dependency).
+"""MediaPipe's BlazeFace face detector, run by ONNX Runtime where it is installed, else by OpenCV's DNN module.
 
 The models are Google's MediaPipe face detection models (Apache-2.0), shipped unmodified under
-``awing/detect/models/`` with their ``LICENSE`` and ``NOTICE``:
+``awing/detect/models/`` with their ``LICENSE`` and ``NOTICE``, each also as an ONNX file converted from
+it (``tools/convert_blazeface.py``: tflite2onnx, the same weights, float16 widened to float32):
 
-- ``"short"``: ``face_detection_short_range.tflite`` (229 KB, 128x128 input), for faces that fill a good
-  part of the image (selfies, face crops, portraits; MediaPipe: "within 2 m of the camera").
-- ``"back"``: ``face_detection_back.tflite`` (315 KB, 256x256 input), MediaPipe's back-camera model for
-  smaller faces further away.
+- ``"short"``: ``face_detection_short_range.tflite`` / ``.onnx`` (229 / 426 KB, 128x128 input), for faces
+  that fill a good part of the image (selfies, face crops, portraits; MediaPipe: "within 2 m of the
+  camera").
+- ``"back"``: ``face_detection_back.tflite`` / ``.onnx`` (315 / 574 KB, 256x256 input), MediaPipe's
+  back-camera model for smaller faces further away.
+
+By default (``model="auto"``) still photos run both models and merge their boxes (``"merged"``); video
+frames (:func:`awing.detect.video_mode`) run the short-range model, and the back one only on a frame
+where it finds no face (``"fallback"``).
+
+Runtimes (``runtime=``, decided in one place, :func:`resolve_runtime`): ``"onnx"``, ONNX Runtime on the
+``.onnx`` files (``pip install "awing[onnx]"``); ``"opencv"``, ``cv2.dnn.readNetFromTFLite`` on the
+``.tflite`` files (the base install, OpenCV >= 4.8); ``"auto"`` (default), ONNX Runtime where it imports.
+Both give the same boxes (within 0.05 px) and scores (within 1e-4); ONNX Runtime ran the forward passes
+in about 0.6x OpenCV's time on one thread (1.4 against 2.2 ms short-range, 7.2 against 12.0 ms back:
+``python benchmarks/detectors.py``, its runtimes table; docs/inference.md). ONNX Runtime's session takes
+``threads`` intra-op threads. Everything else below (letterbox, anchors, decoding, NMS, the two-model
+strategies) is shared.
 
 How small a face each model finds, and how tight its boxes are: docs/RESULTS.md, "Face detectors".
 
@@ -34,6 +49,7 @@ import cv2
 import numpy as np
 
 from awing.core.boxes import box_iou, empty_detections
+from awing.core.extras import require
 from awing.detect.base import check_detector_image
 
 __all__ = [
@@ -41,8 +57,11 @@ __all__ = [
     "BLAZEFACE_MODELS",
     "BLAZEFACE_ENLARGE",
     "MODEL_DIR",
+    "RUNTIMES",
     "STRATEGIES",
     "merge_detections",
+    "onnxruntime_available",
+    "resolve_runtime",
     "ssd_anchors",
     "weighted_nms",
 ]
@@ -55,7 +74,8 @@ BLAZEFACE_ENLARGE = 1.43
 
 @dataclasses.dataclass(frozen=True)
 class BlazeFaceModel:
-    """One BlazeFace model file and its MediaPipe anchor / decoding options."""
+    """One BlazeFace model file (MediaPipe's ``.tflite``; its ONNX conversion beside it) and its MediaPipe
+    anchor / decoding options."""
 
     file: str
     size: int  # square input side, pixels
@@ -64,11 +84,105 @@ class BlazeFaceModel:
     anchor_offset: float = 0.5
     anchors_per_layer: int = 2  # aspect ratio 1.0 + the interpolated scale (interpolated_scale_aspect_ratio=1)
 
+    @property
+    def onnx_file(self) -> str:
+        """The ONNX conversion of :attr:`file` (``tools/convert_blazeface.py``), in the same folder."""
+        return str(Path(self.file).with_suffix(".onnx"))
+
+    def model_file(self, runtime: str) -> str:
+        """The file a resolved runtime reads: the ``.onnx`` one for ``"onnx"``, the ``.tflite`` one for ``"opencv"``."""
+        return self.onnx_file if runtime == "onnx" else self.file
+
 
 BLAZEFACE_MODELS = {
     "short": BlazeFaceModel("face_detection_short_range.tflite", 128, (8, 16, 16, 16)),
     "back": BlazeFaceModel("face_detection_back.tflite", 256, (16, 32, 32, 32)),
 }
+
+
+# What runs the network (BlazeFaceDetector(runtime=...)); "auto": ONNX Runtime where it imports, else OpenCV.
+RUNTIMES = ("auto", "onnx", "opencv")
+
+
+def onnxruntime_available() -> bool:
+    """Whether ONNX Runtime imports (the ``onnx`` extra): what ``runtime="auto"`` looks for."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def resolve_runtime(runtime: str = "auto", onnx_file: bool = True) -> str:
+    """The one place that decides what runs BlazeFace: ``"onnx"`` (ONNX Runtime) or ``"opencv"`` (``cv2.dnn``).
+
+    Args:
+        runtime: ``"auto"``: ``"onnx"`` where ONNX Runtime imports and the model has an ONNX file, else
+            ``"opencv"``; ``"onnx"`` or ``"opencv"``: that one.
+        onnx_file: whether the model can be read by ONNX Runtime (False for a ``.tflite`` file given by path;
+            the shipped models have both files).
+    Raises:
+        ValueError: an unknown runtime, or ``"onnx"`` for a ``.tflite`` file. MissingExtra (an ImportError):
+        ``"onnx"`` without onnxruntime installed.
+    """
+    if not isinstance(runtime, str) or runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {', '.join(map(repr, RUNTIMES))}, not {runtime!r}")
+    if runtime == "auto":
+        return "onnx" if onnx_file and onnxruntime_available() else "opencv"
+    if runtime == "onnx":
+        require("onnxruntime", "onnx", "BlazeFaceDetector(runtime='onnx')")
+        if not onnx_file:
+            raise ValueError(
+                "ONNX Runtime cannot read a .tflite file: pass the .onnx one (tools/convert_blazeface.py makes it) "
+                "or runtime='opencv'"
+            )
+    return runtime
+
+
+def default_threads() -> int:
+    """The ONNX session's intra-op threads when the detector is told none: OpenCV's thread count now
+    (``cv2.getNumThreads()``, what ``cv2.dnn`` runs the same model with; ``cv2.setNumThreads`` sets it)."""
+    return max(1, int(cv2.getNumThreads()))
+
+
+class _OpenCVNet:
+    """``cv2.dnn`` on a ``.tflite`` file (or an ``.onnx`` one): blob -> ``{output name: array}``."""
+
+    def __init__(self, path: Path) -> None:
+        if path.suffix.lower() == ".onnx":
+            self.net = cv2.dnn.readNetFromONNX(str(path))
+        else:
+            if not hasattr(cv2, "dnn") or not hasattr(cv2.dnn, "readNetFromTFLite"):
+                raise RuntimeError(
+                    f"OpenCV {cv2.__version__} cannot read TFLite models (needs OpenCV >= 4.8); "
+                    "install onnxruntime (pip install \"awing[onnx]\") or use detector='opencv'"
+                )
+            # OpenCV 5's default DNN engine drops the "classificators" output; its classic engine gives both
+            # outputs as 4.x does (same values). 4.x has no engine argument.
+            engine = getattr(cv2.dnn, "ENGINE_CLASSIC", None)
+            self.net = cv2.dnn.readNetFromTFLite(str(path), *(() if engine is None else (engine,)))
+        self.outputs = list(self.net.getUnconnectedOutLayersNames())
+
+    def __call__(self, blob: np.ndarray) -> dict[str, np.ndarray]:
+        self.net.setInput(blob)
+        return dict(zip(self.outputs, self.net.forward(self.outputs)))
+
+
+class _OnnxNet:
+    """An ONNX Runtime CPU session of an ``.onnx`` file with ``threads`` intra-op threads (as
+    :class:`awing.app.api.FaceAligner` configures its landmark model's): blob -> ``{output name: array}``."""
+
+    def __init__(self, path: Path, threads: int) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(threads)
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0].name
+        self.outputs = [o.name for o in self.session.get_outputs()]
+
+    def __call__(self, blob: np.ndarray) -> dict[str, np.ndarray]:
+        return dict(zip(self.outputs, self.session.run(self.outputs, {self.input: blob})))
 
 
 def ssd_anchors(size: int, strides, offset: float = 0.5, per_layer: int = 2) -> np.ndarray:
@@ -133,7 +247,7 @@ def merge_detections(found, iou: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
 
 
 class BlazeFaceDetector:
-    """MediaPipe BlazeFace (short-range or back-camera model, or both) through ``cv2.dnn.readNetFromTFLite``.
+    """MediaPipe BlazeFace (short-range or back-camera model, or both), run by ONNX Runtime or ``cv2.dnn``.
 
     Args:
         model: ``"auto"`` (default): on still photos ``"merged"``, on video frames (``video=True``, or
@@ -144,8 +258,8 @@ class BlazeFaceDetector:
             back-camera one on an image where it finds no face (the default before: fast, but a photo where
             the short model finds a false box never gets the back model); ``"short"`` (128 px input, faces
             that fill much of the image) or ``"back"`` (256 px, smaller faces) alone; or the path of a
-            ``.tflite`` file with one of those models' layouts (then ``input_size`` picks the layout: 128
-            short, 256 back).
+            ``.tflite`` or ``.onnx`` file with one of those models' layouts (then ``input_size`` picks the
+            layout: 128 short, 256 back; ONNX Runtime reads ``.onnx`` files only, ``cv2.dnn`` both).
         score_threshold: smallest face probability kept (MediaPipe's default 0.5).
         min_size: smallest face box side kept, original pixels (0: all).
         max_faces: keep only the ``max_faces`` largest faces (None: all); returned best score first.
@@ -153,9 +267,19 @@ class BlazeFaceDetector:
         enlarge: crop enlargement for these boxes (see :mod:`awing.detect.detectors`).
         video: the frames are video frames (see ``model="auto"``); an attribute, which
             :func:`awing.detect.video_mode` sets for a while.
+        runtime: what runs the network (:func:`resolve_runtime`, for both models of a two-model strategy):
+            ``"auto"`` (default): ONNX Runtime where it imports, else OpenCV; ``"onnx"``: ONNX Runtime on the
+            shipped ``.onnx`` files (``pip install "awing[onnx]"``); ``"opencv"``: ``cv2.dnn`` on the
+            ``.tflite`` files. They give the same boxes (within 0.05 px) and scores (within 1e-4).
+            :attr:`runtime` holds the one chosen.
+        threads: ONNX Runtime's intra-op threads (``intra_op_num_threads``, as ``FaceAligner(threads=)``
+            sets its landmark model's). None: ``cv2.getNumThreads()`` at construction, the threads
+            ``cv2.dnn`` runs the model with (``cv2.setNumThreads`` sets it). The OpenCV runtime uses OpenCV's
+            own, process-wide setting and ignores this.
     Raises:
-        FileNotFoundError: the model file is missing. RuntimeError: this OpenCV cannot read TFLite models
-        (``cv2.dnn.readNetFromTFLite`` appeared in OpenCV 4.8).
+        FileNotFoundError: the model file is missing. ValueError: an unknown ``runtime``, a bad option.
+        MissingExtra (an ImportError): ``runtime="onnx"`` without onnxruntime. RuntimeError: the OpenCV
+        runtime on an OpenCV that cannot read TFLite models (``cv2.dnn.readNetFromTFLite`` appeared in 4.8).
     """
 
     box_style = "blazeface"
@@ -170,38 +294,39 @@ class BlazeFaceDetector:
         enlarge: float = BLAZEFACE_ENLARGE,
         input_size: int | None = None,
         video: bool = False,
+        runtime: str = "auto",
+        threads: int | None = None,
     ) -> None:
         self.strategy = model if isinstance(model, str) and model in STRATEGIES else None
         self.fallback = None  # the back-camera model of a two-model strategy
         model = "short" if self.strategy else model
-        if isinstance(model, str) and model in BLAZEFACE_MODELS:
+        named = isinstance(model, str) and model in BLAZEFACE_MODELS
+        path = None if named else Path(model)
+        self.runtime = resolve_runtime(runtime, named or path.suffix.lower() == ".onnx")
+        if named:
             spec = BLAZEFACE_MODELS[model]
-            path = MODEL_DIR / spec.file
+            path = MODEL_DIR / spec.model_file(self.runtime)
         else:
-            path = Path(model)
             layouts = {m.size: m for m in BLAZEFACE_MODELS.values()}
             size = input_size or (256 if "back" in path.name else 128)
             if size not in layouts:
                 raise ValueError(f"input_size must be one of {sorted(layouts)} (the BlazeFace layouts), got {size}")
             spec = layouts[size]
         if not path.is_file():
+            other = "runtime='opencv'" if self.runtime == "onnx" else "detector='opencv'"
             raise FileNotFoundError(
                 f"BlazeFace model file not found: {path} (it ships inside awing under awing/detect/models/; "
-                f"reinstall awing, or pass model= a path to {spec.file}, or use detector='opencv')"
-            )
-        if not hasattr(cv2, "dnn") or not hasattr(cv2.dnn, "readNetFromTFLite"):
-            raise RuntimeError(
-                f"OpenCV {cv2.__version__} cannot read TFLite models (needs OpenCV >= 4.8); use detector='opencv'"
+                f"reinstall awing, or pass model= a path to {spec.model_file(self.runtime)}, or use {other})"
             )
         if not 0.0 <= float(score_threshold) <= 1.0:
             raise ValueError(f"score_threshold must be in [0, 1], got {score_threshold!r}")
         if max_faces is not None and int(max_faces) < 1:
             raise ValueError(f"max_faces must be >= 1 or None, got {max_faces!r}")
-        # OpenCV 5's default DNN engine drops the "classificators" output; its classic engine gives both
-        # outputs as 4.x does (same values). 4.x has no engine argument.
-        engine = getattr(cv2.dnn, "ENGINE_CLASSIC", None)
-        self.net = cv2.dnn.readNetFromTFLite(str(path), *(() if engine is None else (engine,)))
-        self._outputs = list(self.net.getUnconnectedOutLayersNames())
+        whole = isinstance(threads, (int, np.integer)) and not isinstance(threads, bool)
+        if threads is not None and not (whole and threads >= 1):
+            raise ValueError(f"threads must be a whole number >= 1 or None, got {threads!r}")
+        self.threads = (default_threads() if threads is None else int(threads)) if self.runtime == "onnx" else None
+        self._net = _OnnxNet(path, self.threads) if self.runtime == "onnx" else _OpenCVNet(path)
         self.spec, self.path = spec, path
         self.anchors = ssd_anchors(spec.size, spec.strides, spec.anchor_offset, spec.anchors_per_layer)
         self.score_threshold, self.min_size = float(score_threshold), float(min_size)
@@ -209,7 +334,8 @@ class BlazeFaceDetector:
         self.iou, self.enlarge, self.video = float(iou), float(enlarge), bool(video)
         if self.strategy:
             options = dict(score_threshold=score_threshold, min_size=min_size, max_faces=max_faces, iou=iou)
-            self.fallback = BlazeFaceDetector("back", enlarge=enlarge, **options)
+            options.update(enlarge=enlarge, runtime=self.runtime, threads=self.threads)
+            self.fallback = BlazeFaceDetector("back", **options)
 
     @property
     def mode(self) -> str:
@@ -219,8 +345,8 @@ class BlazeFaceDetector:
         return self.strategy or "single"
 
     def _forward(self, blob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        self.net.setInput(blob)
-        outs = dict(zip(self._outputs, self.net.forward(self._outputs)))
+        """The network on a (1, 3, S, S) float32 blob in [-1, 1]: logits (896,) and raw regressors (896, 16)."""
+        outs = self._net(blob)
         scores = outs.get("classificators")
         raw = outs.get("regressors")
         if scores is None or raw is None:  # unnamed outputs: tell them apart by width
@@ -228,9 +354,9 @@ class BlazeFaceDetector:
             scores, raw = (a, b) if a.shape[1] == 1 else (b, a)
         return scores.reshape(-1), raw.reshape(len(self.anchors), -1)
 
-    def _run(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """This object's own model on an RGB image: all boxes above ``score_threshold`` after the weighted
-        NMS, in original pixels (float64), best first; no ``min_size`` / ``max_faces`` selection."""
+    def _letterbox(self, image: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+        """An RGB image as the model's input blob (1, 3, S, S) float32 in [-1, 1], letterboxed, and the
+        placement ``(ox, oy, nw, nh)`` of the resized image in the square."""
         h, w = image.shape[:2]
         s = self.spec.size
         k = s / max(h, w)
@@ -240,6 +366,14 @@ class BlazeFaceDetector:
         square = np.zeros((s, s, 3), np.uint8)  # letterbox: black borders (-1 after scaling)
         square[oy : oy + nh, ox : ox + nw] = small
         blob = cv2.dnn.blobFromImage(square, 1.0 / 127.5, (s, s), (127.5, 127.5, 127.5), swapRB=False)
+        return blob, (ox, oy, nw, nh)
+
+    def _run(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """This object's own model on an RGB image: all boxes above ``score_threshold`` after the weighted
+        NMS, in original pixels (float64), best first; no ``min_size`` / ``max_faces`` selection."""
+        h, w = image.shape[:2]
+        s = self.spec.size
+        blob, (ox, oy, nw, nh) = self._letterbox(image)
         logits, raw = self._forward(blob)
         scores = 1.0 / (1.0 + np.exp(-np.clip(logits.astype(np.float64), -100.0, 100.0)))
         keep = scores >= self.score_threshold
@@ -281,8 +415,9 @@ class BlazeFaceDetector:
         return boxes, scores
 
     def __repr__(self) -> str:
+        threads = f", threads={self.threads}" if self.runtime == "onnx" else ""
         return (
             f"BlazeFaceDetector(model={self.path.name!r}{f' + the back model ({self.mode})' * bool(self.fallback)}, "
-            f"score_threshold={self.score_threshold}, "
+            f"runtime={self.runtime!r}{threads}, score_threshold={self.score_threshold}, "
             f"min_size={self.min_size}, max_faces={self.max_faces}, enlarge={self.enlarge})"
         )

@@ -19,8 +19,10 @@ the CLI read it, so a new detector is one entry there:
 - ``"opencv"``: OpenCV's Haar frontal-face cascade (ships inside ``opencv-python-headless`` 4.x);
   ``"opencv-profile"`` adds the profile cascade on the image and its mirror (side views). Scores are
   cascade level weights, not probabilities.
-- ``"blazeface"`` (:mod:`awing.detect.blazeface`, the default): MediaPipe's BlazeFace, run by
-  ``cv2.dnn.readNetFromTFLite`` (OpenCV >= 4.8). On still photos both its models, the short-range and
+- ``"blazeface"`` (:mod:`awing.detect.blazeface`, the default): MediaPipe's BlazeFace, run by ONNX Runtime
+  where it is installed (``awing[onnx]``; about 0.6x the time), else by ``cv2.dnn.readNetFromTFLite``
+  (OpenCV >= 4.8); ``runtime=`` / ``threads=`` options choose (both names build
+  :class:`BlazeFaceDetector`, so both take them). On still photos both its models, the short-range and
   the back-camera one, their boxes merged (finds the small faces of ordinary photos); on video frames
   (:func:`video_mode`, which :class:`~awing.app.tracking.FaceTracker` sets) the short-range model, then
   the back-camera one only on a frame where it finds no face. ``"blazeface-back"``: the back-camera
@@ -35,6 +37,7 @@ Measured recall, speed and box tightness of each: docs/RESULTS.md, "Face detecto
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 
 import cv2
@@ -53,6 +56,7 @@ __all__ = [
     "FullImageDetector",
     "FixedBoxes",
     "DETECTORS",
+    "detector_takes",
     "DEFAULT_DETECTOR",
     "get_detector",
     "calibration_detectors",
@@ -279,6 +283,16 @@ def detector_offset(detector: FaceDetector, calibrated: dict | None = None) -> t
         dx, dy = (float(v) for v in calibrated[style])
         return dx, dy
     return 0.0, 0.0
+
+
+def detector_takes(name: str | None, option: str) -> bool:
+    """Whether the detector registered as ``name`` (None: :data:`DEFAULT_DETECTOR`) takes keyword ``option``
+    (e.g. ``threads``); False for an unknown name or a detector object."""
+    factory = DETECTORS.get(DEFAULT_DETECTOR if name is None else name) if isinstance(name, (str, type(None))) else None
+    if factory is None:
+        return False
+    cls = factory.func if isinstance(factory, functools.partial) else factory
+    return option in inspect.signature(cls).parameters
 
 
 def get_detector(name_or_obj: str | FaceDetector | None = DEFAULT_DETECTOR, **options) -> FaceDetector:

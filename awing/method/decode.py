@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
+    "bilinear_sample",
     "DECODERS",
     "Decoder",
     "register_decoder",
@@ -317,3 +318,29 @@ def invert_affine(matrix: torch.Tensor) -> torch.Tensor:
 def apply_affine(points: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
     """Apply (B, 2, 3) affines to (B, N, 2) points (NaN stays NaN)."""
     return points @ matrix[..., :2].transpose(-1, -2) + matrix[..., None, :, 2]
+
+
+def bilinear_sample(heat: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """(B, N, H, W) heatmaps sampled at (B, N, 2) ``x, y`` heatmap-pixel points -> (B, N).
+
+    Pixel centres are at integers; positions beyond the outermost centres take the border value.
+    NaN points give NaN.
+    """
+    b, n, h, w = heat.shape
+    flat = heat.reshape(b, n, h * w)
+    finite = torch.isfinite(points).all(-1)
+    pts = torch.where(finite[..., None], points, torch.zeros_like(points)).float()
+    x = pts[..., 0].clamp(0, w - 1)
+    y = pts[..., 1].clamp(0, h - 1)
+    x0 = x.floor().long().clamp(0, max(w - 2, 0))
+    y0 = y.floor().long().clamp(0, max(h - 2, 0))
+    fx, fy = x - x0, y - y0
+    x1, y1 = (x0 + 1).clamp(max=w - 1), (y0 + 1).clamp(max=h - 1)
+
+    def at(xx, yy):
+        return flat.gather(-1, (yy * w + xx).unsqueeze(-1)).squeeze(-1)
+
+    top = at(x0, y0) * (1 - fx) + at(x1, y0) * fx
+    bottom = at(x0, y1) * (1 - fx) + at(x1, y1) * fx
+    value = top * (1 - fy) + bottom * fy
+    return torch.where(finite, value, torch.full_like(value, float("nan")))

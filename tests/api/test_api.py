@@ -532,3 +532,18 @@ def test_enlarge_at_the_ends_of_its_range_is_taken(ckpt, image):
         aligner = FaceAligner(ckpt, device="cpu", detector="full", fast=False, enlarge=ok)
         (face,) = aligner.predict(image, color="RGB")
         assert aligner.enlarge == ok and np.isfinite(face.landmarks).all()
+
+
+def test_threads_reach_a_named_detector_that_has_a_thread_setting(tmp_path):
+    """``FaceAligner(threads=N)``: BlazeFace (which takes ``threads``) runs on N threads too; a detector
+    without the setting is built as before."""
+    from awing.detect import detector_takes
+
+    pytest.importorskip("onnxruntime")  # BlazeFace's thread setting is ONNX Runtime's
+    path = tiny_checkpoint(tmp_path / "m.pt")
+    assert detector_takes("blazeface", "threads") and detector_takes(None, "threads")
+    assert detector_takes("blazeface-back", "threads") and not detector_takes("full", "threads")
+    assert not detector_takes("no-such-detector", "threads")
+    one = FaceAligner(path, device="cpu", threads=1)
+    assert one.detector.threads == 1 and one.detector.fallback.threads == 1
+    assert FaceAligner(path, device="cpu", detector="full", threads=1).detector.__class__.__name__ == "FullImageDetector"

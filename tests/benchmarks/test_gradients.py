@@ -9,8 +9,9 @@ import pytest
 import torch
 from conftest import tiny_overrides
 
+from awing.engine.diagnostics import CLASSES, gradient_shares, loss_gradient, pixel_classes
 from awing.method.targets import landmark_heatmaps
-from benchmarks.gradients import CLASSES, QUANTITIES, gradient_shares, loss_gradient, main, pixel_classes
+from benchmarks.gradients import QUANTITIES, main
 
 
 def one_gaussian(size: int = 16) -> torch.Tensor:

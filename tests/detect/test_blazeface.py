@@ -1,5 +1,6 @@
-"""The BlazeFace detector (MediaPipe's models under OpenCV's DNN): anchors, real and synthetic faces,
-blank images, its options, the errors for a missing model file, and its still-photo and video modes."""
+"""The BlazeFace detector (MediaPipe's models, on its default runtime: ONNX Runtime where installed, else
+OpenCV's DNN): anchors, real and synthetic faces, blank images, its options, the errors for a missing model
+file, and its still-photo and video modes. The runtimes against each other: test_blazeface_runtime.py."""
 
 from __future__ import annotations
 
@@ -205,18 +206,21 @@ def test_missing_model_file_is_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="BlazeFace model file not found.*nope.tflite"):
         BlazeFaceDetector(tmp_path / "nope.tflite")
     monkeypatch.setattr(blazeface, "MODEL_DIR", tmp_path)
-    with pytest.raises(FileNotFoundError, match="face_detection_short_range.tflite"):
+    with pytest.raises(FileNotFoundError, match=r"face_detection_short_range\.(onnx|tflite)"):
         get_detector("blazeface")
+    with pytest.raises(FileNotFoundError, match="face_detection_short_range.tflite"):
+        get_detector("blazeface", runtime="opencv")
 
 
-def test_a_model_given_by_path_works(tmp_path, short):
+def test_a_model_given_by_path_works(tmp_path):
     import shutil
 
     path = tmp_path / "my_face_model.tflite"
     shutil.copy(MODEL_DIR / BLAZEFACE_MODELS["short"].file, path)
     det = BlazeFaceDetector(path, input_size=128)
+    assert det.runtime == "opencv"  # a .tflite file: OpenCV's DNN reads it
     image = load_image(EXAMPLE)
-    np.testing.assert_allclose(det.detect(image)[0], short.detect(image)[0])
+    np.testing.assert_allclose(det.detect(image)[0], BlazeFaceDetector("short", runtime="opencv").detect(image)[0])
     with pytest.raises(ValueError, match="input_size"):
         BlazeFaceDetector(path, input_size=200)
 
