@@ -13,8 +13,9 @@ Imported as ``_common`` (a script), this file also puts the repository root firs
 ``awing`` (this checkout's, installed or not) and ``benchmarks.*`` import as they do under ``-m``. That is
 the one ``sys.path`` change of the benchmarks.
 
-The real data (FDD-14, MTFL-5, 300-W, the in-the-wild fixtures) is read from ``$AWING_SHARED_DATA``, else
-from ``../shared/data`` beside the repository; benchmarks that read it directly also take ``--shared``.
+The real data (FDD-14, MTFL-5, 300-W, AFLW2000-3D, FG-NET, SCUT-FBP5500, the in-the-wild fixtures) is read
+from ``$AWING_SHARED_DATA``, else from ``../shared/data`` beside the repository; benchmarks that read it
+directly also take ``--shared``.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ DATASETS = {
     "fdd14": DataSet("fdd", "fdd14", "fdd14"),
     "mtfl5": DataSet("mtfl", "mtfl5", "mtfl5"),
     "w300": DataSet("w300", "w300", "w300_68"),  # AFW + HELEN train, with the fixed fit / val split
+    "aflw2000": DataSet("aflw2000", "aflw2000_3d", "w300_68"),  # AFLW2000-3D: 300-W's order, large poses
+    "fgnet": DataSet("fgnet", "fgnet", "fgnet68"),  # FG-NET: its own 68 points, 29 shared with 300-W's
+    "scut": DataSet("scut", "scut_fbp5500", "scut86"),  # SCUT-FBP5500: 86 points, 21 shared with 300-W's
 }
 
 

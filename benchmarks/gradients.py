@@ -41,13 +41,13 @@ else:  # python benchmarks/gradients.py
     from reproduce import ABLATION
 
 from awing.core.config import Config, load_config
-from awing.core.device import autocast, resolve_device, resolve_precision, set_threads
+from awing.core.device import resolve_device, resolve_precision, set_threads
 from awing.data.build import build_dataset, load_training_splits
 from awing.data.dataset import build_loader
-from awing.engine.diagnostics import CLASSES, diagnose_output
+from awing.engine.diagnostics import CLASSES
 from awing.engine.distributed import DistInfo
 from awing.engine.runtime import environment, seed_everything
-from awing.engine.train import StepContext, TrainingData, TrainState, check_config, run_epoch, training_targets
+from awing.engine.train import StepContext, TrainingData, TrainState, check_config, diagnose_batch, run_epoch
 
 QUANTITIES = {  # key -> panel title
     "share_foreground": "gradient share: foreground (target >= 0.2)",
@@ -61,23 +61,6 @@ DEFAULT_CONFIG = "configs/cpu/w300_64.yaml"
 
 
 # ------------------------------------------------------------------------------------------ measures
-@torch.no_grad()
-def predict(ctx: StepContext, model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """The last stack's output for float [0, 1] images, in eval mode, under the run's autocast."""
-    model.eval()
-    with autocast(ctx.device, ctx.amp_dtype):
-        return model(images.contiguous(memory_format=ctx.memory_format))[-1]
-
-
-def measure(ctx: StepContext, model: torch.nn.Module, batch: dict, num_points: int) -> dict[str, float]:
-    """The gradient shares and heatmap figures of ``model`` on ``batch`` (landmark channels only)."""
-    images = batch["image"].to(ctx.device).float().div_(255)
-    targets, weights = training_targets(batch, ctx.cfg, ctx.codec, ctx.segments, ctx.device)
-    points = ctx.codec.crop_to_heatmap(batch["points"].to(ctx.device).float())
-    output = predict(ctx, model, images)
-    return diagnose_output(output, targets, weights, points, ctx.loss_fn, ctx.codec, num_points, ctx.cfg.loss.threshold)
-
-
 # ------------------------------------------------------------------------------------------ training
 def method_config(args, method: str) -> Config:
     """The config of one method: ``--config``, the method's ablation overrides, then the user's."""
@@ -109,12 +92,12 @@ def train_and_measure(cfg: Config, epochs: int, limit: int, faces: int, device: 
     data = TrainingData.build(cfg, schema, subsample(train_samples, limit), [], state.codec.input_size, info)
     ctx = StepContext.build(cfg, state, device, amp_dtype, info)
     batch = fixed_batch(cfg, schema, val_samples, faces, state.codec.input_size)
-    rows = [{"epoch": 0, **measure(ctx, state.model, batch, schema.num_points)}]
+    rows = [{"epoch": 0, **diagnose_batch(ctx, state.model, batch)}]
     for epoch in range(epochs):
         t0 = time.time()
         train_row = run_epoch(ctx, state, data, epoch)
         row = {"epoch": epoch + 1, "train_loss": train_row["train_loss"], "seconds": time.time() - t0}
-        rows.append({**row, **measure(ctx, state.model, batch, schema.num_points)})
+        rows.append({**row, **diagnose_batch(ctx, state.model, batch)})
         print(f"  {cfg.loss.name}: epoch {epoch + 1}/{epochs} " + format_row(rows[-1]), flush=True)
     return rows
 

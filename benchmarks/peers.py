@@ -388,7 +388,9 @@ def awing_pipelines(args, notes: list[str]) -> list[AwingPipeline]:
     except FileNotFoundError:
         default = None
     shipped = {m["name"]: m for m in list_pretrained()}
-    default_backend = "onnx" if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("onnx") else "torch"
+    default_backend = (
+        "onnx" if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("onnx") else "torch"
+    )
     models = args.models
     if models is None:  # the shipped 68-point models, the default one first
         models = sorted((n for n, m in shipped.items() if m["schema"] == "w300_68"), key=lambda n: n != default)
@@ -414,7 +416,9 @@ def awing_pipelines(args, notes: list[str]) -> list[AwingPipeline]:
                 break
             precision = "torch fp32" if aligner.dtype is None else "torch bf16 + channels_last"
             precision = "onnxruntime fp32" if aligner.session is not None else precision
-            label = f"awing {Path(name).stem} ({precision})" + (" = FaceAligner()" if name == default and backend == default_backend else "")
+            label = f"awing {Path(name).stem} ({precision})" + (
+                " = FaceAligner()" if name == default and backend == default_backend else ""
+            )
             out.append(AwingPipeline(label, aligner))
     return out
 

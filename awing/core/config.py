@@ -83,7 +83,13 @@ class SourceConfig:
     options: dict = _opaque_mapping()  # reader keyword options
     crop: str = "box"  # box | landmarks, as data.crop, in the source's own layout
     enlarge: float = 0.0  # as data.enlarge
+    # [dx, dy]: the crop's centre moved by these fractions of the box's longer side (before enlarge), for a
+    # layout whose box sits elsewhere on the face than the run's (SCUT's outline reaches up to the hairline).
+    shift: list = dataclasses.field(default_factory=lambda: [0.0, 0.0])
     limit: int | None = None  # at most this many samples, evenly spaced over the split
+    # A split of the source validated at every validation of the run (its faces mapped into the run's
+    # layout, scored on the points the source gives): the metrics.csv column val_nme_<format>. None: none.
+    val_split: str | None = None
 
 
 @dataclasses.dataclass
@@ -104,6 +110,10 @@ class DataConfig:
     limit: int | None = None  # use at most this many training samples (smoke runs)
     label_noise: list = dataclasses.field(default_factory=lambda: [0.0, 0.0])  # [P, S] % of Table 11
     sources: list[SourceConfig] = dataclasses.field(default_factory=list)  # more training sets (mixed sources)
+    # How an epoch draws its faces: "none" (every training face once, shuffled) or "sources" (the same number
+    # from each source, the run's own split counting as one; a small source is drawn with replacement).
+    balance: str = "none"
+    epoch_size: int | None = None  # faces per epoch (over all ranks); None: the number of training faces
 
 
 @dataclasses.dataclass
@@ -182,6 +192,12 @@ class TrainConfig:
     threads: int | None = None  # CPU intra-op threads; None: OMP_NUM_THREADS, else this process's cores
     overwrite: bool = False  # train into an existing run folder, replacing its files (else: refused)
     max_skipped: float = 0.1  # fail when more than this share of an epoch's training images is unreadable
+    # Which validation NME picks best.pt: "main" (the run's own val split's) or "mean" (the mean of it and
+    # every data.sources[i].val_split's NME).
+    select: str = "main"
+    # Validation faces (evenly spaced over the split) on which every validation also measures where the loss
+    # spends its gradient and how tall the heatmaps are (awing.engine.diagnostics; metrics.csv diag_*); 0: off.
+    diagnose: int = 0
 
 
 @dataclasses.dataclass
@@ -410,6 +426,8 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
 INPUT_SIZE_RANGE = (64, 2048)
 INPUT_SIZE_MULTIPLE = 64
 MAX_THREADS = 256  # train.threads
+BALANCES = ("none", "sources")  # data.balance
+SELECTIONS = ("main", "mean")  # train.select
 
 
 def _check(condition: bool, key: str, message: str) -> None:
@@ -470,6 +488,11 @@ def _validate_data(d: DataConfig) -> None:
         _check(src.limit is None or src.limit > 0, f"{where}.limit", f"must be > 0, got {src.limit}")
         good = _finite_number(src.enlarge) and src.enlarge > -1
         _check(good, f"{where}.enlarge", f"must be > -1, got {src.enlarge}")
+        good = len(src.shift) == 2 and all(_finite_number(v) and -1 < v < 1 for v in src.shift)
+        _check(good, f"{where}.shift", f"must be [dx, dy], fractions in (-1, 1), got {src.shift}")
+    _check(d.balance in BALANCES, "data.balance", f"must be one of {', '.join(BALANCES)}, got {d.balance!r}")
+    good = d.epoch_size is None or d.epoch_size > 0
+    _check(good, "data.epoch_size", f"must be null or > 0 (faces per epoch), got {d.epoch_size}")
 
 
 def _validate_augment(a: AugmentConfig) -> None:
@@ -498,6 +521,8 @@ def _validate_train(tr: TrainConfig) -> None:
     _check(good, "train.threads", f"must be in [1, {MAX_THREADS}], got {tr.threads}")
     good = tr.precision in ("auto", "fp32", "bf16", "fp16")
     _check(good, "train.precision", f"must be auto, fp32, bf16 or fp16, got {tr.precision!r}")
+    _check(tr.select in SELECTIONS, "train.select", f"must be one of {', '.join(SELECTIONS)}, got {tr.select!r}")
+    _check(tr.diagnose >= 0, "train.diagnose", f"must be >= 0 (validation faces; 0: off), got {tr.diagnose}")
     good = tr.name is None or _safe_name(tr.name)
     _check(good, "train.name", f"must be a folder name inside train.out_dir (no '..', '/' or '\\'), got {tr.name!r}")
 

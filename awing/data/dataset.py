@@ -32,7 +32,10 @@ from awing.schemas import Schema, load_schema
 
 log = logging.getLogger("awing.data")
 
-__all__ = ["LandmarkDataset", "MixedLandmarks", "crop_box", "collate_landmarks", "build_loader", "worker_init_fn"]
+__all__ = [
+    "LandmarkDataset", "MixedLandmarks", "BalancedSampler", "part_sizes", "crop_box", "collate_landmarks",
+    "build_loader", "worker_init_fn",
+]
 
 CROP_MODES = ("box", "landmarks")
 
@@ -68,6 +71,11 @@ class LandmarkDataset(Dataset):
         seed: seed of the augmentation generator.
         crop_rule: a model's stored crop rule (:func:`awing.data.crop.crop_square`, e.g. the authors' crop of
             an imported model), used instead of ``square_box(box, enlarge)``.
+        shift: ``(dx, dy)``: the crop square's centre moved by these fractions of the box's longer side
+            (a source whose box sits elsewhere on the face than the run's own data's; ``data.sources[i].shift``).
+        known_points: (N,) bool, the points of ``schema`` these faces can have at all (a source whose
+            points were carried into a run's layout: the others are missing in every face, and evaluation
+            scores only these); None: every point.
     """
 
     def __init__(
@@ -82,6 +90,8 @@ class LandmarkDataset(Dataset):
         cache: bool = False,
         seed: int = 0,
         crop_rule: dict | None = None,
+        known_points: np.ndarray | None = None,
+        shift: Sequence[float] = (0.0, 0.0),
     ) -> None:
         if crop not in CROP_MODES:
             raise ValueError(f"crop must be one of {CROP_MODES}, got {crop!r}")
@@ -103,6 +113,8 @@ class LandmarkDataset(Dataset):
         self.cache = bool(cache)
         self.seed = int(seed)
         self.flip_permutation = self.schema.flip_permutation
+        self.known_points = None if known_points is None else np.asarray(known_points, dtype=bool).reshape(n)
+        self.shift = tuple(float(v) for v in shift)
         self.invalid_files: set[str] = set()  # this process's unreadable images (warned once each)
         self._images: dict[str, np.ndarray] = {}
         # Shared memory, so DataLoader workers (also persistent ones) see the epoch the loop sets.
@@ -170,6 +182,9 @@ class LandmarkDataset(Dataset):
         try:
             box = self.face_box(sample)
             cx, cy, side = face_square(box, self.enlarge, self.crop_rule)
+            if any(self.shift):
+                longer = float(max(box[2] - box[0], box[3] - box[1]))
+                cx, cy = cx + self.shift[0] * longer, cy + self.shift[1] * longer
         except ValueError as err:
             return self._invalid(index, sample, f"no usable face box ({err})")
         image = self._image(sample.image)
@@ -222,6 +237,88 @@ class MixedLandmarks(torch.utils.data.ConcatDataset):
     @property
     def invalid_files(self) -> set[str]:
         return set().union(*(p.invalid_files for p in self.datasets))
+
+
+class BalancedSampler(Sampler[int]):
+    """An epoch of ``epoch_size`` draws from the parts of a dataset (the parts of a
+    :class:`MixedLandmarks`, one after another), split over distributed ranks as
+    :class:`torch.utils.data.DistributedSampler` splits its indices.
+
+    ``balanced``: every part gives the same number of draws (``epoch_size // parts``, the remainder to
+    parts chosen at random each epoch), so a small source is seen as often as a large one; else the parts
+    give draws in proportion to their sizes (uniform over the faces). Within a part the draws are whole
+    shuffled passes over its faces and then a shuffled share of one more (sampling with replacement, but
+    no face twice more often than another), so a part asked for fewer draws than it holds gives distinct
+    faces. The epoch's draws are then shuffled together. Each epoch is a function of ``(seed, epoch)``
+    alone (:meth:`set_epoch`), the same on every rank; rank ``r`` takes every ``num_replicas``-th index from
+    ``r``, the list padded by its own first indices to a multiple of ``num_replicas`` (or cut to one
+    with ``drop_last``).
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        epoch_size: int,
+        balanced: bool = True,
+        num_replicas: int = 1,
+        rank: int = 0,
+        seed: int = 0,
+        drop_last: bool = False,
+    ) -> None:
+        self.sizes = [int(n) for n in sizes]
+        if not self.sizes or min(self.sizes) < 1:
+            raise ValueError(f"every part needs at least one face, got sizes {self.sizes}")
+        if epoch_size < 1:
+            raise ValueError(f"epoch_size must be >= 1, got {epoch_size}")
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank {rank} is not in [0, {num_replicas})")
+        self.epoch_size, self.balanced = int(epoch_size), bool(balanced)
+        self.num_replicas, self.rank, self.seed, self.drop_last = int(num_replicas), int(rank), int(seed), drop_last
+        self.epoch = 0
+        total = self.epoch_size // self.num_replicas if drop_last else -(-self.epoch_size // self.num_replicas)
+        self.num_samples = total
+        self.offsets = np.cumsum([0, *self.sizes[:-1]])
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def part_counts(self, rng: np.random.Generator) -> np.ndarray:
+        """(parts,) how many draws each part gives this epoch."""
+        k = len(self.sizes)
+        if self.balanced:
+            counts = np.full(k, self.epoch_size // k)
+            counts[rng.choice(k, self.epoch_size % k, replace=False)] += 1
+            return counts
+        counts = np.floor(self.epoch_size * np.asarray(self.sizes) / sum(self.sizes)).astype(int)
+        short = self.epoch_size - counts.sum()
+        counts[rng.choice(k, short, replace=False, p=np.asarray(self.sizes) / sum(self.sizes))] += 1
+        return counts
+
+    def epoch_indices(self) -> np.ndarray:
+        """(epoch_size,) every rank's indices of this epoch, shuffled, before the split over ranks."""
+        rng = np.random.default_rng([self.seed, self.epoch])
+        parts = []
+        for size, offset, count in zip(self.sizes, self.offsets, self.part_counts(rng)):
+            passes, rest = divmod(int(count), size)
+            draws = [rng.permutation(size) for _ in range(passes)] + [rng.permutation(size)[:rest]]
+            parts.append(offset + np.concatenate(draws))
+        return rng.permutation(np.concatenate(parts))
+
+    def __iter__(self):
+        indices = self.epoch_indices().tolist()
+        total = self.num_samples * self.num_replicas
+        if len(indices) < total:  # pad as DistributedSampler does
+            indices += (indices * (total // len(indices) + 1))[: total - len(indices)]
+        return iter(indices[:total][self.rank : total : self.num_replicas])
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+def part_sizes(dataset: Dataset) -> list[int]:
+    """The sizes of a :class:`MixedLandmarks`' parts (the run's own faces first, then each source's), or
+    ``[len(dataset)]`` for one set."""
+    return [len(p) for p in dataset.datasets] if isinstance(dataset, MixedLandmarks) else [len(dataset)]
 
 
 def collate_landmarks(batch: Sequence[dict]) -> dict:

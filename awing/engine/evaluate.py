@@ -3,6 +3,12 @@
 Predicts every face of a test set (no augmentation; optional flip test), maps the decoded points back
 to original-image pixels, and scores them with :func:`awing.engine.metrics.evaluate_predictions`.
 
+A test set of another layout than the model's is scored over the points the schemas relate
+(:func:`scoring_layout`): every point under a full declared mapping, only the corresponding ones under a
+partial one (FG-NET's 29 and SCUT's 21 points shared with 300-W's 68), with the data set's declared
+normaliser when its points are among them, else :data:`FALLBACK_NORMALISER` (the ground truth's
+landmark-box size); the results then say how many points were scored (:func:`score_predictions`).
+
 How a set is evaluated is one :class:`EvalSettings`, built by :meth:`EvalSettings.from_config` from a run's
 config and, for ``awing eval``, its command-line flags. Test sets are :class:`DataSpec` (``FORMAT:ROOT:SPLIT``).
 
@@ -20,6 +26,7 @@ import argparse
 import dataclasses
 import hashlib
 import logging
+import math
 import re
 from pathlib import Path
 from typing import NamedTuple
@@ -35,7 +42,7 @@ from awing.data.build import build_dataset, dataset_schema, read_split
 from awing.data.dataset import LandmarkDataset, build_loader
 from awing.data.hints import inference_hints
 from awing.engine import distributed
-from awing.engine.metrics import CONVENTION_NAMES, POOLINGS, evaluate_predictions
+from awing.engine.metrics import CONVENTION_NAMES, POOLINGS, evaluate_predictions, resolve_convention
 from awing.engine.reports import make_results, predictions_grid, write_results
 from awing.engine.runtime import environment
 from awing.method.codec import HeatmapCodec
@@ -218,30 +225,199 @@ class Evaluation:
         return out
 
 
-def common_layout(
-    model: Schema, data: Schema, pred: np.ndarray, gt: np.ndarray
-) -> tuple[Schema, np.ndarray, np.ndarray]:
-    """The layout a model is scored in on data of another layout, and the points mapped into it.
+#: The NME normaliser of a partially mapped test set whose own (or asked-for) normaliser needs points that
+#: are not scored: sqrt(w * h) of the tight box around every annotated ground-truth point in the data
+#: set's own layout (all of them, not just the shared ones: the face's size whatever the two layouts share;
+#: a sample's ``attributes["gt_box"]`` where a mixed-source run recorded it before mapping the points).
+FALLBACK_NORMALISER = "gt_box"
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoringLayout:
+    """How a model of one layout is scored on data of another (:func:`scoring_layout`).
+
+    Attributes:
+        layout: the layout the points are compared in.
+        gt_weights: (T, S) weights carrying the data's points into ``layout`` (None: they are in it).
+        pred_weights: (T, S) weights carrying the model's points into ``layout`` (None: they are in it).
+        shared: (T,) bool, the points of ``layout`` that both sides have; None: every point (the same
+            layout, or a full mapping).
+    """
+
+    layout: Schema
+    gt_weights: np.ndarray | None = None
+    pred_weights: np.ndarray | None = None
+    shared: np.ndarray | None = None
+
+    def apply(self, pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(M, N, 2) predictions and ground truth in image pixels -> both in :attr:`layout`."""
+        pred = pred if self.pred_weights is None else map_points(pred, self.pred_weights)
+        gt = gt if self.gt_weights is None else map_points(gt, self.gt_weights)
+        return pred, gt
+
+    def scored(self, known: np.ndarray | None = None) -> np.ndarray | None:
+        """(T,) the points of :attr:`layout` that are scored: :attr:`shared`, less those the data cannot
+        have (``known``: (S,) bool in the data's layout, e.g. a source mapped into a run's layout); None:
+        all of them."""
+        shared = self.shared
+        if known is not None and not np.all(known):
+            known = np.asarray(known, dtype=bool)
+            if self.gt_weights is not None:  # a layout point is known when every data point it uses is
+                known = ~((self.gt_weights > 0) & ~known[None, :]).any(axis=1)
+            shared = known if shared is None else shared & known
+        return None if shared is None or shared.all() else shared
+
+
+def scoring_layout(model: Schema, data: Schema) -> ScoringLayout:
+    """The layout a model is scored in on data of another layout, and how each side gets into it.
 
     The ground truth is mapped into the model's layout when the schemas declare how (a 68-point set
     scoring a 14-point model), else the predictions into the data's (a 68-point model on 14-point data);
-    the same layout scores as it is. Points are (M, N, 2) arrays in image pixels.
+    the same layout scores as it is. Without a full mapping either way, a partial one (``from_schemas``
+    rows ``[]``: FG-NET's or SCUT's points from 300-W's) in the same order of preference: only the points
+    that correspond are scored (:attr:`ScoringLayout.shared`).
 
     Raises:
-        ValueError: no declared point mapping connects the two layouts.
+        ValueError: no declared point mapping connects the two layouts, or the only ones share no point.
     """
     if model.name == data.name:
-        return model, pred, gt
+        return ScoringLayout(model)
     to_model = point_mapping(data, model)
     if to_model is not None:
-        return model, pred, map_points(gt, to_model)
+        return ScoringLayout(model, gt_weights=to_model)
     to_data = point_mapping(model, data)
     if to_data is not None:
-        return data, map_points(pred, to_data), gt
+        return ScoringLayout(data, pred_weights=to_data)
+    candidates = [
+        (model, "gt_weights", point_mapping(data, model, partial=True)),
+        (data, "pred_weights", point_mapping(model, data, partial=True)),
+    ]
+    found = [(layout, side, w) for layout, side, w in candidates if w is not None]
+    for layout, side, weights in found:
+        shared = weights.any(axis=1)
+        if shared.any():
+            return ScoringLayout(layout, **{side: weights}, shared=None if shared.all() else shared)
+    if found:
+        raise ValueError(
+            f"a {model.name} model cannot be scored on {data.name} data: the declared point mapping between "
+            "them (from_schemas in the schema YAML) shares no point"
+        )
     raise ValueError(
         f"a {model.name} model cannot be scored on {data.name} data: the schemas declare no point mapping "
         "between them (from_schemas in the schema YAML)"
     )
+
+
+def common_layout(
+    model: Schema, data: Schema, pred: np.ndarray, gt: np.ndarray
+) -> tuple[Schema, np.ndarray, np.ndarray]:
+    """The layout a model is scored in on data of another layout (:func:`scoring_layout`), and the points
+    mapped into it: (M, N, 2) arrays in image pixels. Under a partial mapping the ground truth is NaN
+    (not scored) at the points the two layouts do not share.
+
+    Raises:
+        ValueError: no declared point mapping connects the two layouts, or none shares a point.
+    """
+    scoring = scoring_layout(model, data)
+    pred, gt = scoring.apply(pred, gt)
+    if scoring.shared is not None:
+        gt = np.where(scoring.shared[:, None], gt, np.nan)
+    return scoring.layout, pred, gt
+
+
+def gt_box_sizes(gt: np.ndarray, attributes: list | None = None) -> np.ndarray:
+    """(M,) :data:`FALLBACK_NORMALISER` distances: sqrt(w * h) of the tight box around each image's
+    annotated points of ``gt`` ((M, N, 2), the data set's own layout), or the image's recorded
+    ``attributes["gt_box"]`` where there is one (a source's faces mapped into a run's layout keep the box
+    of their own annotation there); NaN for an image with no annotated point."""
+    gt = np.asarray(gt, dtype=np.float64)
+    out = np.full(len(gt), np.nan)
+    for i, points in enumerate(gt):
+        recorded = (attributes[i] or {}).get("gt_box") if attributes else None
+        if recorded is not None:
+            out[i] = float(recorded)
+            continue
+        finite = points[np.isfinite(points).all(axis=1)]
+        if len(finite):
+            w, h = finite.max(axis=0) - finite.min(axis=0)
+            out[i] = math.sqrt(w * h)
+    return out
+
+
+def partial_normaliser(layout: Schema, scored: np.ndarray, settings: EvalSettings) -> tuple[str, str | None]:
+    """The NME normaliser on a partial mapping, and why it is not the usual one (None when it is): the one
+    ``settings`` ask for (``--normaliser``, else the convention's for ``layout``, its declared default)
+    when it is a box normaliser or its points are all among ``scored`` ((T,) bool), else
+    :data:`FALLBACK_NORMALISER`.
+
+    Raises:
+        ValueError: an explicitly asked-for normaliser needs points that are not scored.
+    """
+    name = settings.normaliser or resolve_convention(layout, settings.convention)[0]
+    norm = layout.normalisers.get(name)
+    if norm is None or norm.kind == "box":  # an annotation's box size, a face box, or unknown (named later)
+        return name, None
+    missing = sorted({int(i) for group in norm.groups for i in group if not scored[i]})
+    if not missing:
+        return name, None
+    why = f"{layout.name}'s normaliser {name!r} needs points {missing}, which the model's layout does not give"
+    if settings.normaliser:
+        raise ValueError(f"{why}; leave the normaliser unset to use {FALLBACK_NORMALISER!r}")
+    return FALLBACK_NORMALISER, f"{why}: sqrt(w * h) of the ground truth's landmark box instead"
+
+
+def score_predictions(
+    pred: np.ndarray,
+    gt: np.ndarray,
+    model: Schema,
+    data: Schema,
+    settings: EvalSettings,
+    boxes: np.ndarray | None = None,
+    attributes: list | None = None,
+    known: np.ndarray | None = None,
+) -> dict:
+    """:func:`evaluate_predictions` of a ``model``-layout prediction against ``data``-layout ground truth
+    ((M, N, 2) image pixels each), in the layout :func:`scoring_layout` chooses (named in ``scored_in``
+    when it is not both the model's and the data's). ``known``: (N,) bool, the data's points its faces can
+    have (a source mapped into a run's layout; None: all).
+
+    Where only some points correspond (a partial mapping, or ``known``), only those are scored, with
+    :func:`partial_normaliser`'s normaliser, and the metrics add ``num_points_scored`` (how many of the
+    scoring layout's ``num_points_in_layout``), ``scored_points`` (their indices) and, where the fallback
+    normaliser is used, ``normaliser_fallback`` (why). A full mapping scores as it always has.
+    """
+    scoring = scoring_layout(model, data)
+    layout = scoring.layout
+    pred_scored, gt_scored = scoring.apply(pred, gt)
+    scored = scoring.scored(known)
+    common = dict(
+        boxes=boxes,
+        attributes=attributes,
+        thresholds=settings.thresholds,
+        convention=settings.convention,
+        pooling=settings.pooling,
+    )
+    if scored is None:
+        metrics = evaluate_predictions(pred_scored, gt_scored, layout, normaliser=settings.normaliser, **common)
+    else:
+        normaliser, why = partial_normaliser(layout, scored, settings)
+        metrics = evaluate_predictions(
+            pred_scored,
+            gt_scored,
+            layout,
+            normaliser=normaliser,
+            mask=np.broadcast_to(scored, gt_scored.shape[:2]),
+            distances={FALLBACK_NORMALISER: gt_box_sizes(gt, attributes)},
+            **common,
+        )
+        metrics["num_points_scored"] = int(scored.sum())
+        metrics["num_points_in_layout"] = layout.num_points
+        metrics["scored_points"] = np.flatnonzero(scored).tolist()
+        if why:
+            metrics["normaliser_fallback"] = why
+    if layout.name != model.name or layout.name != data.name:
+        metrics["scored_in"] = f"{layout.name} (model {model.name}, data {data.name})"
+    return metrics
 
 
 def _predict(model, codec, dataset, schema, settings, device, info, amp_dtype, progress) -> list[tuple]:
@@ -279,25 +455,13 @@ def _in_dataset_order(gathered: list[tuple], num_points: int) -> tuple[list[int]
 
 
 def _score(pred, samples, dataset: LandmarkDataset, schema: Schema, settings: EvalSettings) -> tuple[np.ndarray, dict]:
-    """The ground truth of ``samples`` and :func:`evaluate_predictions` of ``pred`` against it, in the
-    layout :func:`common_layout` chooses (named in ``scored_in`` when it is not both the model's and the
-    data's)."""
+    """The ground truth of ``samples`` and :func:`score_predictions` of ``pred`` against it."""
     gt = np.stack([s.landmarks for s in samples]).astype(np.float64) if samples else np.zeros_like(pred)
     boxes = np.stack([dataset.face_box(s) for s in samples]) if samples else np.zeros((0, 4))
-    scored_in, pred_scored, gt_scored = common_layout(schema, dataset.schema, pred, gt)
-    metrics = evaluate_predictions(
-        pred_scored,
-        gt_scored,
-        scored_in,
-        boxes=boxes,
-        attributes=[s.attributes for s in samples],
-        normaliser=settings.normaliser,
-        thresholds=settings.thresholds,
-        convention=settings.convention,
-        pooling=settings.pooling,
+    known = getattr(dataset, "known_points", None)
+    metrics = score_predictions(
+        pred, gt, schema, dataset.schema, settings, boxes, [s.attributes for s in samples], known
     )
-    if scored_in.name != schema.name or scored_in.name != dataset.schema.name:
-        metrics["scored_in"] = f"{scored_in.name} (model {schema.name}, data {dataset.schema.name})"
     return gt, metrics
 
 

@@ -411,22 +411,28 @@ class Protocol:
 
 
 def choose_protocol(
-    schema: Schema | str, normaliser: str | None = None, convention: str | None = None, pooling: str | None = None
+    schema: Schema | str,
+    normaliser: str | None = None,
+    convention: str | None = None,
+    pooling: str | None = None,
+    extra: Sequence[str] = (),
 ) -> Protocol:
     """The protocol of :func:`evaluate_predictions`' arguments: an explicit ``normaliser`` / ``pooling``
     wins over the ``convention``'s (None: ``paper``). The label is ``convention`` when its choices are
     kept, else (no convention named) the first convention making the same choices, else ``custom``.
+    ``extra``: the names of normalisers whose distances the caller gives (``evaluate_predictions``'
+    ``distances``), valid as ``normaliser`` too.
 
     Raises:
         ValueError: an unknown convention, pooling, or normaliser (neither the schema's nor
-            :data:`ANNOTATION_NORMALISERS`).
+            :data:`ANNOTATION_NORMALISERS` nor one of ``extra``).
     """
     schema = load_schema(schema)
     conv_norm, conv_pool = resolve_convention(schema, convention)
     main, pooling = normaliser or conv_norm, pooling or conv_pool
     if pooling not in NME_POOLINGS:
         raise ValueError(f"unknown NME pooling {pooling!r}; known: {', '.join(POOLINGS)}")
-    if main not in schema.normalisers and main not in ANNOTATION_NORMALISERS:
+    if main not in schema.normalisers and main not in ANNOTATION_NORMALISERS and main not in extra:
         raise ValueError(
             f"unknown normaliser {main!r}; schema {schema.name!r} has {list(schema.normalisers)} "
             f"(and {list(ANNOTATION_NORMALISERS)} where the annotations carry it)"
@@ -454,22 +460,35 @@ def annotation_box_size(attributes: Sequence[Mapping] | None) -> np.ndarray | No
 
 
 def normaliser_distances(
-    schema: Schema, gt: np.ndarray, boxes: np.ndarray | None, attributes: Sequence[Mapping] | None, main: str
+    schema: Schema,
+    gt: np.ndarray,
+    boxes: np.ndarray | None,
+    attributes: Sequence[Mapping] | None,
+    main: str,
+    given: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Each image's distance under every normaliser the inputs allow, ``{name: (B,) pixels}``: ``main``
-    first, then the schema's others in order, then ``box_size`` where every sample carries it. A box
+    first, then the schema's others in order, then ``box_size`` where every sample carries it, then the
+    ``given`` ones (distances computed by the caller, by a name that is none of those). A box
     normaliser is left out without ``boxes``; a distance is NaN where its points are missing.
 
     Raises:
-        ValueError: ``main`` needs boxes or annotated box sizes that are not given.
+        ValueError: ``main`` needs boxes or annotated box sizes that are not given; a ``given`` name that is
+            the schema's or an annotation normaliser's.
     """
+    given = dict(given or {})
+    clash = sorted(set(given) & (set(schema.normalisers) | set(ANNOTATION_NORMALISERS)))
+    if clash:
+        raise ValueError(f"given normaliser distances {clash} have the names of computed ones")
     box_size = annotation_box_size(attributes)
     if main == "box_size" and box_size is None:
         raise ValueError("normaliser 'box_size' needs every sample's annotated 'box_size' or 'scale' (HRNet / mmpose)")
     extra = ["box_size"] if box_size is not None else []
     out = {}
-    for name in dict.fromkeys([main, *schema.normalisers, *extra]):
-        if name == "box_size":
+    for name in dict.fromkeys([main, *schema.normalisers, *extra, *given]):
+        if name in given:
+            out[name] = np.asarray(given[name], dtype=np.float64).reshape(-1)
+        elif name == "box_size":
             out[name] = box_size
         elif schema.normalisers[name].kind != "box" or boxes is not None:
             with warnings.catch_warnings():  # nanmean of an all-missing eye: NaN norm, image unscored
@@ -603,6 +622,7 @@ def evaluate_predictions(
     mask: np.ndarray | None = None,
     convention: str | None = None,
     pooling: str | None = None,
+    distances: Mapping[str, np.ndarray] | None = None,
 ) -> dict:
     """Every metric of one test set, as a JSON-serialisable dict (floats and lists; NaN becomes None).
 
@@ -625,6 +645,9 @@ def evaluate_predictions(
             that convention's choice, else ``custom``). See :func:`choose_protocol`.
         pooling: ``per_image`` (mean of per-image NMEs) or ``pooled`` (mmpose: mean over all scored points);
             FR, AUC and CED are per image either way.
+        distances: more normalisers, ``{name: (B,) pixels}`` computed by the caller (e.g. the ground
+            truth's box size when a partial layout mapping leaves out the schema's normaliser points); a
+            name here may be ``normaliser``, and each is reported in ``nme_by_normaliser``.
     Returns:
         A dict with keys (all NME / FR / AUC / PCK values are fractions)::
 
@@ -648,8 +671,8 @@ def evaluate_predictions(
     """
     schema = load_schema(schema)
     pred, gt, boxes, mask = _check_inputs(schema, pred, gt, boxes, attributes, mask)
-    protocol = choose_protocol(schema, normaliser, convention, pooling)
-    distances = normaliser_distances(schema, gt, boxes, attributes, protocol.normaliser)
+    protocol = choose_protocol(schema, normaliser, convention, pooling, extra=tuple(distances or ()))
+    distances = normaliser_distances(schema, gt, boxes, attributes, protocol.normaliser, distances)
     errors = {name: normalised_point_errors(pred, gt, d, mask) for name, d in distances.items()}
     thresholds = tuple(float(t) for t in thresholds)
     scored = _Scored(pred, gt, mask, distances, errors, protocol, thresholds, schema.pck_threshold)

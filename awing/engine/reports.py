@@ -25,6 +25,10 @@ prints NME, FR and PCK in % and AUC as a fraction (as Table 1 does). NaN is stor
           "nme_by_normaliser": {"inter_ocular": 0.0436, "inter_pupil": 0.061, "box": 0.0151},
           "per_point_nme": [...],              # N values
           "per_image_nme": [...],              # B values in dataset order (null where undefined)
+          "scored_in": "fgnet68 (model w300_68, data fgnet68)",  # only where the layouts differ
+          "num_points_scored": 29,             # only on a partial mapping (awing.engine.evaluate): the points
+          "num_points_in_layout": 68,          #   scored, of the scoring layout's; "scored_points": their
+          "normaliser_fallback": "...",        #   indices; why "gt_box" normalises (only where it does)
           "subsets": {                         # schema subsets from attributes + explicit ones
             "pose": {"num_images": 326, "nme": ..., "fr": {...}, "auc": {...},
                      "nme_by_normaliser": {...}, "indices": [...]},   # indices into per_image_nme
@@ -281,6 +285,15 @@ def _convention_label(metrics: Mapping) -> str:
     return f"{metrics.get('convention') or 'custom'} ({metrics.get('normaliser', '?')}, {words})"
 
 
+def _partial_note(name: str, metrics: Mapping) -> str:
+    """One line for a test set scored on part of its points (a partial layout mapping)."""
+    layout = (metrics.get("scored_in") or "").split(" ")[0] or "its"
+    note = (f"`{name}`: scored on {metrics['num_points_scored']} of {metrics.get('num_points_in_layout', '?')} "
+            f"{layout} points (those the model's and the data's layouts share), normaliser {metrics.get('normaliser')}")
+    fallback = metrics.get("normaliser_fallback")
+    return note + (f" ({fallback})." if fallback else ".")
+
+
 def _pck_label(group: str) -> str:
     return group.replace("_", " ").title()
 
@@ -300,6 +313,7 @@ def results_markdown(results: Mapping) -> str:
     conventions = sorted({_convention_label(m) for m in testsets.values() if m.get("convention") or m.get("pooling")})
     if conventions:
         lines.append(f"Evaluation convention: {'; '.join(conventions)}.")
+    lines += [_partial_note(ts, m) for ts, m in testsets.items() if m.get("num_points_scored") is not None]
     lines.append("")
 
     every = [m for ts in testsets.values() for m in [ts, *(ts.get("subsets") or {}).values()]]

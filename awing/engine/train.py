@@ -24,16 +24,23 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
 from awing.core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from awing.core.config import Config, ConfigError, config_changes, config_from_dict, load_config, save_config
 from awing.core.device import autocast, resolve_device, resolve_precision, set_threads
-from awing.data.build import build_dataset, build_training_set, load_training_splits
-from awing.data.dataset import build_loader
+from awing.data.build import (
+    build_dataset,
+    build_source_val_sets,
+    build_training_set,
+    load_training_splits,
+    training_sampler,
+)
+from awing.data.dataset import build_loader, collate_landmarks
 from awing.data.hints import training_hints
 from awing.engine import distributed
+from awing.engine.diagnostics import diagnose_output
 from awing.engine.evaluate import EvalSettings, evaluate_model, evaluate_splits, write_evaluation
 from awing.engine.runtime import (
     MetricsLog,
@@ -201,7 +208,7 @@ class TrainState:
     scaler: torch.amp.GradScaler
     epoch: int = 0  # finished epochs
     step: int = 0  # optimiser steps taken
-    best: float = math.inf  # the lowest validation NME so far
+    best: float = math.inf  # the lowest validation NME so far (train.select's: selection_metric)
 
     @classmethod
     def build(cls, cfg: Config, schema: Schema, device: torch.device, amp_dtype: torch.dtype | None) -> TrainState:
@@ -261,24 +268,32 @@ class TrainState:
 
 @dataclasses.dataclass
 class TrainingData:
-    """The training set with its sampler and loader, and the validation set (None without one)."""
+    """The training set with its sampler and loader, the validation set (None without one) and each
+    source's validation set (``data.sources[i].val_split``, by :func:`~awing.data.build.source_names`)."""
 
     train_set: Dataset
     val_set: Dataset | None
-    sampler: DistributedSampler
+    sampler: Sampler
     loader: DataLoader
+    source_vals: dict[str, Dataset] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def build(cls, cfg: Config, schema: Schema, train_samples, val_samples, input_size: int, info) -> TrainingData:
         train_set = build_training_set(cfg, train_samples, schema, input_size)
         val_set = build_dataset(cfg, val_samples, schema, input_size) if val_samples else None
-        batch, world, seed = cfg.optim.batch_size, info.world_size, cfg.train.seed
+        batch, world = cfg.optim.batch_size, info.world_size
         # A seeded (seed, epoch) shuffle on every rank count, so a resumed run sees the same order.
-        drop = len(train_set) >= batch * world
-        sampler = DistributedSampler(train_set, world, info.rank, shuffle=True, seed=seed, drop_last=drop)
-        drop = len(train_set) > batch * world
-        loader = build_loader(train_set, batch, False, cfg.data.workers, seed, sampler=sampler, drop_last=drop)
-        return cls(train_set, val_set, sampler, loader)
+        sampler = training_sampler(cfg, train_set, world, info.rank)
+        drop = (cfg.data.epoch_size or len(train_set)) > batch * world  # the epoch's faces, over all ranks
+        loader = build_loader(
+            train_set, batch, False, cfg.data.workers, cfg.train.seed, sampler=sampler, drop_last=drop
+        )
+        return cls(train_set, val_set, sampler, loader, build_source_val_sets(cfg, schema, input_size))
+
+    @property
+    def validates(self) -> bool:
+        """Whether there is anything to validate on (the run's split or a source's)."""
+        return self.val_set is not None or bool(self.source_vals)
 
     def set_epoch(self, epoch: int) -> None:
         """The epoch's shuffle and augmentation draws."""
@@ -409,8 +424,9 @@ def train_one_epoch(ctx: StepContext, loader, epoch: int, step: int) -> EpochRes
         TrainingDiverged: a non-finite loss (before the optimiser applies it).
     """
     result = EpochResult(step)
-    for batch in tqdm(loader, desc=f"epoch {epoch + 1}/{ctx.cfg.optim.epochs}", leave=False,
-                      disable=None if ctx.progress else True):  # None: no bars when stderr is not a terminal
+    for batch in tqdm(
+        loader, desc=f"epoch {epoch + 1}/{ctx.cfg.optim.epochs}", leave=False, disable=None if ctx.progress else True
+    ):  # None: no bars when stderr is not a terminal
         result.totals.skipped += int(batch["n_invalid"])
         result.invalid += batch["invalid_index"]
         if batch["image"].shape[0] == 0:
@@ -468,20 +484,74 @@ def validation_due(cfg: Config, epoch: int) -> bool:
     return epoch % cfg.train.val_every == 0 or epoch == cfg.optim.epochs
 
 
-def validate_epoch(ctx: StepContext, state: TrainState, val_set: Dataset, row: dict, run_dir: Path) -> dict:
-    """``row`` with the validation figures; the model becomes ``best.pt`` (written by rank 0) when its NME
-    is finite and lower than any before and every weight is finite."""
+SOURCE_NME = "val_nme_"  # + the source's name: a source's validation NME in metrics.csv
+
+
+def selection_metric(cfg: Config, row: dict) -> float:
+    """The validation figure that picks ``best.pt`` from an epoch's metrics row: ``train.select: main``
+    the run's own ``val_nme`` (without a val split: the mean over the sources), ``mean`` the mean of every
+    ``val_nme`` column (the run's and each source's); NaN when one of them is."""
+    own = row.get("val_nme")
+    if cfg.train.select == "main" and own is not None:
+        return own
+    values = [v for k, v in row.items() if k == "val_nme" or k.startswith(SOURCE_NME)]
+    return float(sum(values) / len(values)) if values else math.nan
+
+
+def validate_sources(ctx: StepContext, state: TrainState, source_vals: dict[str, Dataset]) -> dict:
+    """``{val_nme_<name>: NME}`` of each source's validation set, on the points that source gives."""
+    settings = EvalSettings.from_config(ctx.cfg)
+    out = {}
+    for name, dataset in source_vals.items():
+        ev = evaluate_model(
+            state.model, state.codec, dataset, state.schema, settings, ctx.device, ctx.info, ctx.amp_dtype
+        )
+        out[f"{SOURCE_NME}{name}"] = ev.nme
+    return out
+
+
+def validate_epoch(ctx: StepContext, state: TrainState, data: TrainingData, row: dict, run_dir: Path) -> dict:
+    """``row`` with the validation figures (the run's val split's, then each source's); the model becomes
+    ``best.pt`` (written by rank 0) when its :func:`selection_metric` is finite and lower than any before
+    and every weight is finite."""
     model = state.model
     distributed.broadcast_buffers(model, ctx.info)  # every rank validates what rank 0 saves
-    settings = EvalSettings.from_config(ctx.cfg)
-    val = evaluate_model(model, state.codec, val_set, state.schema, settings, ctx.device, ctx.info, ctx.amp_dtype)
-    row = {**row, **val.summary()}
+    if data.val_set is not None:
+        settings = EvalSettings.from_config(ctx.cfg)
+        val = evaluate_model(
+            model, state.codec, data.val_set, state.schema, settings, ctx.device, ctx.info, ctx.amp_dtype
+        )
+        row = {**row, **val.summary()}
+    row = {**row, **validate_sources(ctx, state, data.source_vals)}
+    if ctx.cfg.train.diagnose and data.val_set is not None and ctx.info.is_main:
+        row = {**row, **{f"diag_{k}": v for k, v in diagnose_faces(ctx, model, data.val_set).items()}}
+    score = selection_metric(ctx.cfg, row)
     finite = all(torch.isfinite(p).all() for p in model.parameters())
-    if math.isfinite(val.nme) and finite and val.nme < state.best:
-        state.best = val.nme
+    if math.isfinite(score) and finite and score < state.best:
+        state.best = score
         if ctx.info.is_main:
             save_checkpoint(run_dir / "best.pt", state.checkpoint(row))
     return row
+
+
+def diagnose_batch(ctx: StepContext, model: torch.nn.Module, batch: dict) -> dict[str, float]:
+    """:func:`~awing.engine.diagnostics.diagnose_output` of ``model``'s last stack (eval mode, the run's
+    autocast) on a collated batch, against the targets and loss weights a training step would use."""
+    images = batch["image"].to(ctx.device).float().div_(255).contiguous(memory_format=ctx.memory_format)
+    targets, weights = training_targets(batch, ctx.cfg, ctx.codec, ctx.segments, ctx.device)
+    points = ctx.codec.crop_to_heatmap(batch["points"].to(ctx.device).float())
+    model.eval()
+    with torch.no_grad(), autocast(ctx.device, ctx.amp_dtype):
+        output = model(images)[-1]
+    landmarks = points.shape[1]  # the channels after them (the boundary) are not measured
+    return diagnose_output(output, targets, weights, points, ctx.loss_fn, ctx.codec, landmarks, ctx.cfg.loss.threshold)
+
+
+def diagnose_faces(ctx: StepContext, model: torch.nn.Module, val_set: Dataset) -> dict[str, float]:
+    """:func:`diagnose_batch` on ``train.diagnose`` validation faces, evenly spaced over the split."""
+    count = min(ctx.cfg.train.diagnose, len(val_set))
+    indices = torch.linspace(0, len(val_set) - 1, count).round().long().tolist()
+    return diagnose_batch(ctx, model, collate_landmarks([val_set[i] for i in indices]))
 
 
 def start_run(run: RunFolder, ctx: StepContext, state: TrainState, data: TrainingData, threads) -> MetricsLog | None:
@@ -567,8 +637,8 @@ def train(cfg: Config, resume: str | None = None) -> dict:
         with ctx.stop:
             for epoch in range(state.epoch, cfg.optim.epochs):
                 row = run_epoch(ctx, state, data, epoch)
-                if data.val_set is not None and validation_due(cfg, state.epoch):
-                    row = validate_epoch(ctx, state, data.val_set, row, run.path)
+                if data.validates and validation_due(cfg, state.epoch):
+                    row = validate_epoch(ctx, state, data, row, run.path)
                 if info.is_main:
                     end_epoch(run, metrics_log, state, row)
         return final_evaluation(ctx, state, data.val_set is not None, run.path, env)

@@ -369,7 +369,12 @@ def _fdd_points(name: str) -> np.ndarray:
 
 @pytest.mark.parametrize(
     "name, data",
-    [("fdd14-1hg-tiny", "fdd14"), ("mtfl5-1hg-tiny", "mtfl5"), ("w300-1hg-tiny", "w300"), ("w300-1hg-tiny-128", "w300")],
+    [
+        ("fdd14-1hg-tiny", "fdd14"),
+        ("mtfl5-1hg-tiny", "mtfl5"),
+        ("w300-1hg-tiny", "w300"),
+        ("w300-1hg-tiny-128", "w300"),
+    ],
 )
 def test_shipped_model_reproduces_its_recorded_validation_nme(name, data, tmp_path):
     """``awing eval`` of the shipped fp16 file on its validation split gives the NME its file (and model
@@ -546,4 +551,6 @@ def test_threads_reach_a_named_detector_that_has_a_thread_setting(tmp_path):
     assert not detector_takes("no-such-detector", "threads")
     one = FaceAligner(path, device="cpu", threads=1)
     assert one.detector.threads == 1 and one.detector.fallback.threads == 1
-    assert FaceAligner(path, device="cpu", detector="full", threads=1).detector.__class__.__name__ == "FullImageDetector"
+    assert (
+        FaceAligner(path, device="cpu", detector="full", threads=1).detector.__class__.__name__ == "FullImageDetector"
+    )

@@ -50,6 +50,22 @@ def test_each_data_set_names_an_existing_reader_and_schema():
         assert load_schema(data_set.schema).name == data_set.schema
 
 
+def test_the_aflw2000_fgnet_and_scut_sets_are_read_from_their_shared_folders(tmp_path):
+    from fixtures.new_layouts import write_aflw2000, write_fgnet, write_scut
+
+    from awing.schemas import load_schema
+
+    assert {k: (v.reader, v.folder) for k, v in DATASETS.items() if k in ("aflw2000", "fgnet", "scut")} == {
+        "aflw2000": ("aflw2000", "aflw2000_3d"), "fgnet": ("fgnet", "fgnet"), "scut": ("scut", "scut_fbp5500")}
+    write_aflw2000(tmp_path / "aflw2000_3d")
+    write_fgnet(tmp_path / "fgnet")
+    write_scut(tmp_path / "scut_fbp5500")
+    for name, faces in (("aflw2000", 3), ("fgnet", 5), ("scut", 4)):
+        samples = read_samples(name, "all", tmp_path)
+        assert len(samples) == faces and samples[0].num_points == load_schema(DATASETS[name].schema).num_points
+        assert {s.split for s in read_samples(name, "val", tmp_path)} == {"val"}
+
+
 @pytest.mark.parametrize(
     ("limit", "expected"),
     [(None, list(range(10))), (0, list(range(10))), (3, [0, 3, 6]), (4, [0, 2, 4, 6]), (20, list(range(10)))],

@@ -244,7 +244,17 @@ def test_provenance_names_the_commits_the_runs_were_trained_at(trained_run, tmp_
 
 # ------------------------------------------------------------------------------------ the registry
 def test_the_registry_is_the_commands_tables_and_the_docstrings_list(capsys):
-    assert list(TABLES) == ["table5", "table6", "table7", "table10", "table11", "table12", "sharpness", "recipe", "schedule"]
+    assert list(TABLES) == [
+        "table5",
+        "table6",
+        "table7",
+        "table10",
+        "table11",
+        "table12",
+        "sharpness",
+        "recipe",
+        "schedule",
+    ]
     for name, table in TABLES.items():
         assert f"\n    {name:<9} {table.summary[:40]}" in reproduce_module.__doc__
     with pytest.raises(SystemExit):

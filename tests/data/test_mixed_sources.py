@@ -84,3 +84,20 @@ def test_a_mixed_run_trains_on_both_sources_with_the_missing_points_masked(make_
     results = run_training(cfg)
     assert np.isfinite(results["testsets"]["val"]["nme"])
     assert "data.sources[0]: 4 w300_68 faces from synthetic:train" in caplog.text and "12 train / 5 val" in caplog.text
+
+
+def test_a_sources_shift_moves_its_crop_centre_by_a_fraction_of_its_box(synthetic_root, tmp_path):
+    from awing.data.dataset import LandmarkDataset
+
+    samples = read_dataset("synthetic", synthetic_root, "val", generate=False)[:2]
+    plain = LandmarkDataset(samples, "wflw98", 64, crop="landmarks", enlarge=0.1)
+    moved = LandmarkDataset(samples, "wflw98", 64, crop="landmarks", enlarge=0.1, shift=(0.0, 0.2))
+    for i, s in enumerate(samples):
+        box = landmark_box(s.landmarks)
+        longer = float(max(box[2] - box[0], box[3] - box[1]))
+        scale = 64 / (1.1 * longer)  # crop pixels per image pixel
+        # the crop's centre 0.2 x the box's longer side lower: every point higher in the crop by that much
+        delta = (moved[i]["points"] - plain[i]["points"]).numpy()
+        assert np.allclose(delta[:, 0], 0, atol=1e-3) and np.allclose(delta[:, 1], -0.2 * longer * scale, atol=1e-3)
+    with pytest.raises(ConfigError, match=r"data\.sources\[0\]\.shift"):
+        load_config(None, [f"data.sources=[{{format: synthetic, root: {tmp_path}, shift: [0, 1.5]}}]"])

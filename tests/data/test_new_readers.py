@@ -281,3 +281,37 @@ def test_real_mean_shapes_are_mirror_symmetric_under_the_flip_pairs():
         mean = np.mean(shapes, axis=0)
         mirrored = mean[schema.flip_permutation] * [-1, 1]
         assert np.abs(mirrored - mean).max() < 0.08  # in inter-ocular units
+
+
+@pytest.mark.parametrize(
+    ("jaw", "masked_yaws"), [("keep", []), ("mask_turned", [45.0, -70.0]), ("mask", [10.0, 45.0, -70.0])]
+)
+def test_aflw2000_jaw_option_makes_the_jaw_points_missing_on_the_faces_it_names(tmp_path, jaw, masked_yaws):
+    faces = write_aflw2000(tmp_path)  # yaws 10, 45 and -70 degrees
+    samples = read_dataset("aflw2000", tmp_path, "all", jaw=jaw)
+    for s in samples:
+        points, _ = faces[s.attributes["image_id"]]
+        masked = round(s.attributes["yaw"], 3) in masked_yaws
+        assert np.isnan(s.landmarks[:17]).all() == masked
+        np.testing.assert_array_equal(s.landmarks[17:], points[17:].astype(np.float32))  # the rest as stored
+        assert (s.visible is not None and not s.visible[:17].any() and s.visible[17:].all()) == masked
+        if not masked:
+            np.testing.assert_array_equal(s.landmarks, points.astype(np.float32))
+        # the box stays the tight box of all 68 points, so a face is cropped alike whatever is masked
+        np.testing.assert_array_equal(s.box, np.r_[points.min(0), points.max(0)].astype(np.float32))
+    with pytest.raises(ValueError, match="jaw must be one of keep, mask_turned, mask"):
+        read_dataset("aflw2000", tmp_path, "all", jaw="hide")
+
+
+def test_aflw2000_jaw_option_reaches_the_reader_from_a_sources_options(tmp_path):
+    from awing.core.config import load_config
+    from awing.data.build import load_sources
+
+    write_aflw2000(tmp_path / "aflw")
+    source = (f"{{format: aflw2000, root: {tmp_path / 'aflw'}, split: all, options: {{jaw: mask_turned}}, crop: box, "
+              "enlarge: 0.1}")
+    cfg = load_config(None, ["data.format=w300", f"data.sources=[{source}]"])
+    ((_, samples),) = load_sources(cfg, load_schema("w300_68"))
+    masked = [bool(np.isnan(s.landmarks[:17]).all()) for s in samples]
+    assert masked == [bool(s.attributes["large_pose"]) for s in samples]
+    assert [s.attributes["large_pose"] for s in samples].count(1) == 2 and len(samples) == 3

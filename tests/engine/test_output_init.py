@@ -23,8 +23,8 @@ def test_small_output_init_gives_flat_first_heatmaps_and_leaves_the_rest_alone()
     torch.manual_seed(0)
     small = build_model(config(output_init="small"), 5)
     for layer in small.outputs:  # every stack's output layer
-        assert float(layer.weight.std()) == pytest.approx(1e-3, rel=0.2) and not layer.bias.any()
-    assert all(float(layer.weight.std()) > 1e-2 for layer in default.outputs)
+        assert float(layer.weight.detach().std()) == pytest.approx(1e-3, rel=0.2) and not layer.bias.any()
+    assert all(float(layer.weight.detach().std()) > 1e-2 for layer in default.outputs)
     inner = [n for n, _ in small.named_parameters() if not n.startswith("outputs.")]
     d, s = dict(default.named_parameters()), dict(small.named_parameters())
     assert all(torch.equal(d[n], s[n]) for n in inner)  # the same seed: only the output layers differ

@@ -9,7 +9,10 @@ Points: ``pt3d_68``'s first two rows, the 68 points in the iBUG / 300-W order (s
 as stored (``one_based=True`` subtracts 1; ``benchmarks/correspondence.py`` measures which origin fits the
 images: docs/datasets.md). On a turned face the hidden jaw points sit at their 3-D position behind the
 cheek, not on the visible outline as 300-W places them: mix them with 300-W only knowing that (the
-``large_pose`` flag below marks those faces). Box: the tight landmark box.
+``large_pose`` flag below marks those faces). Option ``jaw`` (:data:`JAW_OPTIONS`): ``keep`` (default) uses
+them as stored; ``mask_turned`` makes the 17 jaw points 0-16 missing (NaN, not visible: not trained on, not
+scored) on the faces turned |yaw| >= 30 degrees; ``mask`` on every face. Box: the tight box of all 68
+points as stored, whatever ``jaw`` masks (so a face is cropped alike either way).
 
 Attributes: ``yaw``, ``pitch``, ``roll`` in degrees (``Pose_Para``'s first three values, radians as
 stored), ``large_pose`` = 1 when |yaw| >= 30 degrees (664 of the 1,680 shared faces), else 0, and ``image_id``.
@@ -36,6 +39,8 @@ from awing.schemas import load_schema
 SPLITS = ("train", "val", "all", "frontal", "large_pose")
 NUM_POINTS = load_schema("w300_68").num_points
 LARGE_YAW = 30.0  # degrees: |yaw| at or above this is a large pose
+JAW = tuple(range(17))  # the jaw line's points in the 300-W order
+JAW_OPTIONS = ("keep", "mask_turned", "mask")  # the reader's ``jaw`` option
 
 
 def find_folder(root: Path) -> Path:
@@ -87,7 +92,9 @@ def in_split(image_id: str, split: str, large_pose: bool | None = None) -> bool:
     landmark_boxes=True,
     description="AFLW2000-3D imageNNNNN.jpg + .mat (68 points, 3-D fit, large poses; val = fixed 1-in-8 hash)",
 )
-def read(root: Path, split: str, one_based: bool = False, check_images: bool = True) -> list[Sample]:
+def read(
+    root: Path, split: str, one_based: bool = False, check_images: bool = True, jaw: str = "keep"
+) -> list[Sample]:
     """Read one AFLW2000-3D split (module docstring: layout, splits, attributes).
 
     Args:
@@ -95,8 +102,15 @@ def read(root: Path, split: str, one_based: bool = False, check_images: bool = T
         split: ``train``, ``val``, ``all``, ``frontal`` or ``large_pose``.
         one_based: subtract 1 from the stored coordinates.
         check_images: raise if a ``.mat`` file has no image beside it.
+        jaw: ``keep`` the jaw points 0-16 as stored, ``mask_turned``: missing on faces turned |yaw| >= 30
+            degrees, ``mask``: missing on every face.
+
+    Raises:
+        ValueError: an unknown split or ``jaw`` option.
     """
     check_split("aflw2000", split, SPLITS)
+    if jaw not in JAW_OPTIONS:
+        raise ValueError(f"aflw2000: jaw must be one of {', '.join(JAW_OPTIONS)}, got {jaw!r}")
     folder = find_folder(root)
     files = sorted(folder.glob("image*.mat"))
     if not files:
@@ -113,6 +127,13 @@ def read(root: Path, split: str, one_based: bool = False, check_images: bool = T
         if not in_split(path.stem, split, large):
             continue
         landmarks = points - shift
+        box = landmark_box(landmarks, where)
+        visible = None
+        if jaw == "mask" or (jaw == "mask_turned" and large):
+            landmarks = landmarks.copy()
+            landmarks[list(JAW)] = np.nan
+            visible = np.ones(NUM_POINTS, dtype=bool)
+            visible[list(JAW)] = False
         attributes = {
             "image_id": path.stem,
             "yaw": yaw_deg,
@@ -124,7 +145,8 @@ def read(root: Path, split: str, one_based: bool = False, check_images: bool = T
             Sample(
                 image=image_beside(path, where, check_images),
                 landmarks=landmarks,
-                box=landmark_box(landmarks, where),
+                box=box,
+                visible=visible,
                 attributes=attributes,
                 split=split,
                 source=where,
