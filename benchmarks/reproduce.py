@@ -155,6 +155,7 @@ def run_one(dataset: str, label: str, overrides: list[str], seed: int, args) -> 
         f"train.device={args.device}",
         "train.tensorboard=false",
         "train.progress=false",  # train.log gets one line per epoch, not a bar per step
+        "train.diagnose=16",  # gradient shares and heatmap height at every validation (measured, not trained on)
     ]
     if args.quick:
         cmd += ["data.limit=96", "optim.epochs=1", "optim.milestones=[1]", "train.val_every=1"]

@@ -67,6 +67,7 @@ RESUMABLE_CHANGES = (
     "optim.epochs",
     "train.progress",
     "train.val_every",
+    "train.diagnose",
     "train.tensorboard",
     "train.device",
     "train.threads",
