@@ -280,8 +280,8 @@ def scoring_layout(model: Schema, data: Schema) -> ScoringLayout:
     Raises:
         ValueError: no declared point mapping connects the two layouts, or the only ones share no point.
     """
-    if model.name == data.name:
-        return ScoringLayout(model)
+    if model.name == data.name:  # the data's copy: today's subsets and normalisers, not the checkpoint's
+        return ScoringLayout(data)
     to_model = point_mapping(data, model)
     if to_model is not None:
         return ScoringLayout(model, gt_weights=to_model)

@@ -346,3 +346,17 @@ def test_evaluating_other_sets_never_replaces_the_runs_results_or_each_others(tr
     assert list(other["testsets"]) == ["test"] and other["testsets"]["test"]["num_images"] == 4
     assert load_results(run)["testsets"]["val"]["num_unreadable"] == 0  # a folder still loads the run's own
     assert not list(run.glob(".results*")) and not list(run.glob(".predictions*"))  # no temporary files left
+
+
+def test_same_layout_scores_with_the_data_sets_schema_so_new_subsets_reach_old_checkpoints():
+    """A checkpoint keeps a copy of its schema from training time; evaluation on data of the same layout uses
+    today's YAML (e.g. the ``large_pose`` subset added for AFLW2000-3D), with the same points."""
+    import dataclasses
+
+    from awing.engine.evaluate import scoring_layout
+    from awing.schemas import load_schema
+
+    today = load_schema("w300_68")
+    stored = dataclasses.replace(today, subsets={"common": "common"})  # as an older checkpoint has it
+    layout = scoring_layout(stored, today).layout
+    assert layout is today and layout.subsets["large_pose"] == "large_pose"
