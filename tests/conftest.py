@@ -60,6 +60,21 @@ def tiny_overrides(root: Path | str, out_dir: Path | str, *extra: str) -> list[s
     ]
 
 
+def synthetic_source(root: Path, options: dict, **extra) -> str:
+    """A ``data.sources`` entry (YAML flow) for the synthetic faces at ``root`` made with ``options``
+    (``synthetic.generate``'s: schema, n_train, ...), cropped by landmarks, with ``extra`` source keys."""
+    flow = ", ".join(f"{k}: {v}" for k, v in options.items())
+    more = "".join(f", {k}: {v}" for k, v in extra.items())
+    return f"{{format: synthetic, root: {root}, options: {{{flow}, progress: false}}, crop: landmarks{more}}}"
+
+
+def synthetic_68_source(folder: Path, n_train: int, n_val: int, **extra) -> str:
+    """Generate a tiny 68-point synthetic set in ``folder`` (a second source, in another layout than the tiny
+    run's 98 points) and return its :func:`synthetic_source` entry."""
+    options = dict(schema="w300_68", n_train=n_train, n_val=n_val, n_test=1, size=96)
+    return synthetic_source(synthetic.generate(folder, progress=False, **options), options, **extra)
+
+
 def tiny_config(root: Path | str, out_dir: Path | str, *extra: str) -> Config:
     return load_config(None, tiny_overrides(root, out_dir, *extra))
 

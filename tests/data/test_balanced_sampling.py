@@ -7,10 +7,10 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from conftest import synthetic_68_source
 from torch.utils.data import DistributedSampler
 
 from awing.core.config import ConfigError, load_config
-from awing.data import synthetic
 from awing.data.build import build_training_set, load_training_splits, training_sampler
 from awing.data.dataset import BalancedSampler
 
@@ -74,10 +74,7 @@ def test_ranks_split_one_epoch_as_distributed_sampler_does():
 
 
 def test_the_config_chooses_the_sampler_and_checks_its_keys(make_config, tmp_path):
-    options = dict(schema="w300_68", n_train=3, n_val=2, n_test=1, size=96)
-    root68 = synthetic.generate(tmp_path / "s68", progress=False, **options)
-    flow = ", ".join(f"{k}: {v}" for k, v in options.items())
-    source = f"{{format: synthetic, root: {root68}, options: {{{flow}, progress: false}}, crop: landmarks}}"
+    source = synthetic_68_source(tmp_path / "s68", n_train=3, n_val=2)
     plain = make_config(f"data.sources=[{source}]")
     schema, train, _ = load_training_splits(plain)
     train_set = build_training_set(plain, train, schema, 64)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import synthetic_68_source
 
 from awing.core.config import ConfigError, load_config
-from awing.data import synthetic
 from awing.data.build import build_training_set, load_sources, load_training_splits
 from awing.data.dataset import MixedLandmarks
 from awing.data.readers import read_dataset
@@ -60,10 +60,7 @@ def test_sources_are_typed_in_the_config_and_a_bad_key_names_its_place(synthetic
 
 def test_a_mixed_run_trains_on_both_sources_with_the_missing_points_masked(make_config, tmp_path, caplog):
     caplog.set_level("INFO")
-    options = dict(schema="w300_68", n_train=6, n_val=1, n_test=1, size=96)
-    root68 = synthetic.generate(tmp_path / "s68", progress=False, **options)
-    flow = ", ".join(f"{k}: {v}" for k, v in options.items())
-    source = f"{{format: synthetic, root: {root68}, options: {{{flow}, progress: false}}, limit: 4, crop: landmarks}}"
+    source = synthetic_68_source(tmp_path / "s68", n_train=6, n_val=1, limit=4)
     cfg = make_config(f"data.sources=[{source}]")
     schema, train, _ = load_training_splits(cfg)
     ((src, mapped),) = load_sources(cfg, schema)
@@ -71,7 +68,7 @@ def test_a_mixed_run_trains_on_both_sources_with_the_missing_points_masked(make_
     carried = ~np.isnan(mapped[0].landmarks).any(axis=1)
     assert carried.sum() == int(transfer_mapping("w300_68", "wflw98").any(axis=1).sum()) and not carried.all()
     # the crop box stays the source's own landmark box (all 68 points), not the box of the points it shares
-    raw = read_dataset("synthetic", root68, "train", **options, progress=False)
+    raw = read_dataset("synthetic", tmp_path / "s68", "train", schema="w300_68", n_train=6, n_val=1, n_test=1, size=96)
     assert np.allclose(mapped[0].box, landmark_box(raw[0].landmarks))
 
     train_set = build_training_set(cfg, train, schema, 64)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import synthetic_source
 
 from awing.core.checkpoint import load_checkpoint
 from awing.core.config import ConfigError, load_config
@@ -30,9 +31,7 @@ def root68(tmp_path_factory) -> Path:
 
 
 def source(root: Path, **extra) -> str:
-    flow = ", ".join(f"{k}: {v}" for k, v in OPTIONS.items())
-    more = "".join(f", {k}: {v}" for k, v in extra.items())
-    return f"{{format: synthetic, root: {root}, options: {{{flow}, progress: false}}, crop: landmarks{more}}}"
+    return synthetic_source(root, OPTIONS, **extra)
 
 
 def rows_of(cfg) -> list[dict]:
