@@ -20,10 +20,20 @@ SCHEMA = load_schema("fdd14")
 # a frontal fdd14 face in a 200 x 160 image: left/right as seen in the image
 FACE = np.array(
     [
-        [60, 50], [85, 48], [115, 48], [140, 50],  # brows: left outer, left inner, right inner, right outer
-        [62, 65], [72, 64], [82, 65], [118, 65], [128, 64], [138, 65],  # eyes
+        [60, 50],
+        [85, 48],
+        [115, 48],
+        [140, 50],  # brows: left outer, left inner, right inner, right outer
+        [62, 65],
+        [72, 64],
+        [82, 65],
+        [118, 65],
+        [128, 64],
+        [138, 65],  # eyes
         [100, 90],  # nose tip
-        [78, 115], [100, 112], [122, 115],  # mouth: left corner, upper lip centre, right corner
+        [78, 115],
+        [100, 112],
+        [122, 115],  # mouth: left corner, upper lip centre, right corner
     ],
     dtype=np.float64,
 )
@@ -112,8 +122,9 @@ def test_dots_land_on_transformed_landmarks(seed):
     params["rotation_deg"] = float(rng.choice([-1, 1]) * rng.uniform(20, 50))
     cx, cy, side = square_box([55, 40, 145, 125], enlarge=0.1)
     vis = np.ones(14, bool)
-    _, pts, _, m = warp_sample(np.zeros((160, 200, 3), np.uint8), FACE, vis, (cx, cy), side, size,
-                               SCHEMA.flip_permutation, params)
+    _, pts, _, m = warp_sample(
+        np.zeros((160, 200, 3), np.uint8), FACE, vis, (cx, cy), side, size, SCHEMA.flip_permutation, params
+    )
     perm = SCHEMA.flip_permutation if params["flip"] else np.arange(14)
     inside = ((pts >= 2) & (pts <= size - 3)).all(axis=1)
     assert inside.sum() >= 10
@@ -124,8 +135,9 @@ def test_dots_land_on_transformed_landmarks(seed):
         assert abs(x - pts[i, 0]) <= 1 and abs(y - pts[i, 1]) <= 1, (i, (x, y), pts[i])
     # same answer through warp_sample's own image path (the image is warped by warp_sample itself)
     j = int(np.flatnonzero(inside)[0])
-    crop, pts2, _, _ = warp_sample(_blob_image(FACE[perm[j]]), FACE, vis, (cx, cy), side, size,
-                                   SCHEMA.flip_permutation, params)
+    crop, pts2, _, _ = warp_sample(
+        _blob_image(FACE[perm[j]]), FACE, vis, (cx, cy), side, size, SCHEMA.flip_permutation, params
+    )
     y, x = np.unravel_index(np.argmax(crop[..., 1]), crop.shape[:2])
     assert abs(x - pts2[j, 0]) <= 1 and abs(y - pts2[j, 1]) <= 1
     np.testing.assert_allclose(pts2, pts)
@@ -157,3 +169,22 @@ def test_photometric_probabilities():
     a = photometric(img, np.random.default_rng(7), on)
     b = photometric(img, np.random.default_rng(7), on)
     np.testing.assert_array_equal(a, b)
+
+
+def test_blur_noise_and_occlusion_change_the_crop_but_never_the_points(synthetic_root):
+    """Photometric augmentation (the paper's blur, noise and occlusion patches, and colour) is drawn after
+    the geometry from the item's generator: on the same item it changes pixels only, so the points, and the
+    heatmap targets made from them, match the geometric augmentation alone."""
+    from awing.data.dataset import LandmarkDataset
+    from awing.data.readers import read_dataset
+
+    samples = read_dataset("synthetic", synthetic_root, "train")[:3]
+    geometric = AugmentConfig(rotation=50, blur=0, noise=0, occlusion=0, colour=0)
+    everything = AugmentConfig(rotation=50, blur=1, noise=1, occlusion=1, colour=1)
+    plain, full = (
+        LandmarkDataset(samples, "wflw98", 64, augment=a, train=True, seed=3) for a in (geometric, everything)
+    )
+    for i in range(len(samples)):
+        a, b = plain[i], full[i]
+        np.testing.assert_array_equal(np.asarray(a["points"]), np.asarray(b["points"]))
+        assert (np.asarray(a["image"]) != np.asarray(b["image"])).mean() > 0.3
