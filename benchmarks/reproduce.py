@@ -514,10 +514,50 @@ def write_schedule(done: Finished) -> str:
 
 
 def write_recipe(done: Finished) -> str:
-    """The metric table and the validation curves (``recipe_val.png``)."""
+    """The metric table, the validation curves (``recipe_val.png``) and, for the runs that logged it
+    (``train.diagnose``), the diagnosis over training (``recipe_diagnosis.png``: gradient shares, heatmap
+    value at the true point, peak, decoding error)."""
     text, _ = done.metrics("AW and MSE, one recipe change at a time (not in the paper)")
     validation_curves_figure(done.runs, done.out / "recipe_val.png", f"{done.name}: recipe changes")
+    diagnosed = diagnosis_rows(done.seed0)
+    if diagnosed:
+        from benchmarks.gradients import figure  # not at the top: gradients imports this module
+
+        figure(diagnosed, done.out / "recipe_diagnosis.png", f"{done.name}: diagnosis over training (seed 0)")
+        text += "\n" + diagnosis_table(diagnosed)
     return text
+
+
+def diagnosis_rows(run_dirs: dict[str, Path]) -> list[dict]:
+    """``[{"method": label, "rows": [{"epoch", share_*, value_at_gt, ...}]}]`` from the ``diag_*`` columns of
+    each run's metrics.csv (runs without them are left out), in the form benchmarks/gradients.py plots."""
+    out = []
+    for label, run_dir in run_dirs.items():
+        rows = [
+            {"epoch": int(r["epoch"]), **{k[5:]: float(v) for k, v in r.items() if k.startswith("diag_") and v}}
+            for r in read_metrics(run_dir)
+            if r.get("diag_share_foreground")
+        ]
+        if rows:
+            out.append({"method": label, "rows": rows})
+    return out
+
+
+def diagnosis_table(diagnosed: list[dict]) -> str:
+    """The diagnosis as Markdown: one line per run and validated epoch."""
+    lines = [
+        "| run | epoch | foreground share % | difficult-bg share % | background share % | value@GT | peak "
+        "| error (px) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for result in diagnosed:
+        for r in result["rows"]:
+            shares = " | ".join(f"{100 * r[f'share_{c}']:.1f}" for c in ("foreground", "difficult", "background"))
+            lines.append(
+                f"| {result['method']} | {r['epoch']} | {shares} | {r['value_at_gt']:.3f} | {r['peak']:.3f} "
+                f"| {r['error_px']:.2f} |"
+            )
+    return "\n".join(lines) + "\n"
 
 
 def fixed(value):

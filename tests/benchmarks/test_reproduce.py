@@ -352,3 +352,28 @@ def test_the_recipe_rows_change_one_thing_each_for_aw_and_mse():
             load_config(ROOT / CONFIGS["w300"], rows[f"{method}, {change}"])  # every override is a real key
     adam = load_config(ROOT / CONFIGS["w300"], rows["AW, Adam 2e-3"])
     assert (adam.optim.name, adam.optim.lr, adam.loss.name, adam.loss.weight_map) == ("adam", 2e-3, "awing", "none")
+
+
+def test_the_recipe_diagnosis_is_read_from_the_runs_diag_columns(tmp_path):
+    from benchmarks.reproduce import diagnosis_rows, diagnosis_table
+
+    diag = ["share_foreground", "share_difficult", "share_background", "value_at_gt", "peak", "error_px"]
+    header = "epoch,val_nme," + ",".join(f"diag_{k}" for k in diag)
+    (tmp_path / "aw").mkdir()
+    (tmp_path / "aw" / "metrics.csv").write_text(f"{header}\n1,,,,,,,\n5,0.5,0.2,0.05,0.75,0.01,0.04,30.5\n")
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "metrics.csv").write_text("epoch,val_nme\n5,0.4\n")  # trained before train.diagnose
+    rows = diagnosis_rows({"AW": tmp_path / "aw", "old": tmp_path / "old"})
+    assert [r["method"] for r in rows] == ["AW"] and len(rows[0]["rows"]) == 1
+    assert rows[0]["rows"][0] == pytest.approx(
+        {
+            "epoch": 5,
+            "share_foreground": 0.2,
+            "share_difficult": 0.05,
+            "share_background": 0.75,
+            "value_at_gt": 0.01,
+            "peak": 0.04,
+            "error_px": 30.5,
+        }
+    )
+    assert "| AW | 5 | 20.0 | 5.0 | 75.0 | 0.010 | 0.040 | 30.50 |" in diagnosis_table(rows)
