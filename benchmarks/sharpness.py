@@ -225,6 +225,18 @@ def _nanmean(values: list[torch.Tensor]) -> float:
     return float(v.mean()) if v.numel() else float("nan")
 
 
+def point_groups(point_names) -> dict[str, list[int]]:
+    """Landmark indices by facial part, from the schema's point names (``left_eye_3`` -> ``eye``,
+    ``outer_lip_04`` -> ``mouth``, ``nose_bridge_1`` -> ``nose``, ``contour_07`` -> ``contour``), in first-seen
+    order."""
+    groups: dict[str, list[int]] = {}
+    for i, name in enumerate(point_names):
+        words = [w for w in str(name).split("_") if w not in ("left", "right") and not w.isdigit()]
+        part = "mouth" if "lip" in words or "mouth" in words else words[0] if words else "point"
+        groups.setdefault(part, []).append(i)
+    return groups
+
+
 @torch.no_grad()
 def run_statistics(
     run: str | Path,
@@ -284,11 +296,19 @@ def run_statistics(
                 crops[index] = batch["image"][row].permute(1, 2, 0).numpy()
                 crop_points[index] = batch["points"][row].numpy()
 
+    groups = point_groups(schema.point_names)
+
     def summary(key):
         sums, counts = profiles[key] if profiles[key] is not None else (torch.zeros(1), torch.zeros(1))
         profile = torch.where(counts > 0, sums / counts.clamp_min(1), torch.full_like(sums, float("nan")))
+        per_point = {name: torch.cat(parts[key][name]) if parts[key][name] else None for name in STATS}
+        by_group = {
+            group: {name: _nanmean([v[:, idx]]) for name, v in per_point.items() if v is not None}
+            for group, idx in groups.items()
+        }
         return {
             "stats": {name: _nanmean(parts[key][name]) for name in STATS},
+            "by_group": by_group,
             "profile": [float(v) for v in profile],
             "examples": out_examples[key],
         }
@@ -397,6 +417,22 @@ def _figure(
     return path
 
 
+GROUP_STATS = ("error", "peak", "half_area")  # the per-part table's columns
+
+
+def group_table(labels: list[str], results: dict[str, list[dict]], reference: dict) -> list[str]:
+    """Markdown lines: the decoding error, peak and area above half the peak of each facial part
+    (:func:`point_groups`), a row per method (mean +- std over seeds) and the GT targets' row."""
+    groups = list(reference["by_group"])
+    head = "| heatmaps | " + " | ".join(f"{g}: {HEADERS[k]}" for g in groups for k in GROUP_STATS) + " |"
+    rows = [("GT target", [reference])] + [(label, results[label]) for label in labels]
+    lines = ["By facial part:", "", head, "|---|" + "---|" * (len(groups) * len(GROUP_STATS))]
+    for label, rs in rows:
+        cells = [_cell([r["by_group"][g][k] for r in rs], DIGITS[k]) for g in groups for k in GROUP_STATS]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def sharpness_report(
     runs: dict[str, list[Path]], out_dir: Path, device: str = "cpu", faces: int = 3, show_images: bool = True
 ) -> str:
@@ -461,6 +497,7 @@ def sharpness_report(
         "",
         "![](sharpness.png)",
         "",
+        *group_table(labels, results, reference),
     ]
     text = "\n".join(lines)
 

@@ -136,3 +136,12 @@ def test_report_writes_files(synthetic_root, tmp_path):
     # the command line: MSE_RUN AW_RUN --out DIR
     assert main([str(runs["MSE"][0]), str(runs["AW"][0] / "best.pt"), "--out", str(tmp_path / "cli")]) == 0
     assert {p.name for p in (tmp_path / "cli").iterdir()} == {"sharpness.md", "sharpness.json", "sharpness.png"}
+
+
+def test_point_groups_split_the_68_points_into_facial_parts():
+    from awing.schemas import load_schema
+    from benchmarks.sharpness import point_groups
+
+    groups = point_groups(load_schema("w300_68").point_names)
+    assert {k: len(v) for k, v in groups.items()} == {"contour": 17, "brow": 10, "nose": 9, "eye": 12, "mouth": 20}
+    assert sorted(i for v in groups.values() for i in v) == list(range(68)) and groups["contour"] == list(range(17))
