@@ -16,6 +16,10 @@ renders them) whose centres are jittered by N(0, s^2) pixels in x and y, for eac
   hypothesis this measures);
 - **AW+WM** (Eq. 4's weight map, W 10).
 
+A second table asks the same of a network's guess that is off: the prediction is the target's Gaussian moved
+by d pixels, scaled by a gain g, and each loss's best gain (over a grid) says whether it rather keeps a
+misplaced peak (and a gradient that can move it) or blanks the channel (``--offsets``).
+
 It prints the fitted heatmap's peak, its value at the mean centre, and the area above half its peak, per
 loss and jitter, and draws them. At 64x64 (sigma 1.5) a jitter of s pixels is s/2 pixels at 32x32 (sigma 1):
 ``--sigma 1 --radius 2`` with halved jitters gives the 32x32 side of the same uncertainty.
@@ -67,6 +71,18 @@ def describe(heat: torch.Tensor) -> dict[str, float]:
     return {"peak": peak, "centre": centre, "half_area": area}
 
 
+def best_gain(offset: float, loss: str, weight_map: str, size: int, sigma: float, radius: int) -> float:
+    """The gain g in [0, 1.5] (steps of 0.005) minimising ``loss`` of g x (the target moved by ``offset`` px)
+    against the centred target."""
+    centre = (size - 1) / 2
+    target, _ = landmark_heatmaps(torch.tensor([[[centre, centre]]]), (size, size), sigma=sigma, radius=radius)
+    guess, _ = landmark_heatmaps(torch.tensor([[[centre + offset, centre]]]), (size, size), sigma=sigma, radius=radius)
+    fn, weights = build_loss(loss), build_loss_weights(target, weight_map)
+    gains = torch.linspace(0, 1.5, 301)
+    losses = torch.stack([fn(g * guess, target, weights) for g in gains])
+    return float(gains[int(losses.argmin())])
+
+
 def run(jitters, draws: int, size: int, sigma: float, radius: int, steps: int) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {name: [] for name in LOSSES}
     for s in jitters:
@@ -106,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sigma", type=float, default=1.5)
     parser.add_argument("--radius", type=int, default=3)
     parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--offsets", type=float, nargs="+", default=[0, 1, 2, 3, 4, 5, 6])
     parser.add_argument("--figure", type=Path, default=Path("runs/uncertainty/uncertainty.png"))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -116,6 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     for i, s in enumerate(args.jitter):
         cells = [f"{r[i]['peak']:.3f} | {r[i]['centre']:.3f} | {r[i]['half_area']}" for r in results.values()]
         print(f"| {s:g} | " + " | ".join(cells) + " |")
+    print("\nbest gain of a misplaced guess (the target's Gaussian moved by d px):\n")
+    print("| d (px) | " + " | ".join(LOSSES) + " |")
+    print("|---|" + "---|" * len(LOSSES))
+    for d in args.offsets:
+        gains = [best_gain(d, loss, wm, args.size, args.sigma, args.radius) for loss, wm in LOSSES.values()]
+        print(f"| {d:g} | " + " | ".join(f"{g:.3f}" for g in gains) + " |")
     side = 2 * args.radius + 1
     title = f"one heatmap fitted to jittered targets (sigma {args.sigma:g}, {side}x{side})"
     print(f"\nfigure: {figure(results, args.figure, title)}")
