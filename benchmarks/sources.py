@@ -38,13 +38,22 @@ def shipped_68_point_models() -> list[str]:
     return [m["name"] for m in list_pretrained() if m["schema"] == "w300_68"]
 
 
+def model_folder(model: str) -> str:
+    """A folder name per model: a shipped name as it is, a file by its run folder too (``runs/a/best.pt`` and
+    ``runs/b/best.pt`` must not share results)."""
+    path = Path(model)
+    if path.suffix != ".pt":
+        return path.name
+    return "_".join(p for p in (path.parent.name, path.stem) if p)
+
+
 def evaluate(model: str, column: str, shared: Path, out: Path) -> tuple[float, int]:
     """NME (a fraction) and faces of one model on one column, through ``awing eval``'s own code."""
     from awing.app.cli import main as awing_main
 
     name, split, normaliser, subset = COLUMNS[column]
     data = DATASETS[name]
-    folder = out / Path(model).stem / name / (normaliser or "own")
+    folder = out / model_folder(model) / name / (normaliser or "own")
     results = folder / "results.json"
     if not results.exists():
         argv = ["eval", model, f"{data.reader}:{shared / data.folder}:{split}", "--out", str(folder), "--device", "cpu"]

@@ -39,10 +39,15 @@ def test_the_table_has_a_row_per_model_and_a_cell_per_column(monkeypatch, tmp_pa
 
 
 def test_a_subset_column_reads_the_subset_of_the_splits_results(tmp_path, monkeypatch):
-    folder = tmp_path / "m" / "aflw2000" / "box"
+    folder = tmp_path / sources.model_folder("m") / "aflw2000" / "box"
     folder.mkdir(parents=True)
     scores = {"nme": 0.07, "num_images": 215, "subsets": {"large_pose": {"nme": 0.128, "num_images": 79}}}
     (folder / "results.json").write_text(json.dumps({"testsets": {"val": scores}}))
     columns = {c: v for c, v in sources.COLUMNS.items() if v[0] == "aflw2000"}
     whole, part = (sources.evaluate("m.pt", c, tmp_path, tmp_path) for c in columns)
     assert whole == (0.07, 215) and part == pytest.approx((0.128, 79))
+
+
+def test_two_runs_best_files_get_their_own_results_folders():
+    assert sources.model_folder("runs/jaw_keep/best.pt") != sources.model_folder("runs/jaw_mask/best.pt")
+    assert sources.model_folder("w300-1hg-tiny") == "w300-1hg-tiny"
