@@ -82,3 +82,30 @@ def add_shared_argument(parser: argparse.ArgumentParser) -> None:
         default=shared_data(),
         help="the real data folder (default: $AWING_SHARED_DATA, else ../shared/data beside the repository)",
     )
+
+
+def line_panels(panels: dict[str, dict[str, tuple]], path: Path, title: str, xlabel: str, columns: int = 3) -> Path:
+    """One figure of line plots: ``panels`` = {panel title: {line label: (xs, ys)}}, lines coloured alike
+    across panels (the first panel has the legend); written to ``path`` (PNG)."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    rows = -(-len(panels) // columns)
+    fig = Figure(figsize=(4 * columns, 3.2 * rows), dpi=100)
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    for ax, (name, lines) in zip(axes, panels.items()):
+        for i, (label, (xs, ys)) in enumerate(lines.items()):
+            ax.plot(xs, ys, marker=".", color=f"C{i}", label=label)
+        ax.set_title(name, fontsize="medium")
+        ax.set_xlabel(xlabel)
+        if all(float(x).is_integer() for xs, _ in lines.values() for x in xs):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(True, alpha=0.3)
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    axes[0].legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    return path

@@ -30,14 +30,13 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 if __package__:  # python -m benchmarks.gradients, or imported
-    from benchmarks._common import REPO, subsample
+    from benchmarks._common import REPO, line_panels, subsample
     from benchmarks.reproduce import ABLATION
 else:  # python benchmarks/gradients.py
-    from _common import REPO, subsample
+    from _common import REPO, line_panels, subsample
     from reproduce import ABLATION
 
 from awing.core.config import Config, load_config
@@ -153,27 +152,13 @@ def run_method(args, method: str, device: torch.device) -> dict:
 # ------------------------------------------------------------------------------------------ report
 def figure(results: list[dict], path: Path, title: str) -> Path:
     """One panel per quantity of :data:`QUANTITIES`, a line per method over epochs."""
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    fig = Figure(figsize=(12, 6.4), dpi=100)
-    axes = fig.subplots(2, 3).ravel()
-    for ax, (key, name) in zip(axes, QUANTITIES.items()):
-        for i, result in enumerate(results):
-            epochs = [r["epoch"] for r in result["rows"]]
-            values = np.array([r[key] for r in result["rows"]], dtype=float)
-            scale = 100.0 if key.startswith("share_") else 1.0
-            ax.plot(epochs, scale * values, marker=".", color=f"C{i}", label=result["method"])
-        ax.set_title(name + (" (%)" if key.startswith("share_") else ""), fontsize="medium")
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(True, alpha=0.3)
-    axes[0].legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    return path
+    panels = {}
+    for key, name in QUANTITIES.items():
+        scale = 100.0 if key.startswith("share_") else 1.0
+        panels[name + (" (%)" if scale != 1 else "")] = {
+            r["method"]: ([row["epoch"] for row in r["rows"]], [scale * row[key] for row in r["rows"]]) for r in results
+        }
+    return line_panels(panels, path, title, "epoch")
 
 
 def print_table(results: list[dict]) -> None:

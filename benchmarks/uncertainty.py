@@ -32,6 +32,11 @@ from pathlib import Path
 
 import torch
 
+if __package__:  # python -m benchmarks.uncertainty, or imported
+    from benchmarks._common import line_panels
+else:  # python benchmarks/uncertainty.py
+    from _common import line_panels
+
 from awing.method.losses import build_loss
 from awing.method.targets import landmark_heatmaps
 from awing.method.weights import build_loss_weights
@@ -96,22 +101,12 @@ PANELS = {"peak": "peak", "centre": "value at the centre", "half_area": "area > 
 
 
 def figure(results: dict[str, list[dict]], path: Path, title: str) -> Path:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(9, 3.2), dpi=100)
-    axes = fig.subplots(1, 3)
-    for ax, (key, name) in zip(axes, PANELS.items()):
-        for i, (loss, rows) in enumerate(results.items()):
-            ax.plot([r["jitter"] for r in rows], [r[key] for r in rows], marker=".", color=f"C{i}", label=loss)
-        ax.set_xlabel("position jitter s (heatmap px)")
-        ax.set_title(name, fontsize="medium")
-        ax.grid(True, alpha=0.3)
-    axes[0].legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    return path
+    """One panel per quantity of :data:`PANELS`, a line per loss over the jitter."""
+    panels = {
+        name: {loss: ([r["jitter"] for r in rows], [r[key] for r in rows]) for loss, rows in results.items()}
+        for key, name in PANELS.items()
+    }
+    return line_panels(panels, path, title, "position jitter s (heatmap px)")
 
 
 def main(argv: list[str] | None = None) -> int:
