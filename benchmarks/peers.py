@@ -380,7 +380,9 @@ class MediapipePipeline(Pipeline):
 
 
 def awing_pipelines(args, notes: list[str]) -> list[AwingPipeline]:
-    from awing.app.api import FaceAligner
+    import torch
+
+    from awing.app.api import FaceAligner, onnx_available, resolve_backend
     from awing.pretrained import default_model, list_pretrained, resolve_model
 
     try:
@@ -388,9 +390,7 @@ def awing_pipelines(args, notes: list[str]) -> list[AwingPipeline]:
     except FileNotFoundError:
         default = None
     shipped = {m["name"]: m for m in list_pretrained()}
-    default_backend = (
-        "onnx" if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("onnx") else "torch"
-    )
+    default_backend = resolve_backend("auto", torch.device("cpu"))  # what FaceAligner() runs here
     models = args.models
     if models is None:  # the shipped 68-point models, the default one first
         models = sorted((n for n, m in shipped.items() if m["schema"] == "w300_68"), key=lambda n: n != default)
@@ -407,7 +407,7 @@ def awing_pipelines(args, notes: list[str]) -> list[AwingPipeline]:
             notes.append(f"model {name}: not shipped and no such file: row skipped")
             continue
         for backend in args.backends:
-            if backend == "onnx" and not (importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("onnx")):
+            if backend == "onnx" and not onnx_available():
                 notes.append(f"{name} onnx: onnxruntime or onnx is not installed (awing[onnx]): row skipped")
                 continue
             aligner = FaceAligner(name, device="cpu", backend=backend, threads=args.threads)
