@@ -3,6 +3,7 @@
     python benchmarks/detectors.py [--detectors opencv blazeface] [--sets fdd mtfl w300] [--limit N]
                                    [--runtime auto|onnx|opencv] [--runtime-images N] [--shared ../shared/data]
     python benchmarks/detectors.py --detectors short back fallback merged --sets all
+    python benchmarks/detectors.py --detectors short merged aligner aligner:w300-1hg-tiny-128 --sets all
 
 A face counts as found when one of the detector's boxes holds the landmarks' centre at a plausible
 size: box side (``max(w, h)``) between 0.5x and 3x the landmark extent (``max`` of the landmarks'
@@ -28,9 +29,14 @@ has one row per set and detector: faces found / annotated, recall %, false detec
 image. ``--limit`` takes at most that many faces (images) per set, evenly spaced. Data: ``../shared/data``
 (or ``--shared`` / $AWING_SHARED_DATA).
 
-Detector names: any of :data:`awing.detect.DETECTORS`, or the BlazeFace strategies ``short``, ``back``,
-``fallback`` (short, then back on an image where short keeps no box) and ``merged`` (both, weighted NMS
-across them) of :class:`awing.detect.BlazeFaceDetector`. ``--runtime`` is what runs every BlazeFace
+Detector names: any of :data:`awing.detect.DETECTORS`, the BlazeFace strategies ``short``, ``back``,
+``fallback`` (short, then back on an image where short keeps no box), ``merged`` (both, weighted NMS
+across them) and ``cascade`` (short, then back's boxes of the faces short missed: both always) of
+:class:`awing.detect.BlazeFaceDetector`, or ``aligner`` / ``aligner:MODEL``: the boxes of the faces
+``FaceAligner(MODEL).predict`` returns, whose default detection of still photos runs the cascade's second
+stage only where the first found no face passing the landmark quality check or only small ones
+(:func:`awing.app.api.needs_second_stage`); its ms include the landmark model, and the column ``2nd stage %``
+gives the share of images where the back model ran. ``--runtime`` is what runs every BlazeFace
 detector of the tables (``auto``, the default: ONNX Runtime where installed, else OpenCV's DNN).
 
 Last, a third table (where onnxruntime is installed; ``--runtime-images 0`` leaves it out) times BlazeFace's
@@ -71,7 +77,7 @@ SETS = {  # name: (data set, split, at most this many faces: the first ones)
     "w300": ("w300", "val", 145),
 }
 PHOTO_SETS = ("aflw2000", "fgnet", "scut", "wflw", "w300-private", "mpii")  # read here (module docstring)
-BLAZEFACE_VARIANTS = ("short", "back", "fallback", "merged")
+BLAZEFACE_VARIANTS = ("short", "back", "fallback", "merged", "cascade")
 FDD_CROP = 3.2  # FDD-14 images are squares of 3.2x the landmark extent
 MPII_FACE = 0.8  # an MPII face box's side, x the head-top to upper-neck distance
 FIXTURES = "fixtures/mmpose_samples"
@@ -181,9 +187,38 @@ def read_photos(name: str, shared: Path) -> list[Photo]:
     return coco_photos(shared / FIXTURES / folder, annotations)
 
 
+class AlignerDetection:
+    """What :class:`~awing.app.api.FaceAligner` finds on a still photo, as a detector: :meth:`detect` gives the
+    boxes and scores of the faces ``predict`` returns (one pass, no second pass), so with BlazeFace's default
+    cascade the back model ran only where :func:`~awing.app.api.needs_second_stage` said; :attr:`second` counts
+    the images where it did. Its time includes the landmark model's pass(es), which the rule needs."""
+
+    def __init__(self, model: str | None, runtime: str = "auto") -> None:
+        from awing import FaceAligner
+
+        detector = BlazeFaceDetector(runtime=runtime, threads=1)
+        self.aligner = FaceAligner(model, detector=detector, refine="never", threads=1)
+        self.second = 0
+        run = detector.second_stage
+
+        def counted(image, known):
+            self.second += 1
+            return run(image, known)
+
+        detector.second_stage = counted
+
+    def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        faces = self.aligner.predict(image, color="RGB")
+        boxes = np.asarray([f.box for f in faces], np.float32).reshape(-1, 4)
+        return boxes, np.asarray([f.score for f in faces], np.float32)
+
+
 def build_detector(name: str, runtime: str = "auto"):
-    """A detector by registry name, or one of :data:`BLAZEFACE_VARIANTS` (a :class:`BlazeFaceDetector` model);
-    a BlazeFace one on ``runtime`` (one thread for ONNX Runtime, as OpenCV is given here)."""
+    """A detector by registry name, one of :data:`BLAZEFACE_VARIANTS` (a :class:`BlazeFaceDetector` model), or
+    ``aligner`` / ``aligner:MODEL`` (:class:`AlignerDetection` with the default or that landmark model); a
+    BlazeFace one on ``runtime`` (one thread for ONNX Runtime, as OpenCV is given here)."""
+    if name == "aligner" or name.startswith("aligner:"):
+        return AlignerDetection(name.partition(":")[2] or None, runtime)
     if name in BLAZEFACE_VARIANTS:
         return BlazeFaceDetector(name, runtime=runtime, threads=1)
     factory = DETECTORS.get(name)
@@ -247,6 +282,9 @@ def run(detectors: dict, images: list, photos: list[Photo], fdd: bool = False) -
     """Each detector on each image (taking turns per image): per detector, faces found / annotated, recall %,
     false detections (boxes matching no face), mean ms per image, and for FDD the enlargement figures."""
     stats = {name: {"found": 0, "false": 0, "times": [], "ratios": []} for name in detectors}
+    for detector in detectors.values():
+        if hasattr(detector, "second"):
+            detector.second = 0
     for rgb, photo in zip(images, photos):
         for name, detector in detectors.items():
             t = time.perf_counter()
@@ -271,6 +309,7 @@ def run(detectors: dict, images: list, photos: list[Photo], fdd: bool = False) -
             "ms": 1000.0 * float(np.mean(st["times"])),
             "enlarge": float(np.median(ratios)) if ratios else float("nan"),
             "enlarge_q": np.percentile(ratios, [25, 75]) if ratios else None,
+            "second": 100.0 * detectors[name].second / len(photos) if hasattr(detectors[name], "second") else None,
         }
     return out
 
@@ -292,13 +331,16 @@ def print_tables(rows: dict[str, dict[str, dict]], sets: list[str]) -> None:
                 line += f"{by_set['fdd']['enlarge']:>7.3f}{spread}"
             print(line)
         print()
-    print(f"{'set':<14}{'detector':<16}{'found':>11}{'recall %':>10}{'false/img':>11}{'ms/img':>9}{'x short':>9}")
+    head = f"{'set':<14}{'detector':<28}{'found':>11}{'recall %':>10}{'false/img':>11}{'ms/img':>9}{'x short':>9}"
+    print(head + f"{'2nd stage %':>13}")
     for s in sets:
         for name, by_set in rows.items():
             r = by_set[s]
             ratio = f"{r['ms'] / rows['short'][s]['ms']:.2f}" if "short" in rows else "-"
             found = f"{r['found']}/{r['faces']}"
-            print(f"{s:<14}{name:<16}{found:>11}{r['recall']:>10.1f}{r['false']:>11.2f}{r['ms']:>9.1f}{ratio:>9}")
+            second = "-" if r.get("second") is None else f"{r['second']:.1f}"
+            line = f"{s:<14}{name:<28}{found:>11}{r['recall']:>10.1f}{r['false']:>11.2f}{r['ms']:>9.1f}{ratio:>9}"
+            print(line + f"{second:>13}")
 
 
 def main(argv=None) -> None:

@@ -14,6 +14,7 @@ pixels. Points follow docs/ARCHITECTURE.md: ``(x, y)``, pixel centres at integer
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import sys
@@ -44,7 +45,16 @@ from awing.method.model import flip_average, model_from_checkpoint, predict_heat
 from awing.pretrained import resolve_model
 from awing.schemas import load_schema, map_points, point_mapping
 
-__all__ = ["ENLARGE_RANGE", "FACE_QUALITY_THRESHOLD", "FaceAligner", "FaceLandmarks", "check_enlarge", "load_rgb"]
+__all__ = [
+    "ENLARGE_RANGE",
+    "FACE_QUALITY_THRESHOLD",
+    "SMALL_FACE_SHARE",
+    "FaceAligner",
+    "FaceLandmarks",
+    "check_enlarge",
+    "load_rgb",
+    "needs_second_stage",
+]
 
 # The is_face cut on FaceLandmarks.quality (the mean point confidence) for models that store none of
 # their own (``inference.face_quality``): fdd14-1hg-tiny's (docs/RESULTS.md, "Inference defaults").
@@ -60,6 +70,13 @@ REFINE_MAX_SHIFT = 0.05
 # overlap less than this (IoU of the two square crops, :func:`second_pass_pays`): where they nearly coincide
 # the second pass reads nearly the same pixels again (docs/RESULTS.md, "Second pass: where it pays").
 REFINE_MIN_IOU = 0.9
+
+# A two-stage detector's second stage (BlazeFace's default on still photos: the back-camera model after the
+# short-range one) runs where the first found no face that passes the landmark quality check, or where the
+# smallest one it found has a box side under this share of the image's longer side: in a photo of small
+# faces, others may be too small for the first stage (BlazeFace's short-range model finds faces down to
+# about 1/8 of the image; docs/RESULTS.md, "Face detectors").
+SMALL_FACE_SHARE = 0.25
 
 # ``FaceAligner(backend=...)``: "auto" is ONNX Runtime on the CPU where it is installed (resolve_backend).
 BACKENDS = ("auto", "torch", "onnx")
@@ -79,6 +96,26 @@ ENLARGE_RANGE = (-0.9, 10.0)
 
 # The awing package's folder: the unstated-colour warning names the first caller outside it.
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class _LazyPose:
+    """:attr:`FaceLandmarks.pose` as a dataclass field: a dict or None as given, or, given a callable with no
+    arguments (what FaceAligner passes), its result on the first read, kept. The head-pose fit costs about
+    0.5 ms a face (two ``cv2.solvePnP`` calls), spent only on faces whose pose is read."""
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.slot = "_" + name
+
+    def __get__(self, face, owner=None):
+        if face is None:  # the class attribute: the field's default
+            return None
+        value = face.__dict__.get(self.slot)
+        if callable(value):
+            value = face.__dict__[self.slot] = value()
+        return value
+
+    def __set__(self, face, value) -> None:
+        face.__dict__[self.slot] = value
 
 
 @dataclasses.dataclass
@@ -104,6 +141,7 @@ class FaceLandmarks:
         pose: ``{"yaw", "pitch", "roll"}`` head pose in degrees from the points (:mod:`awing.app.pose`: a
             3-D mean face fitted with PnP; signs: yaw > 0 nose to the image right, pitch > 0 face up,
             roll > 0 clockwise on screen), or None when the layout has no 3-D mean face or the fit fails.
+            FaceAligner's faces fit it when it is first read.
     """
 
     box: np.ndarray
@@ -113,7 +151,7 @@ class FaceLandmarks:
     schema: str
     score: float = 1.0
     quality: float = float("nan")
-    pose: dict | None = None
+    pose: dict | None = _LazyPose()  # type: ignore[assignment]  # computed when first read (see _LazyPose)
     quality_threshold: float = FACE_QUALITY_THRESHOLD
 
     @property
@@ -215,6 +253,18 @@ def second_pass_pays(first_crop, second_crop, min_iou: float = REFINE_MIN_IOU) -
     if second is None or not np.isfinite(second).all():
         return False
     return bool(box_iou(np.asarray(first_crop, np.float64), second)[0, 0] < min_iou)
+
+
+def needs_second_stage(faces: Sequence[FaceLandmarks], image_shape, small: float = SMALL_FACE_SHARE) -> bool:
+    """Whether a two-stage detector's second stage should look for more faces in an image: none of its
+    first stage's ``faces`` passes the quality check (:attr:`FaceLandmarks.is_face`: nothing found, or only
+    false boxes, such as a sign), or the smallest that does has a box side (its longer one) under ``small`` x
+    the image's longer side (``image_shape``: ``(H, W, ...)``)."""
+    real = [f for f in faces if f.is_face]
+    if not real:
+        return True
+    side = min(float(max(f.box[2] - f.box[0], f.box[3] - f.box[1])) for f in real)
+    return side < small * max(image_shape[0], image_shape[1])
 
 
 def refine_shift(first: FaceLandmarks, second: FaceLandmarks) -> float:
@@ -455,13 +505,28 @@ class FaceAligner:
                 f"{images.shape}: use predict(image) for one image"
             )
         rgbs = [load_rgb(im, color) for im in images]
-        found = [self.detector.detect(rgb) for rgb in rgbs]
+        staged = getattr(self.detector, "mode", None) == "cascade"  # a two-stage detector: see needs_second_stage
+        detect = self.detector.first_stage if staged else self.detector.detect
+        found = [detect(rgb) for rgb in rgbs]
         boxes = [np.asarray(b, np.float32).reshape(-1, 4) for b, _ in found]
         scores = [np.asarray(s, np.float32).reshape(-1) for _, s in found]
         results = self._align(rgbs, boxes, scores, self.enlarge, self.offset)
+        if staged:
+            results = [self._second_stage(rgb, faces) for rgb, faces in zip(rgbs, results)]
         if self.refine == "never":
             return results
         return [self.refine_faces(rgb, faces) for rgb, faces in zip(rgbs, results)]
+
+    def _second_stage(self, rgb: np.ndarray, faces: list[FaceLandmarks]) -> list[FaceLandmarks]:
+        """The faces of a two-stage detector's first stage, with the second stage's new ones where
+        :func:`needs_second_stage` says so, all best detector score first."""
+        if not needs_second_stage(faces, rgb.shape):
+            return faces
+        boxes, scores = self.detector.second_stage(rgb, np.asarray([f.box for f in faces], np.float32).reshape(-1, 4))
+        if not len(boxes):
+            return faces
+        more = self._align([rgb], [boxes], [scores], self.enlarge, self.offset)[0]
+        return sorted(faces + more, key=lambda f: -f.score)
 
     def refine_box(self, face: FaceLandmarks) -> np.ndarray | None:
         """The box of ``face``'s second-pass crop (see ``refine``; :func:`awing.data.crop.landmark_crop_box`),
@@ -501,7 +566,8 @@ class FaceAligner:
             if refine_shift(faces[k], face) > self.refine_max_shift:
                 continue  # the first pass failed: a crop around its points is worse (see REFINE_MAX_SHIFT)
             kept = {"box", "score"}  # the detector's
-            fields = {f.name: getattr(face, f.name) for f in dataclasses.fields(face) if f.name not in kept}
+            fields = {f.name: getattr(face, f.name) for f in dataclasses.fields(face) if f.name not in kept | {"pose"}}
+            fields["pose"] = vars(face)["_pose"]  # still unread: the second pass's pose stays lazy
             out[k] = dataclasses.replace(faces[k], **fields)
         return out
 
@@ -555,7 +621,7 @@ class FaceAligner:
                     schema=self.output_schema.name,
                     score=float(scores[owner][j]),
                     quality=float(quality[k]),
-                    pose=pose_of_points(points[k], self.output_schema, rgbs[owner].shape[1::-1]),
+                    pose=functools.partial(pose_of_points, points[k], self.output_schema, rgbs[owner].shape[1::-1]),
                     quality_threshold=self.face_quality,
                 )
             )

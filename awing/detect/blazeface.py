@@ -10,9 +10,12 @@ it (``tools/convert_blazeface.py``: tflite2onnx, the same weights, float16 widen
 - ``"back"``: ``face_detection_back.tflite`` / ``.onnx`` (315 / 574 KB, 256x256 input), MediaPipe's
   back-camera model for smaller faces further away.
 
-By default (``model="auto"``) still photos run both models and merge their boxes (``"merged"``); video
-frames (:func:`awing.detect.video_mode`) run the short-range model, and the back one only on a frame
-where it finds no face (``"fallback"``).
+By default (``model="auto"``) still photos run the two models as a cascade (``"cascade"``): the short-range
+model first, then the back one for the faces it did not find. :meth:`BlazeFaceDetector.detect` on its own
+always runs both stages; :class:`awing.app.api.FaceAligner`, which can tell a face from a false box by its
+landmarks, runs the second stage only where the first found no real face or only small ones
+(:func:`awing.app.api.needs_second_stage`). Video frames (:func:`awing.detect.video_mode`) run the
+short-range model, and the back one only on a frame where it finds no face (``"fallback"``).
 
 Runtimes (``runtime=``, decided in one place, :func:`resolve_runtime`): ``"onnx"``, ONNX Runtime on the
 ``.onnx`` files (``pip install "awing[onnx]"``); ``"opencv"``, ``cv2.dnn.readNetFromTFLite`` on the
@@ -230,8 +233,10 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou: float = 0.3) -> tup
 
 
 # How BlazeFaceDetector(model=...) combines the two models (any other model value: that one model alone).
-STRATEGIES = ("auto", "fallback", "merged")
-STILLS_STRATEGY = "merged"  # model="auto" on still photos: both models (docs/RESULTS.md, "Face detectors")
+STRATEGIES = ("auto", "cascade", "fallback", "merged")
+# model="auto" on still photos: the short model, then the back one for the faces it missed (both always in
+# detect(); FaceAligner runs the second stage only where it is needed: docs/RESULTS.md, "Face detectors")
+STILLS_STRATEGY = "cascade"
 VIDEO_STRATEGY = "fallback"  # model="auto" on video frames: the short-range model, the back one only on a miss
 
 
@@ -250,11 +255,15 @@ class BlazeFaceDetector:
     """MediaPipe BlazeFace (short-range or back-camera model, or both), run by ONNX Runtime or ``cv2.dnn``.
 
     Args:
-        model: ``"auto"`` (default): on still photos ``"merged"``, on video frames (``video=True``, or
+        model: ``"auto"`` (default): on still photos ``"cascade"``, on video frames (``video=True``, or
             inside :func:`awing.detect.video_mode`, as :class:`~awing.app.tracking.FaceTracker` runs it)
-            ``"fallback"``, which costs about the short model's time; ``"merged"``: both models, their
-            boxes merged by weighted NMS (:func:`merge_detections`; finds the small faces of ordinary
-            photos, about 5x the short model's time); ``"fallback"``: the short-range model, then the
+            ``"fallback"``, which costs about the short model's time; ``"cascade"``: two stages,
+            :meth:`first_stage` (the short-range model) and :meth:`second_stage` (the back model's boxes
+            of faces the first missed); :meth:`detect` runs both (the boxes of ``"merged"`` but for faces
+            both find, which keep the short model's box), a caller that can judge the first stage's faces
+            (:class:`~awing.app.api.FaceAligner`) runs the second only where needed; ``"merged"``: both
+            models, their boxes merged by weighted NMS (:func:`merge_detections`; finds the small faces of
+            ordinary photos, about 5x the short model's time); ``"fallback"``: the short-range model, then the
             back-camera one on an image where it finds no face (the default before: fast, but a photo where
             the short model finds a false box never gets the back model); ``"short"`` (128 px input, faces
             that fill much of the image) or ``"back"`` (256 px, smaller faces) alone; or the path of a
@@ -339,7 +348,8 @@ class BlazeFaceDetector:
 
     @property
     def mode(self) -> str:
-        """What :meth:`detect` runs now: ``"fallback"`` or ``"merged"`` (two models), or ``"single"``."""
+        """What :meth:`detect` runs now: ``"cascade"``, ``"fallback"`` or ``"merged"`` (two models), or
+        ``"single"``."""
         if self.strategy == "auto":
             return VIDEO_STRATEGY if self.video else STILLS_STRATEGY
         return self.strategy or "single"
@@ -390,21 +400,24 @@ class BlazeFaceDetector:
         boxes = (boxes.astype(np.float64) - [ox, oy, ox, oy]) / [kx, ky, kx, ky] - 0.5
         return boxes, scores.astype(np.float64)
 
-    def _select(self, boxes: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The boxes of at least ``min_size`` (non-empty ones), then the ``max_faces`` largest, best first."""
+    def _select(self, boxes: np.ndarray, scores: np.ndarray, known: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """The boxes of at least ``min_size`` (non-empty ones), then the ``max_faces - known`` largest, best
+        first (``known``: faces already found, by a cascade's first stage)."""
         boxes, scores = np.asarray(boxes, np.float64).reshape(-1, 4), np.asarray(scores, np.float64).reshape(-1)
         sides = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
         ok = (sides >= self.min_size) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
         boxes, scores, sides = boxes[ok], scores[ok], sides[ok]
-        if self.max_faces is not None and len(boxes) > self.max_faces:
-            largest = np.sort(np.argsort(-sides, kind="stable")[: self.max_faces])  # still best score first
+        keep = None if self.max_faces is None else max(0, self.max_faces - known)
+        if keep is not None and len(boxes) > keep:
+            largest = np.sort(np.argsort(-sides, kind="stable")[:keep])  # still best score first
             boxes, scores = boxes[largest], scores[largest]
         return boxes.astype(np.float32), scores.astype(np.float32)
 
     def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(H, W, 3) uint8 RGB -> boxes (K, 4) float32 and face probabilities (K,) float32, best first, by
         :attr:`mode`: one model; ``"fallback"``: the back model's only when the short one keeps no box;
-        ``"merged"``: both models' boxes merged (:func:`merge_detections`) before the selection."""
+        ``"merged"``: both models' boxes merged (:func:`merge_detections`) before the selection;
+        ``"cascade"``: :meth:`first_stage`, then :meth:`second_stage` for the faces it missed."""
         check_detector_image(image)
         mode = self.mode
         if mode == "merged":
@@ -412,7 +425,36 @@ class BlazeFaceDetector:
         boxes, scores = self._select(*self._run(image))
         if len(boxes) == 0 and mode == "fallback":
             return self.fallback.detect(image)
+        if mode == "cascade":
+            more, more_scores = self.second_stage(image, boxes)
+            order = np.argsort(-np.concatenate([scores, more_scores]), kind="stable")
+            return np.concatenate([boxes, more])[order], np.concatenate([scores, more_scores])[order]
         return boxes, scores
+
+    def first_stage(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The cascade's first stage: this detector's own (short-range) model alone, as :meth:`detect` returns
+        boxes (K, 4) and scores (K,) float32, best first. Any mode: it never runs the back model."""
+        check_detector_image(image)
+        return self._select(*self._run(image))
+
+    def second_stage(self, image: np.ndarray, known) -> tuple[np.ndarray, np.ndarray]:
+        """The cascade's second stage: the back-camera model's boxes of faces not among ``known`` ((N, 4) boxes,
+        e.g. the first stage's), i.e. those overlapping none of them by IoU > ``iou``; boxes (M, 4) and scores
+        (M,) float32, best first, at most ``max_faces - N`` of them.
+
+        Raises:
+            ValueError: a detector of one model (no back model to run: ``model`` was ``"short"``, ``"back"`` or
+            a file).
+        """
+        if self.fallback is None:
+            raise ValueError(f"second_stage needs a two-model BlazeFaceDetector (model 'auto' or 'cascade'): {self!r}")
+        check_detector_image(image)
+        known = np.asarray(known, np.float64).reshape(-1, 4)
+        boxes, scores = self.fallback._run(image)
+        if len(known) and len(boxes):
+            new = ~(box_iou(np.asarray(boxes, np.float64), known) > self.iou).any(1)
+            boxes, scores = boxes[new], scores[new]
+        return self._select(boxes, scores, known=len(known))
 
     def __repr__(self) -> str:
         threads = f", threads={self.threads}" if self.runtime == "onnx" else ""

@@ -22,8 +22,10 @@ the CLI read it, so a new detector is one entry there:
 - ``"blazeface"`` (:mod:`awing.detect.blazeface`, the default): MediaPipe's BlazeFace, run by ONNX Runtime
   where it is installed (``awing[onnx]``; about 0.6x the time), else by ``cv2.dnn.readNetFromTFLite``
   (OpenCV >= 4.8); ``runtime=`` / ``threads=`` options choose (both names build
-  :class:`BlazeFaceDetector`, so both take them). On still photos both its models, the short-range and
-  the back-camera one, their boxes merged (finds the small faces of ordinary photos); on video frames
+  :class:`BlazeFaceDetector`, so both take them). On still photos both its models as a cascade: the
+  short-range one, then the back-camera one for the faces it missed (finds the small faces of ordinary
+  photos; :class:`~awing.app.api.FaceAligner` runs the second stage only where the first found no real
+  face or only small ones); on video frames
   (:func:`video_mode`, which :class:`~awing.app.tracking.FaceTracker` sets) the short-range model, then
   the back-camera one only on a frame where it finds no face. ``"blazeface-back"``: the back-camera
   model only (smaller faces). Scores are face probabilities.

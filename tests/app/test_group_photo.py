@@ -58,8 +58,11 @@ def test_grid_photo_all_faces_in_one_batched_call(grid):
     found, seconds = faces_per_second(aligner, image, repeat=2)
     detected = aligner.predict(image, color="BGR")
     assert found == len(detected) and seconds > 0  # the faces `predict` finds, timed per call
-    # warm-up + 2 timed calls + ours, each the same batched pass(es) over all the faces found (no pass per face)
-    assert set(calls) == {found} and len(calls) % 4 == 0
+    # warm-up + 2 timed calls + ours, each the same batched passes (no pass per face): the detector's first stage's
+    # faces, the faces its second stage added (BlazeFace's back model, where it ran), then the second pass on all
+    first = len(aligner.detector.first_stage(np.ascontiguousarray(image[..., ::-1]))[0])
+    per_call = [n for n in (first, found - first, found) if n > 0]
+    assert calls == per_call * 4
     # every detection is one of the nine faces, each found at most once, and most are found
     matches = [max(range(9), key=lambda i: iou(face.box, boxes[i])) for face in detected]
     assert all(iou(face.box, boxes[i]) > 0.4 for face, i in zip(detected, matches))

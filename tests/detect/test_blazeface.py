@@ -273,7 +273,31 @@ def test_the_default_finds_the_small_faces_of_ordinary_photos(name):
     rgb, centre, head = _mpii_face(name)
     assert not _finds(BlazeFaceDetector("short").detect(rgb)[0], centre, head)
     default = get_detector()
-    assert default.mode == "merged" and _finds(default.detect(rgb)[0], centre, head)
+    assert default.mode == "cascade" and _finds(default.detect(rgb)[0], centre, head)
+    assert not _finds(default.first_stage(rgb)[0], centre, head)  # the short model's boxes alone
+    assert _finds(default.second_stage(rgb, default.first_stage(rgb)[0])[0], centre, head)
+    assert _finds(BlazeFaceDetector("merged").detect(rgb)[0], centre, head)
+
+
+def test_the_cascade_adds_only_the_faces_its_first_stage_missed():
+    """The second stage drops the back model's boxes that overlap a known box (IoU > iou) and keeps the rest;
+    detect() returns both stages' boxes best score first; max_faces counts the known faces; a one-model
+    detector has no second stage."""
+    det = BlazeFaceDetector("cascade")
+    a, b, c = [100, 100, 140, 140], [102, 98, 142, 138], [10, 10, 30, 30]
+    det.fallback._run = lambda image: (np.array([b, c], np.float64), np.array([0.8, 0.6]))
+    det._run = lambda image: (np.array([a], np.float64), np.array([0.55]))
+    rgb = np.zeros((200, 200, 3), np.uint8)
+    boxes, scores = det.second_stage(rgb, np.array([a], np.float32))
+    np.testing.assert_array_equal(boxes, [c])
+    assert boxes.dtype == scores.dtype == np.float32 and scores.tolist() == pytest.approx([0.6])
+    assert len(det.second_stage(rgb, np.zeros((0, 4)))[0]) == 2  # nothing known: every back box is new
+    boxes, scores = det.detect(rgb)
+    assert scores.tolist() == pytest.approx([0.6, 0.55]) and boxes.tolist() == [c, a]  # best score first
+    det.max_faces = 1
+    assert det.detect(rgb)[0].tolist() == [a]  # the first stage's face fills max_faces
+    with pytest.raises(ValueError, match="two-model"):
+        BlazeFaceDetector("short").second_stage(rgb, np.zeros((0, 4)))
 
 
 def test_merging_two_models_keeps_one_box_per_face():
@@ -296,13 +320,13 @@ def test_video_mode_keeps_the_short_range_model():
     where it finds nothing: on a photo where the short model finds (false) boxes, its boxes exactly."""
     rgb, _, _ = _mpii_face("060754485.jpg")
     default = get_detector("blazeface")
-    assert default.video is False and default.mode == "merged"
+    assert default.video is False and default.mode == "cascade"
     calls = []
     default.fallback._run = _no_boxes(calls)
     with video_mode(default):
         assert default.video is True and default.mode == "fallback"
         boxes, scores = default.detect(rgb)
-    assert calls == [] and default.video is False and default.mode == "merged"
+    assert calls == [] and default.video is False and default.mode == "cascade"
     np.testing.assert_array_equal(boxes, BlazeFaceDetector("short").detect(rgb)[0])
     default.detect(rgb)
     assert calls == [1]  # stills: both models

@@ -79,7 +79,7 @@ def test_onnx_and_opencv_give_the_same_boxes_and_scores(model):
 def test_the_default_strategies_agree_across_runtimes():
     onnx, opencv = BlazeFaceDetector(runtime="onnx", threads=1), BlazeFaceDetector(runtime="opencv")
     assert onnx.fallback.runtime == "onnx" and opencv.fallback.runtime == "opencv"  # both models, one runtime
-    assert onnx.mode == opencv.mode == "merged"
+    assert onnx.mode == opencv.mode == "cascade"
     for rgb in _photos():
         _same(onnx.detect(rgb), opencv.detect(rgb))
     onnx.video = opencv.video = True
