@@ -316,7 +316,9 @@ class FaceAligner:
             its first pass when the second moved its points by more than ``refine_max_shift``.
             ``"always"`` (or True): every face; ``"never"`` (or False): one pass; ``"auto"`` (default): for
             models trained on landmark-box crops, only the faces whose second crop overlaps their first
-            less than ``refine_min_iou`` (:func:`second_pass_pays`), for other models never.
+            less than ``refine_min_iou`` (:func:`second_pass_pays`), for other models never, nor for a
+            model whose file says ``refine: never`` (``awing export --refine never``: the fast
+            ``w300-1hg-tiny-128``, whose second pass costs a third more time for under 0.1 point of NME).
             Only :meth:`predict` / :meth:`predict_batch` refine; :meth:`predict_crops` is one pass.
         decoder: the sub-pixel decoder, ``"quarter"`` (the paper's argmax + quarter-pixel shift) or
             ``"dark"`` (a Taylor step on the smoothed log heatmap); None: the one stored in the model file.
@@ -400,8 +402,8 @@ class FaceAligner:
         if self.backend == "onnx":
             self.session = _onnx_session(self.model, self.schema, self.model_path, threads)
         mode = {True: "always", False: "never"}.get(refine, refine)
-        if mode == "auto" and self.landmark_crop_enlarge is None:  # no training crop to re-crop with
-            mode = "never"
+        if mode == "auto" and (self.landmark_crop_enlarge is None or self.hints.refine == "never"):
+            mode = "never"  # no training crop to re-crop with, or a model whose second pass does not pay
         self.refine: str = mode  # "always", "never" or "auto" (the rule of second_pass_pays)
         self.refine_max_shift, self.refine_min_iou = float(refine_max_shift), float(refine_min_iou)
 

@@ -31,7 +31,7 @@ import torch
 from awing.core.checkpoint import checkpoint_metrics, export_weights, load_checkpoint, save_checkpoint
 from awing.core.config import config_from_dict
 from awing.core.extras import require
-from awing.data.hints import inference_hints
+from awing.data.hints import REFINE_HINTS, inference_hints
 from awing.detect.calibrate import calibration_hints
 from awing.engine.evaluate import evaluate_splits
 from awing.method.codec import build_codec
@@ -186,6 +186,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="CUT",
         help="weights: record this is_face cut on the mean point confidence (benchmarks/group_photo.py --calibrate)",
     )
+    parser.add_argument(
+        "--refine",
+        choices=REFINE_HINTS,
+        help="weights: record what FaceAligner(refine='auto') does with this model's second pass "
+        "(never: a fast model whose second pass does not pay; benchmarks/second_pass.py)",
+    )
 
 
 def _write_weights(args: argparse.Namespace, ckpt: dict, codec, out: Path) -> int:
@@ -196,6 +202,8 @@ def _write_weights(args: argparse.Namespace, ckpt: dict, codec, out: Path) -> in
     hints = calibration_hints(ckpt, args.calibrate) if args.calibrate else inference_hints(ckpt)
     if args.face_quality is not None:
         hints = dataclasses.replace(hints, face_quality=float(args.face_quality))
+    if args.refine is not None:
+        hints = dataclasses.replace(hints, refine=args.refine)
     if args.calibrate:
         log.info("crop enlargement per detector: %s; centre offset: %s", hints.enlarge, hints.offset)
     extra = {"inference": hints.to_dict()}

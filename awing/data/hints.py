@@ -15,7 +15,7 @@ import logging
 import math
 from collections.abc import Mapping
 
-__all__ = ["InferenceHints", "inference_hints", "training_hints", "landmark_crop_enlarge"]
+__all__ = ["REFINE_HINTS", "InferenceHints", "inference_hints", "training_hints", "landmark_crop_enlarge"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,8 @@ class InferenceHints:
             units of the box's longer side (x right, y down).
         face_quality: the is_face cut on the mean point confidence; None: the library default.
         calibrated_on: what ``enlarge`` and ``offset`` were measured on (text, for people).
+        refine: what ``FaceAligner(refine="auto")`` does with this model's second pass: ``"never"`` (a fast
+            model whose second pass costs more than it gains) or ``"auto"``; None: ``"auto"``.
     """
 
     crop: dict | None = None
@@ -43,6 +45,7 @@ class InferenceHints:
     offset: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
     face_quality: float | None = None
     calibrated_on: str | None = None
+    refine: str | None = None
 
     def to_dict(self) -> dict:
         """The checkpoint form (plain values; ``landmark_enlarge`` always present, unset fields left out)."""
@@ -57,6 +60,8 @@ class InferenceHints:
             out["face_quality"] = self.face_quality
         if self.calibrated_on:
             out["calibrated_on"] = self.calibrated_on
+        if self.refine is not None:
+            out["refine"] = self.refine
         return out
 
     @classmethod
@@ -77,6 +82,7 @@ class InferenceHints:
             offset={str(k): _pair(v, f"offset[{k!r}]") for k, v in _mapping(data, "offset").items()},
             face_quality=_number(data.get("face_quality"), "face_quality"),
             calibrated_on=None if data.get("calibrated_on") is None else str(data["calibrated_on"]),
+            refine=_refine(data.get("refine")),
         )
 
 
@@ -86,6 +92,16 @@ def _number(value, name: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ValueError(f"inference {name!r} must be a finite number, got {value!r}")
     return float(value)
+
+
+# What a model file may say about its second pass (InferenceHints.refine).
+REFINE_HINTS = ("auto", "never")
+
+
+def _refine(value) -> str | None:
+    if value is not None and value not in REFINE_HINTS:
+        raise ValueError(f"inference 'refine' must be one of {', '.join(map(repr, REFINE_HINTS))}, got {value!r}")
+    return value
 
 
 def _pair(value, name: str) -> tuple[float, float]:

@@ -61,6 +61,32 @@ def test_refine_auto_is_on_for_landmark_box_models_only():
             FaceAligner("fdd14-1hg-tiny", device="cpu", detector="full", refine_min_iou=bad)
 
 
+def test_a_model_file_can_turn_auto_refinement_off(tmp_path):
+    """``awing export --refine never`` records it; FaceAligner(refine="auto") then runs one pass, and an explicit
+    "always" still refines; a malformed stored value is a clear error."""
+    from awing.app.cli import main
+    from awing.core.checkpoint import load_checkpoint, save_checkpoint
+
+    out = tmp_path / "m.pt"
+    export = ["export", "fdd14-1hg-tiny", "--format", "weights", "--out", str(out)]  # a landmark-box model
+    assert main([*export, "--refine", "never"]) == 0
+    assert load_checkpoint(out)["inference"]["refine"] == "never"
+    assert FaceAligner(str(out), device="cpu", detector="full").refine == "never"
+    assert FaceAligner(str(out), device="cpu", detector="full", refine="always").refine == "always"
+    assert main([*export, "--refine", "auto"]) == 0
+    assert FaceAligner(str(out), device="cpu", detector="full").refine == "auto"
+    bad = load_checkpoint(out)
+    save_checkpoint(out, {**bad, "inference": {**bad["inference"], "refine": "sometimes"}})
+    with pytest.raises(ValueError, match="inference 'refine' must be one of"):
+        FaceAligner(str(out), device="cpu", detector="full")
+
+
+def test_the_fast_model_says_its_second_pass_does_not_pay():
+    """benchmarks/second_pass.py on w300-1hg-tiny-128 (docs/RESULTS.md, "Second pass: where it pays")."""
+    assert FaceAligner("w300-1hg-tiny-128", device="cpu", detector="full").refine == "never"
+    assert FaceAligner("w300-1hg-tiny", device="cpu", detector="full").refine == "auto"
+
+
 @pytest.mark.parametrize("given, mode", [(True, "always"), ("always", "always"), (False, "never"), ("never", "never")])
 def test_true_and_false_are_always_and_never(given, mode):
     assert FaceAligner("fdd14-1hg-tiny", device="cpu", detector="full", refine=given).refine == mode
