@@ -221,7 +221,8 @@ class LandmarkDataset(Dataset):
 
 class MixedLandmarks(torch.utils.data.ConcatDataset):
     """Several :class:`LandmarkDataset` of one schema and input size (mixed-source training), each with
-    its own crop; indexed one after another. ``samples`` is their concatenation, in index order."""
+    its own crop; indexed one after another. ``samples`` is their concatenation, in index order, and an
+    item's ``index`` is its index here (the part's own index would name another part's file)."""
 
     def __init__(self, parts: Sequence[LandmarkDataset]) -> None:
         super().__init__(parts)
@@ -229,6 +230,11 @@ class MixedLandmarks(torch.utils.data.ConcatDataset):
             raise ValueError("mixed-source parts must share the schema and the input size")
         self.samples = [s for p in parts for s in p.samples]
         self.schema = parts[0].schema
+
+    def __getitem__(self, index: int) -> dict:
+        item = super().__getitem__(index)
+        item["index"] = index if index >= 0 else len(self) + index
+        return item
 
     def set_epoch(self, epoch: int) -> None:
         for part in self.datasets:

@@ -98,3 +98,24 @@ def test_a_sources_shift_moves_its_crop_centre_by_a_fraction_of_its_box(syntheti
         assert np.allclose(delta[:, 0], 0, atol=1e-3) and np.allclose(delta[:, 1], -0.2 * longer * scale, atol=1e-3)
     with pytest.raises(ConfigError, match=r"data\.sources\[0\]\.shift"):
         load_config(None, [f"data.sources=[{{format: synthetic, root: {tmp_path}, shift: [0, 1.5]}}]"])
+
+
+def test_an_unreadable_image_of_a_later_source_is_named_by_its_own_file(synthetic_root, tmp_path):
+    """Items of a mixed set carry their index in the mixed set (not their part's), so the error for unreadable
+    training images names the file that failed, whichever source it came from."""
+    import dataclasses
+
+    from awing.data.dataset import LandmarkDataset, collate_landmarks
+    from awing.engine.train import EpochTotals, check_skipped
+
+    samples = read_dataset("synthetic", synthetic_root, "val", generate=False)[:4]
+    missing = str(tmp_path / "gone.png")
+    first = LandmarkDataset(samples[:3], "wflw98", 64, crop="landmarks", enlarge=0.1)
+    second = LandmarkDataset([samples[3], dataclasses.replace(samples[3], image=missing)], "wflw98", 64)
+    mixed = MixedLandmarks([first, second])
+    assert [mixed[i]["index"] for i in range(5)] == [0, 1, 2, 3, 4] and mixed[-1]["index"] == 4
+    batch = collate_landmarks([mixed[i] for i in range(5)])
+    assert batch["invalid_index"] == [4] and batch["index"].tolist() == [0, 1, 2, 3]
+    assert mixed.samples[4].image == missing
+    with pytest.raises(ValueError, match="gone.png"):
+        check_skipped(EpochTotals(samples=4, skipped=1), batch["invalid_index"], mixed.samples, max_share=0.1)
