@@ -18,7 +18,11 @@ class FaceDetector(Protocol):
     A detector may also have ``enlarge`` (float, its boxes' crop enlargement) and ``box_style`` (str,
     the key of a checkpoint's calibrated enlargement); one without them is treated like the Haar detector.
     One that works differently on video frames (faster, as BlazeFace's default) has a boolean ``video``
-    attribute, which :func:`video_mode` sets.
+    attribute, which :func:`video_mode` sets. One that works in two stages on still photos (BlazeFace's
+    default: ``mode == "cascade"``) also has ``first_stage(image)`` (the cheap stage, as ``detect``
+    returns) and ``second_stage(image, known)`` (the faces a costlier look finds that are not among the
+    (N, 4) ``known`` boxes); ``FaceAligner`` then runs the second only where the first's faces call for it
+    (:func:`awing.app.api.needs_second_stage`), and ``detect`` runs both.
     """
 
     def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
