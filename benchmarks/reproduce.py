@@ -43,15 +43,17 @@ CONFIGS = {
     "w300": "configs/cpu/w300_64.yaml",  # 300-W at the paper's 64x64 heatmaps (256 px input)
     "w300-32": "configs/cpu/w300.yaml",  # the same faces at 32x32 (128 px input): the resolution effect
     "w300-sigma2": "configs/cpu/w300_64_sigma2.yaml",  # 64x64 with sigma 2 on 13x13 (issue 26's recipe change)
+    "w300-init": "configs/cpu/w300_64_init.yaml",  # 64x64 with the output layers initialised N(0, 1e-3) (issue 26)
 }
 # the data set of each (benchmarks/_common.py: DATASETS)
-DATA_SETS = {"fdd14": "fdd14", "mtfl5": "mtfl5", **{d: "w300" for d in ("w300", "w300-32", "w300-sigma2")}}
+DATA_SETS = {"fdd14": "fdd14", "mtfl5": "mtfl5", **{d: "w300" for d in ("w300", "w300-32", "w300-sigma2", "w300-init")}}
 NAMES = {
     "fdd14": "FDD-14 val",
     "mtfl5": "MTFL-5 hold-out",
     "w300": "300-W val (64x64)",
     "w300-32": "300-W val (32x32)",
     "w300-sigma2": "300-W val (64x64, sigma 2 on 13x13)",
+    "w300-init": "300-W val (64x64, output init N(0, 1e-3))",
 }
 
 # Table 7's rows as config overrides of the full method (configs/cpu/*.yaml = AW+WM+B+C+CB).
@@ -81,6 +83,7 @@ CORE_ROWS = {
     "w300": ("MSE", "AW", "AW+WM", FULL_2HG),
     "w300-32": ("MSE", "AW", "AW+WM", FULL_2HG),
     "w300-sigma2": ("MSE", "AW", "AW+WM", FULL_2HG),
+    "w300-init": ("MSE", "AW", "AW+WM", FULL_2HG),
 }
 
 

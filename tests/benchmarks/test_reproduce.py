@@ -175,7 +175,7 @@ def test_every_row_of_every_table_is_a_valid_config(table, dataset):
     assert len(set(keys)) == len(keys)  # distinct rows never share a run folder
 
 
-@pytest.mark.parametrize("dataset", ["w300", "w300-32", "w300-sigma2"])
+@pytest.mark.parametrize("dataset", ["w300", "w300-32", "w300-sigma2", "w300-init"])
 def test_300w_table7_ends_with_the_full_method_on_two_stacks_so_boundary_coordinates_act(dataset):
     rows = table_rows("table7", dataset)
     assert list(rows)[:4] == ["MSE", "AW", "AW+WM", "AW+WM+B+C+CB, 2 stacks"]
@@ -183,7 +183,7 @@ def test_300w_table7_ends_with_the_full_method_on_two_stacks_so_boundary_coordin
     assert full.model.stacks == 2 and full.model.boundary and full.model.coordconv and full.model.boundary_coords
     assert full.loss.name == "awing" and full.loss.weight_map == "paper"
     # 300-W at 64x64 also splits the full method's gain between the second stack and CB (issue 26)
-    split = {"w300": ["AW+WM, 2 stacks", "AW+WM+B+C, 2 stacks"], "w300-32": [], "w300-sigma2": []}[dataset]
+    split = ["AW+WM, 2 stacks", "AW+WM+B+C, 2 stacks"] if dataset == "w300" else []
     assert list(rows)[4:] == split
     for label in split:
         cfg = load_config(ROOT / CONFIGS[dataset], rows[label])
@@ -194,16 +194,19 @@ def test_300w_table7_ends_with_the_full_method_on_two_stacks_so_boundary_coordin
     assert not mse.model.boundary and mse.loss.name == "mse"
 
 
-def test_sigma2_table7_differs_from_the_64x64_one_only_in_the_landmark_gaussians():
-    """Issue 26's variant: every Table 7 row with the recipe row "sigma 2 on 13x13"'s targets, nothing else."""
+@pytest.mark.parametrize("dataset, section, changed", [("w300-sigma2", "targets", {"sigma": 2.0, "radius": 6}),
+                                                       ("w300-init", "model", {"output_init": "small"})])
+def test_the_issue26_table7_variants_differ_from_the_64x64_one_only_in_their_recipe_change(dataset, section, changed):
+    """Every Table 7 row with one recipe row's change (as the ``recipe`` table's row of that name), nothing else."""
     import dataclasses
 
-    for label, overrides in table_rows("table7", "w300-sigma2").items():
-        changed = load_config(ROOT / CONFIGS["w300-sigma2"], overrides)
+    for label, overrides in table_rows("table7", dataset).items():
+        variant = load_config(ROOT / CONFIGS[dataset], overrides)
         base = load_config(ROOT / CONFIGS["w300"], overrides)
-        assert (changed.targets.sigma, changed.targets.radius) == (2.0, 6), label
-        named = dataclasses.replace(changed.train, name=base.train.name)
-        same = dataclasses.replace(changed, targets=base.targets, train=named)
+        assert {k: getattr(getattr(variant, section), k) for k in changed} == changed, label
+        same = dataclasses.replace(
+            variant, **{section: getattr(base, section)}, train=dataclasses.replace(variant.train, name=base.train.name)
+        )
         assert same == base, label  # (the run name defaults to the config file's)
 
 
