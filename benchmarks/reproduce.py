@@ -117,6 +117,7 @@ RECIPE_CHANGES = {
     "fp32": ["train.precision=fp32"],
     "output init N(0, 1e-3)": ["model.output_init=small"],  # mmpose's heads
     "sigma 2 on 13x13": ["targets.sigma=2", "targets.radius=6"],  # mmpose's sigma and 3-sigma support
+    "sigma 1.75 on 7x7": ["targets.sigma=1.75"],  # the authors' kernel: its effective sigma on their 7x7
     "80 epochs": ["optim.epochs=80", "optim.milestones=[60,74]"],
 }
 RECIPE = {
