@@ -117,6 +117,12 @@ class _LazyPose:
     def __set__(self, face, value) -> None:
         face.__dict__[self.slot] = value
 
+    def stored(self, face):
+        """What ``face`` holds without fitting it: the pose, or the callable that will fit it."""
+        return face.__dict__.get(self.slot)
+
+
+_POSE = _LazyPose()
 
 @dataclasses.dataclass
 class FaceLandmarks:
@@ -151,7 +157,7 @@ class FaceLandmarks:
     schema: str
     score: float = 1.0
     quality: float = float("nan")
-    pose: dict | None = _LazyPose()  # type: ignore[assignment]  # computed when first read (see _LazyPose)
+    pose: dict | None = _POSE  # type: ignore[assignment]  # computed when first read (see _LazyPose)
     quality_threshold: float = FACE_QUALITY_THRESHOLD
 
     @property
@@ -569,7 +575,7 @@ class FaceAligner:
                 continue  # the first pass failed: a crop around its points is worse (see REFINE_MAX_SHIFT)
             kept = {"box", "score"}  # the detector's
             fields = {f.name: getattr(face, f.name) for f in dataclasses.fields(face) if f.name not in kept | {"pose"}}
-            fields["pose"] = vars(face)["_pose"]  # still unread: the second pass's pose stays lazy
+            fields["pose"] = _POSE.stored(face)  # still unread: the second pass's pose stays lazy
             out[k] = dataclasses.replace(faces[k], **fields)
         return out
 
