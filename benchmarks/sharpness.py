@@ -58,8 +58,10 @@ from awing.core.config import Config, config_from_dict
 from awing.core.device import resolve_device
 from awing.data.build import build_dataset, read_split
 from awing.data.dataset import LandmarkDataset, build_loader
+from awing.engine.diagnostics import channel_gradient
 from awing.method.codec import codec_from_dict
 from awing.method.decode import bilinear_sample, decode_heatmaps
+from awing.method.losses import build_loss
 from awing.method.model import model_from_checkpoint, predict_heatmaps
 from awing.method.targets import inside_mask, render_targets
 
@@ -75,6 +77,9 @@ HEADERS = {
     "error": "error (px)",
 }
 REFERENCE = "GT target"
+# The losses whose gradient the per-part table splits, each at the paper's / its default parameters and
+# without a weight map, on every run's own predictions.
+GRADIENT_LOSSES = {"AW": "awing", "MSE": "mse"}
 
 __all__ = [
     "heatmap_statistics",
@@ -267,6 +272,8 @@ def run_statistics(
     examples = list(examples) if examples is not None else []
     loader = build_loader(dataset, batch_size, shuffle=False, workers=0)
     parts: dict[str, dict[str, list]] = {"model": {k: [] for k in STATS}, "gt": {k: [] for k in STATS}}
+    losses = {label: build_loss(name) for label, name in GRADIENT_LOSSES.items()}
+    gradients: dict[str, list[torch.Tensor]] = {label: [] for label in losses}
     profiles = {"model": None, "gt": None}
     out_examples: dict[str, dict] = {"model": {}, "gt": {}}
     crops, crop_points = {}, {}
@@ -278,9 +285,13 @@ def run_statistics(
         heat = predict_heatmaps(model, images, None, None)
         points = codec.crop_to_heatmap(batch["points"].to(device).float())
         heats = {"model": heat}
+        t = cfg.targets
+        targets, _ = render_targets(points, (size, size), None, t.sigma, t.radius)
+        on_grid = inside_mask(points, (size, size))
+        for label, loss in losses.items():
+            gradients[label].append(torch.where(on_grid, channel_gradient(loss, heat, targets), 0.0).cpu())
         if reference:
-            t = cfg.targets
-            heats["gt"], _ = render_targets(points, (size, size), None, t.sigma, t.radius)
+            heats["gt"] = targets
         for key, hm in heats.items():
             for name, value in heatmap_statistics(hm, points, window).items():
                 parts[key][name].append(value.cpu())
@@ -314,9 +325,15 @@ def run_statistics(
         }
 
     d = cfg.data
+    total = {label: torch.cat(g).double().sum(0) for label, g in gradients.items()}  # (N,) per landmark
+    gradient_share = {
+        label: {group: float(g[idx].sum() / g.sum()) for group, idx in groups.items()} for label, g in total.items()
+    }
     result = {
         "run": str(path),
         **summary("model"),
+        "gradient_share": gradient_share,
+        "point_share": {group: len(idx) / len(schema.point_names) for group, idx in groups.items()},
         "n_faces": n_faces,
         "n_points": n_points,
         "dataset": {
@@ -433,6 +450,26 @@ def group_table(labels: list[str], results: dict[str, list[dict]], reference: di
     return [*lines, ""]
 
 
+def gradient_table(labels: list[str], results: dict[str, list[dict]]) -> list[str]:
+    """Markdown lines: the share (%) of each loss's ``sum |dL/d y_hat|`` that falls on each facial part's
+    channels, on every method's own heatmaps (mean +- std over seeds), under the parts' share of the points."""
+    first = results[labels[0]][0]
+    groups = list(first["point_share"])
+    head = "| heatmaps | loss | " + " | ".join(groups) + " |"
+    lines = [
+        "Where each loss's gradient goes, by facial part (% of Σ|dL/dŷ| over the landmark channels, no weight map):",
+        "",
+        head,
+        "|---|---|" + "---|" * len(groups),
+        "| (share of the points) | – | " + " | ".join(f"{100 * first['point_share'][g]:.1f}" for g in groups) + " |",
+    ]
+    for label in labels:
+        for loss in GRADIENT_LOSSES:
+            cells = [_cell([100 * r["gradient_share"][loss][g] for r in results[label]], 1) for g in groups]
+            lines.append(f"| {label} | {loss} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def sharpness_report(
     runs: dict[str, list[Path]], out_dir: Path, device: str = "cpu", faces: int = 3, show_images: bool = True
 ) -> str:
@@ -498,6 +535,7 @@ def sharpness_report(
         "![](sharpness.png)",
         "",
         *group_table(labels, results, reference),
+        *gradient_table(labels, results),
     ]
     text = "\n".join(lines)
 
@@ -513,7 +551,8 @@ def sharpness_report(
             "mean": {k: v[0] for k, v in ms.items()},
             "std": {k: v[1] for k, v in ms.items()},
             "runs": [{"run": r["run"], "loss": r["loss"], "stats": r["stats"], "profile": r["profile"],
-                      "n_faces": r["n_faces"], "n_points": r["n_points"]} for r in rs],
+                      "gradient_share": r["gradient_share"], "n_faces": r["n_faces"], "n_points": r["n_points"]}
+                     for r in rs],
         }
 
     data = {

@@ -6,6 +6,8 @@ The paper's argument for the Adaptive Wing loss is about which pixels drive trai
 - :func:`pixel_classes`: **foreground** (target >= threshold), **difficult background** (Eq. 4's mask,
   the 3x3 grey dilation of the target >= threshold, less the foreground) and **background** (the rest);
 - :func:`gradient_shares`: each class's share of ``sum |dL/d y_hat|``;
+- :func:`channel_gradient`: ``sum |dL/d y_hat|`` per landmark channel (``benchmarks/sharpness.py`` sums it
+  by facial part);
 - :func:`heatmap_figures`: the heatmap's value at the true point (bilinear), its peak, and the decoding
   error in heatmap pixels.
 
@@ -23,7 +25,15 @@ import torch
 from awing.method.decode import bilinear_sample
 from awing.method.weights import loss_map_mask
 
-__all__ = ["CLASSES", "pixel_classes", "gradient_shares", "loss_gradient", "heatmap_figures", "diagnose_output"]
+__all__ = [
+    "CLASSES",
+    "pixel_classes",
+    "gradient_shares",
+    "loss_gradient",
+    "channel_gradient",
+    "heatmap_figures",
+    "diagnose_output",
+]
 
 CLASSES = ("foreground", "difficult", "background")
 
@@ -51,6 +61,13 @@ def loss_gradient(loss_fn, output: torch.Tensor, targets: torch.Tensor, weights:
     leaf = output.detach().requires_grad_()
     (grad,) = torch.autograd.grad(loss_fn(leaf, targets, weights), leaf)
     return grad
+
+
+def channel_gradient(loss_fn, output: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """(B, N, H, W) heatmaps and targets -> (B, N): each channel's ``sum |dL/d y_hat|`` under ``loss_fn``
+    (no weight map), where a loss spends its gradient between landmarks."""
+    with torch.enable_grad():
+        return loss_gradient(loss_fn, output.float(), targets, None).abs().sum((-1, -2))
 
 
 def heatmap_figures(heat: torch.Tensor, points: torch.Tensor, codec) -> dict[str, float]:

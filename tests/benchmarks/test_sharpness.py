@@ -132,6 +132,11 @@ def test_report_writes_files(synthetic_root, tmp_path):
     ref = data["reference"]["stats"]
     assert 0.8 < ref["peak"] <= 1.0 and ref["radius_gt"] < 1.6  # sigma 1, radius 2 targets
     assert np.isfinite(data["methods"]["MSE"]["mean"]["peak"])
+    # each loss's gradient split by facial part: shares of one whole, a table row per method and loss
+    for run in data["methods"]["AW"]["runs"]:
+        for loss in ("AW", "MSE"):
+            assert sum(run["gradient_share"][loss].values()) == pytest.approx(1.0)
+    assert "| (share of the points) |" in text and "| AW | MSE |" in text and "| MSE | AW |" in text
 
     # the command line: MSE_RUN AW_RUN --out DIR
     assert main([str(runs["MSE"][0]), str(runs["AW"][0] / "best.pt"), "--out", str(tmp_path / "cli")]) == 0

@@ -7,9 +7,12 @@ import csv
 from pathlib import Path
 
 import pytest
+import torch
 
 from awing.core.config import ConfigError
+from awing.engine.diagnostics import channel_gradient
 from awing.engine.train import train
+from awing.method.losses import build_loss
 
 
 def test_each_validation_logs_the_gradient_shares_and_heatmap_figures(make_config):
@@ -32,3 +35,40 @@ def test_without_it_no_diag_column_and_a_negative_count_is_refused(make_config):
     assert "diag_" not in header
     with pytest.raises(ConfigError, match="train.diagnose"):
         make_config("train.diagnose=-1")
+
+
+def _blob(peak: float, size: int = 16, sigma: float = 1.5):
+    """(size, size) Gaussian of height ``peak`` at the centre pixel."""
+    xs = torch.arange(size, dtype=torch.float32) - size // 2
+    return peak * torch.exp(-(xs[None, :] ** 2 + xs[:, None] ** 2) / (2 * sigma**2))
+
+
+def test_channel_gradient_is_the_equations_gradient_summed_per_channel():
+    target = torch.stack([_blob(1.0), _blob(1.0)])[None]  # (1, 2, 16, 16)
+    pred = torch.stack([_blob(0.2), _blob(0.8)])[None]
+    n = target.numel()
+    mse = channel_gradient(build_loss("mse"), pred, target)
+    assert mse.shape == (1, 2)
+    assert mse[0].tolist() == pytest.approx((2 * (pred - target).abs() / n).sum((-1, -2))[0].tolist(), rel=1e-5)
+    # AW: d/dy_hat of omega ln(1 + (|e| / eps)^p) is omega p |e|^(p-1) / (eps^p (1 + (|e| / eps)^p)) below theta,
+    # A above it (Eq. 3 with eps = 1, p = alpha - y)
+    e, p = (pred - target).abs().double(), 2.1 - target.double()
+    below = 14 * p * e ** (p - 1) / (1 + e**p)
+    theta = 0.5
+    a = 14 / (1 + theta**p) * p * theta ** (p - 1)
+    expected = (torch.where(e < theta, below, a) / n).sum((-1, -2))
+    aw = channel_gradient(build_loss("awing"), pred, target)
+    assert aw[0].tolist() == pytest.approx(expected[0].tolist(), rel=1e-4)
+
+
+def test_aw_spreads_its_gradient_evenly_where_mse_chases_the_worst_channel():
+    """The mechanism behind AW's contour (issue 26): on a poorly fit channel (peak 0.2 of 1) and a well fit
+    one (0.8), MSE's gradient is proportional to the error, so it goes 4:1 to the poor channel; AW's
+    foreground gradient hardly depends on the error (p = alpha - y near 1.1 makes Eq. 3 nearly L1 there), only
+    the blobs' tails (y near 0, p near 2.1) still scale with it: about 1.9:1 here."""
+    target = torch.stack([_blob(1.0), _blob(1.0)])[None]
+    pred = torch.stack([_blob(0.2), _blob(0.8)])[None]
+    mse = channel_gradient(build_loss("mse"), pred, target)[0]
+    aw = channel_gradient(build_loss("awing"), pred, target)[0]
+    assert mse[0] / mse[1] == pytest.approx(4.0, rel=1e-4)  # errors 0.8 vs 0.2, in proportion everywhere
+    assert 1.5 < aw[0] / aw[1] < 2.3
