@@ -296,6 +296,10 @@ def test_the_seeded_rows_are_table7s_core_rows_and_every_row_of_table12_and_sche
     assert seeded.pop("schedule") == set(TABLES["schedule"].rows(dataset))
     core = seeded.pop("table7")
     assert {"MSE", "AW", "AW+WM"} < core and len(core) == 4
+    # issue 26's recipe: the change that matters (the small output init) over every seed, each loss
+    recipe = seeded.pop("recipe")
+    assert recipe == {"AW, output init N(0, 1e-3)", "MSE, output init N(0, 1e-3)"}
+    assert recipe < set(TABLES["recipe"].rows(dataset))
     assert not any(seeded.values())  # the other tables train one seed per row
 
 
