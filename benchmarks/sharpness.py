@@ -274,6 +274,7 @@ def run_statistics(
     parts: dict[str, dict[str, list]] = {"model": {k: [] for k in STATS}, "gt": {k: [] for k in STATS}}
     losses = {label: build_loss(name) for label, name in GRADIENT_LOSSES.items()}
     gradients: dict[str, list[torch.Tensor]] = {label: [] for label in losses}
+    t = cfg.targets
     profiles = {"model": None, "gt": None}
     out_examples: dict[str, dict] = {"model": {}, "gt": {}}
     crops, crop_points = {}, {}
@@ -285,7 +286,6 @@ def run_statistics(
         heat = predict_heatmaps(model, images, None, None)
         points = codec.crop_to_heatmap(batch["points"].to(device).float())
         heats = {"model": heat}
-        t = cfg.targets
         targets, _ = render_targets(points, (size, size), None, t.sigma, t.radius)
         on_grid = inside_mask(points, (size, size))
         for label, loss in losses.items():

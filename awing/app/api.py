@@ -124,6 +124,7 @@ class _LazyPose:
 
 _POSE = _LazyPose()
 
+
 @dataclasses.dataclass
 class FaceLandmarks:
     """One face's prediction, in the original image's pixels.
