@@ -94,6 +94,8 @@ def export_onnx(model: torch.nn.Module, schema, path: str | Path, opset: int = 1
     try:
         with warnings.catch_warnings():  # the legacy exporter's deprecation notice; it is still the lean one
             warnings.simplefilter("ignore", DeprecationWarning)
+            # CoordConv reads its map size as a Python int on purpose: the coordinates become constants
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
             torch.onnx.export(net, (example,), str(path), dynamo=False, **kwargs)
     except (TypeError, NotImplementedError, RuntimeError) as err:  # a torch without the legacy exporter
         log.info("TorchScript ONNX export unavailable (%s); using the dynamo exporter", err)

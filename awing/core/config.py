@@ -37,6 +37,8 @@ class ModelConfig:
     stacks: int | None = None
     width: int | None = None
     input_size: int | None = None  # None: the preset's (awing-1hg: 256, awing-1hg-small: 128)
+    depth: int | None = None  # hourglass levels (None: the preset's, 4 except awing-1hg-96's 3)
+    stem: str | None = None  # "fan" (the paper's) or "light" (no block at half resolution); None: the preset's
     boundary: bool = True  # the extra boundary heatmap channel (Sec. 5)
     coordconv: bool = True  # x, y, r coordinate channels (Sec. 6)
     boundary_coords: bool = True  # B_x, B_y from the previous stack's boundary (Eq. 6)
@@ -421,10 +423,11 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
-# model.input_size: the stacked hourglass takes multiples of 64 (a stride-4 stem, then four halvings); past
-# 2048 px the heatmaps alone of one batch need tens of GB.
+# model.input_size: the stacked hourglass takes multiples of 4 * 2**depth (a stride-4 stem, then `depth`
+# halvings): 64 at the usual depth 4, 32 at depth 3 (the model's spec checks the exact multiple); past 2048 px
+# the heatmaps alone of one batch need tens of GB.
 INPUT_SIZE_RANGE = (64, 2048)
-INPUT_SIZE_MULTIPLE = 64
+INPUT_SIZE_MULTIPLE = 32
 MAX_THREADS = 256  # train.threads
 BALANCES = ("none", "sources")  # data.balance
 SELECTIONS = ("main", "mean")  # train.select
@@ -467,6 +470,7 @@ def _validate_model(m: ModelConfig, t: TargetConfig) -> None:
     _check(good, "model.input_size", f"must be a multiple of {step} in [{lo}, {hi}], got {size}")
     _check(m.stacks is None or m.stacks > 0, "model.stacks", f"must be > 0, got {m.stacks}")
     _check(m.width is None or m.width > 0, "model.width", f"must be > 0, got {m.width}")
+    _check(m.depth is None or m.depth > 0, "model.depth", f"must be > 0, got {m.depth}")
     _check(t.sigma > 0 and math.isfinite(t.sigma), "targets.sigma", f"must be > 0, got {t.sigma}")
     good = t.boundary_sigma > 0 and math.isfinite(t.boundary_sigma)
     _check(good, "targets.boundary_sigma", f"must be > 0, got {t.boundary_sigma}")

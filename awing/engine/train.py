@@ -93,6 +93,8 @@ def model_kwargs(cfg: Config) -> dict:
         stacks=m.stacks,
         width=m.width,
         input_size=m.input_size,
+        depth=m.depth,
+        stem=m.stem,
         boundary=m.boundary,
         coordconv=m.coordconv,
         boundary_coords=m.boundary_coords and m.boundary and m.coordconv,

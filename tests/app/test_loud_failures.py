@@ -132,6 +132,8 @@ WRONG_FIELDS = {
     "spec-width-float": lambda c: {**c, "spec": {**c["spec"], "width": 32.0}},
     "spec-width-zero": lambda c: {**c, "spec": {**c["spec"], "width": 0}},
     "spec-boundary-int": lambda c: {**c, "spec": {**c["spec"], "boundary": 1}},
+    "spec-stem-int": lambda c: {**c, "spec": {**c["spec"], "stem": 1}},
+    "spec-stem-unknown": lambda c: {**c, "spec": {**c["spec"], "stem": "resnet"}},
     "schema-str": lambda c: {**c, "schema": "fdd14"},
     "schema-normalisers-list": lambda c: {**c, "schema": {**c["schema"], "normalisers": ["a", "b"]}},
     "codec-str": lambda c: {**c, "codec": "gaussian"},

@@ -175,8 +175,8 @@ def one_error_line(err: str) -> str:
         ("augment.rotation=-30", "augment.rotation: must be in [0, 180] (degrees), got -30"),
         ("augment.scale=5", "augment.scale: must be a fraction in [0, 1), got 5"),
         ("augment.translation=-6", "augment.translation: must be >= 0"),
-        ("model.input_size=16384", "model.input_size: must be a multiple of 64 in [64, 2048], got 16384"),
-        ("model.input_size=100", "model.input_size: must be a multiple of 64 in [64, 2048], got 100"),
+        ("model.input_size=16384", "model.input_size: must be a multiple of 32 in [64, 2048], got 16384"),
+        ("model.input_size=100", "model.input_size: must be a multiple of 32 in [64, 2048], got 100"),
         ("train.threads=1000", "train.threads: must be in [1, 256], got 1000"),
     ],
 )

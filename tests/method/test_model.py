@@ -3,7 +3,8 @@ import torch
 
 from awing.method.losses import adaptive_wing_loss
 from awing.method.model import available_architectures, create_model, model_spec
-from awing.method.model.coordconv import boundary_coordinate_channels, coordinate_channels
+from awing.method.model.blocks import ConvBlock
+from awing.method.model.coordconv import CoordConv, boundary_coordinate_channels, coordinate_channels
 from awing.method.targets import render_targets
 from awing.method.weights import weighted_loss_map
 
@@ -104,3 +105,51 @@ def test_boundary_coordinates_need_a_previous_stack():
     two_with, two_without = build(2, True), build(2, False)
     n_with = sum(p.numel() for p in two_with.parameters())
     assert n_with == sum(p.numel() for p in two_without.parameters()) + 2 * 32  # B_x, B_y into a 1x1 conv
+
+
+@pytest.mark.parametrize("with_boundary,kernel", [(False, 7), (True, 1)])
+def test_coordconv_equals_one_convolution_over_the_concatenated_channels(with_boundary, kernel):
+    """CoordConv runs the coordinates' share of the convolution on a batch of one (it is the same for every
+    image); the result must be the paper's conv(cat[x, x/y/r coords, boundary coords]) with the same weights."""
+    torch.manual_seed(0)
+    layer = CoordConv(4, 6, with_boundary=with_boundary, kernel_size=kernel, stride=2, padding=kernel // 2).double()
+    x = torch.rand(3, 4, 16, 16, dtype=torch.float64)
+    boundary = torch.rand(3, 1, 16, 16, dtype=torch.float64) * 0.1 if with_boundary else None
+    coords = coordinate_channels(3, 16, 16, dtype=torch.float64)
+    parts = [x, coords] + ([boundary_coordinate_channels(coords, boundary)] if with_boundary else [])
+    expected = layer.conv(torch.cat(parts, dim=1))
+    assert expected.shape == (3, 6, 8, 8)
+    torch.testing.assert_close(layer(x, boundary), expected, rtol=0, atol=1e-12)
+
+
+def test_coordconv_rejects_what_the_split_cannot_compute():
+    with pytest.raises(ValueError, match="groups=1"):
+        CoordConv(5, 4, kernel_size=3, groups=2)  # 5 + 3 coordinate channels: 2 groups of 4
+    with pytest.raises(ValueError, match="zero padding"):
+        CoordConv(4, 4, kernel_size=3, padding=1, padding_mode="reflect")
+
+
+def test_light_stem_and_depth_3_give_quarter_resolution_heatmaps_without_a_half_resolution_block():
+    model = create_model("awing-1hg-96", 68)
+    assert (model.spec.input_size, model.spec.depth, model.spec.stem) == (96, 3, "light")
+    assert model(torch.rand(2, 3, 96, 96))[0].shape == (2, 69, 24, 24)
+    seen = []
+    for block in model.modules():
+        if isinstance(block, ConvBlock):
+            block.register_forward_pre_hook(lambda m, args: seen.append(args[0].shape[-1]))
+    model(torch.rand(1, 3, 96, 96))
+    assert max(seen) == 24  # the fan stem runs its first block at 48 px
+    fan = create_model("awing-1hg-96", 68, stem="fan")
+    fan_sizes = []
+    for block in fan.modules():
+        if isinstance(block, ConvBlock):
+            block.register_forward_pre_hook(lambda m, args: fan_sizes.append(args[0].shape[-1]))
+    fan(torch.rand(1, 3, 96, 96))
+    assert max(fan_sizes) == 48
+
+
+def test_stem_and_depth_are_checked():
+    with pytest.raises(ValueError, match="stem must be one of fan, light"):
+        model_spec("awing-1hg-tiny", 5, stem="resnet")
+    with pytest.raises(ValueError, match="multiple of 32 for depth 3"):
+        model_spec("awing-1hg-96", 5, input_size=80)

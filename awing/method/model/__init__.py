@@ -25,6 +25,8 @@ MODEL_PRESETS: dict[str, dict] = {
     "awing-2hg-small": dict(stacks=2, width=128, input_size=128),
     "awing-1hg-tiny": dict(stacks=1, width=64, input_size=128),
     "awing-2hg-tiny": dict(stacks=2, width=64, input_size=128),
+    # for CPUs and video: 96 px -> 24x24 heatmaps, 3 levels, the light stem; half awing-1hg-tiny's time
+    "awing-1hg-96": dict(stacks=1, width=64, input_size=96, depth=3, stem="light"),
 }
 
 

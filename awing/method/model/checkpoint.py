@@ -56,13 +56,17 @@ def codec_of_checkpoint(ckpt: dict, spec: HourglassSpec) -> HeatmapCodec:
 
 
 def _check_spec_types(fields: dict) -> None:
-    """TypeError/ValueError unless each known spec field has its type (an int >= 1 or a bool): a ``"14"``
+    """TypeError/ValueError unless each known spec field has its type (an int >= 1, a bool or a string): a ``"14"``
     or ``14.0`` would otherwise fail deep in the layers, or compare unequal to the schema's 14."""
     known = {f.name: f for f in dataclasses.fields(HourglassSpec)}
     for name, value in fields.items():
         field = known.get(name)
         if field is None:
             continue  # HourglassSpec(**fields) names it
+        if isinstance(field.default, str):
+            if not isinstance(value, str):
+                raise TypeError(f"spec {name!r} must be a string, got {value!r}")
+            continue
         is_bool = isinstance(field.default, bool)
         if is_bool and not isinstance(value, bool):
             raise TypeError(f"spec {name!r} must be true or false, got {value!r}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 
 def coordinate_channels(batch: int, height: int, width: int, device=None, dtype=None) -> torch.Tensor:
@@ -41,15 +42,29 @@ class CoordConv(nn.Module):
     ) -> None:
         super().__init__()
         self.with_boundary = with_boundary
+        self.in_channels = in_channels
         extra = 3 + (2 if with_boundary else 0)
         self.conv = nn.Conv2d(in_channels + extra, out_channels, **conv_kwargs)
+        if self.conv.groups != 1 or self.conv.padding_mode != "zeros":
+            raise ValueError("CoordConv supports groups=1 and zero padding only")
 
     def forward(self, x: torch.Tensor, boundary: torch.Tensor | None = None) -> torch.Tensor:
+        # conv(cat[x, coords]) == conv(x; W_x) + conv(coords; W_c): the coordinates are the same for every
+        # image, so their part runs once on a batch of one and broadcasts. Same weights and result, but the
+        # 7x7 stem convolution no longer reads six input channels where the image has three.
         b, _, h, w = x.shape
-        coords = coordinate_channels(b, h, w, device=x.device, dtype=x.dtype)
-        parts = [x, coords]
+        c = self.in_channels
+        # int(): the map's size is fixed for a given input size, so an exported graph holds it as a constant
+        coords = coordinate_channels(1, int(h), int(w), device=x.device, dtype=x.dtype)
+        weight = self.conv.weight
+        out = self._conv(x, weight[:, :c], self.conv.bias) + self._conv(coords, weight[:, c : c + 3], None)
         if self.with_boundary:
             if boundary is None:
                 raise ValueError("this CoordConv uses boundary coordinates: pass the previous boundary map")
-            parts.append(boundary_coordinate_channels(coords, boundary.to(x.dtype)))
-        return self.conv(torch.cat(parts, dim=1))
+            on_boundary = boundary_coordinate_channels(coords.expand(b, -1, -1, -1), boundary.to(x.dtype))
+            out = out + self._conv(on_boundary, weight[:, c + 3 :], None)
+        return out
+
+    def _conv(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        conv = self.conv
+        return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)

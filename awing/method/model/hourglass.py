@@ -12,13 +12,17 @@ import torch.nn.functional as F
 from awing.method.model.blocks import ConvBlock
 from awing.method.model.coordconv import CoordConv
 
+STEMS = ("fan", "light")
+
 
 @dataclasses.dataclass(frozen=True)
 class HourglassSpec:
     """Architecture of one model; stored in checkpoints so a model can be rebuilt exactly.
 
     ``boundary_coords`` (Eq. 6) feeds each stack after the first the boundary map of the stack before
-    it, so it changes nothing in a one-stack model.
+    it, so it changes nothing in a one-stack model. ``stem``: ``"fan"`` (the paper's: a residual block at
+    half the input resolution, then two at a quarter) or ``"light"`` (pool to a quarter first, then two
+    blocks: no block runs at half resolution, for fast CPU models).
     """
 
     num_points: int
@@ -29,6 +33,7 @@ class HourglassSpec:
     boundary: bool = True
     coordconv: bool = True
     boundary_coords: bool = True
+    stem: str = "fan"
 
     def __post_init__(self) -> None:
         if not 1 <= self.stacks <= 8:
@@ -37,6 +42,8 @@ class HourglassSpec:
             raise ValueError(f"width must be a multiple of 16, got {self.width}")
         if self.input_size % (4 * 2**self.depth):
             raise ValueError(f"input_size must be a multiple of {4 * 2**self.depth} for depth {self.depth}")
+        if self.stem not in STEMS:
+            raise ValueError(f"stem must be one of {', '.join(STEMS)}, got {self.stem!r}")
         if self.boundary_coords and not (self.boundary and self.coordconv):
             raise ValueError("boundary_coords needs both the boundary channel and CoordConv")
 
@@ -81,8 +88,12 @@ class StackedHourglass(nn.Module):
         self.stem_conv = (
             CoordConv(3, w // 4, **stem_kwargs) if spec.coordconv else nn.Conv2d(3, w // 4, **stem_kwargs)
         )
-        self.stem = nn.Sequential(nn.BatchNorm2d(w // 4), nn.ReLU(inplace=True), ConvBlock(w // 4, w // 2))
-        self.stem_tail = nn.Sequential(ConvBlock(w // 2, w // 2), ConvBlock(w // 2, w))
+        if spec.stem == "fan":
+            self.stem = nn.Sequential(nn.BatchNorm2d(w // 4), nn.ReLU(inplace=True), ConvBlock(w // 4, w // 2))
+            self.stem_tail = nn.Sequential(ConvBlock(w // 2, w // 2), ConvBlock(w // 2, w))
+        else:
+            self.stem = nn.Sequential(nn.BatchNorm2d(w // 4), nn.ReLU(inplace=True))
+            self.stem_tail = nn.Sequential(ConvBlock(w // 4, w // 2), ConvBlock(w // 2, w))
         self.coord_convs = nn.ModuleList(
             CoordConv(w, w, with_boundary=spec.boundary_coords and i > 0, kernel_size=1)
             if spec.coordconv
