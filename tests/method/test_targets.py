@@ -140,3 +140,13 @@ def test_windowed_boundary_equals_every_pixel_against_every_segment(size, sigma)
     points[1, 40] = np.nan
     got = boundary_heatmap(torch.as_tensor(points), torch.as_tensor(segments), size, sigma)[:, 0].numpy()
     np.testing.assert_allclose(got, boundary_by_brute_force(points, segments, size, sigma), atol=1e-5)
+
+
+def test_invert_affine_matches_the_general_inverse_and_round_trips():
+    torch.manual_seed(0)
+    m = torch.randn(4, 3, 2, 3, dtype=torch.float64)  # any batch shape
+    full = torch.cat([m, torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64).expand(4, 3, 1, 3)], dim=-2)
+    torch.testing.assert_close(invert_affine(m), torch.linalg.inv(full)[..., :2, :], rtol=1e-12, atol=1e-12)
+    pts = torch.randn(4 * 3, 7, 2, dtype=torch.float64)
+    flat = m.reshape(-1, 2, 3)
+    torch.testing.assert_close(apply_affine(apply_affine(pts, flat), invert_affine(flat)), pts)
