@@ -55,6 +55,7 @@ from awing.method.codec import HeatmapCodec, build_codec
 from awing.method.decode import DECODERS
 from awing.method.losses import build_loss
 from awing.method.model import create_model, model_payload, model_spec
+from awing.method.model.hourglass import HourglassSpec
 from awing.method.weights import WEIGHT_MAPS, build_loss_weights
 from awing.schemas import Schema, lines_as_segments
 
@@ -257,7 +258,9 @@ class TrainState:
                 f"{path} is not a training checkpoint (it lacks {', '.join(missing)}); resume from a run's last.pt"
             )
         spec = dataclasses.asdict(self.model.spec)
-        if ckpt["schema"].get("num_points") != self.schema.num_points or ckpt["spec"] != spec:
+        # a field added to the spec after the checkpoint was written counts as its default (e.g. stem "fan")
+        stored = {**dataclasses.asdict(HourglassSpec(num_points=spec["num_points"])), **ckpt["spec"]}
+        if ckpt["schema"].get("num_points") != self.schema.num_points or stored != spec:
             raise CheckpointError(f"{path} was trained with another schema or architecture than this config")
         check_resume(ckpt, self.cfg, path)
         self.model.load_state_dict(ckpt["model"])

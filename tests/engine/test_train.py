@@ -371,3 +371,16 @@ def test_resuming_from_another_architecture_schema_or_a_weights_file_is_an_error
     # --resume without a path: the run's own last.pt, which does not exist yet
     code, err = cli(capsys, tmp_path / "c0.yaml", "--resume")
     assert code == 2 and "last.pt" in err
+
+
+def test_a_checkpoint_written_before_a_spec_field_existed_resumes(make_config):
+    """last.pt files written before ``stem`` joined the spec hold no such key: it means the default."""
+    cfg = make_config("optim.epochs=1", "train.name=older")
+    train(cfg)
+    last = run_dir_of(cfg) / "last.pt"
+    ckpt = load_checkpoint(last)
+    assert ckpt["spec"].pop("stem") == "fan"
+    save_checkpoint(last, {k: v for k, v in ckpt.items() if k != "format"})
+    resumed = make_config("optim.epochs=2", "train.name=older")
+    train(resumed, resume="auto")
+    assert load_checkpoint(last)["epoch"] == 2
