@@ -257,10 +257,11 @@ class TrainState:
             raise CheckpointError(
                 f"{path} is not a training checkpoint (it lacks {', '.join(missing)}); resume from a run's last.pt"
             )
-        spec = dataclasses.asdict(self.model.spec)
-        # a field added to the spec after the checkpoint was written counts as its default (e.g. stem "fan")
-        stored = {**dataclasses.asdict(HourglassSpec(num_points=spec["num_points"])), **ckpt["spec"]}
-        if ckpt["schema"].get("num_points") != self.schema.num_points or stored != spec:
+        try:  # rebuilt as loading does: a field added to the spec after the checkpoint counts as its default
+            stored = HourglassSpec(**ckpt["spec"])
+        except (TypeError, ValueError):
+            stored = None
+        if ckpt["schema"].get("num_points") != self.schema.num_points or stored != self.model.spec:
             raise CheckpointError(f"{path} was trained with another schema or architecture than this config")
         check_resume(ckpt, self.cfg, path)
         self.model.load_state_dict(ckpt["model"])

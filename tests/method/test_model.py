@@ -133,19 +133,19 @@ def test_light_stem_and_depth_3_give_quarter_resolution_heatmaps_without_a_half_
     model = create_model("awing-1hg-96", 68)
     assert (model.spec.input_size, model.spec.depth, model.spec.stem) == (96, 3, "light")
     assert model(torch.rand(2, 3, 96, 96))[0].shape == (2, 69, 24, 24)
-    seen = []
-    for block in model.modules():
-        if isinstance(block, ConvBlock):
-            block.register_forward_pre_hook(lambda m, args: seen.append(args[0].shape[-1]))
-    model(torch.rand(1, 3, 96, 96))
-    assert max(seen) == 24  # the fan stem runs its first block at 48 px
-    fan = create_model("awing-1hg-96", 68, stem="fan")
-    fan_sizes = []
-    for block in fan.modules():
-        if isinstance(block, ConvBlock):
-            block.register_forward_pre_hook(lambda m, args: fan_sizes.append(args[0].shape[-1]))
-    fan(torch.rand(1, 3, 96, 96))
-    assert max(fan_sizes) == 48
+    assert max(_block_resolutions(model, 96)) == 24
+    assert max(_block_resolutions(create_model("awing-1hg-96", 68, stem="fan"), 96)) == 48  # its first block
+
+
+def _block_resolutions(model, size: int) -> list[int]:
+    """The input width of every ConvBlock call in one forward pass of a (1, 3, size, size) image."""
+    seen: list[int] = []
+    hooks = [m.register_forward_pre_hook(lambda m, args: seen.append(args[0].shape[-1]))
+             for m in model.modules() if isinstance(m, ConvBlock)]
+    model(torch.rand(1, 3, size, size))
+    for hook in hooks:
+        hook.remove()
+    return seen
 
 
 def test_stem_and_depth_are_checked():
