@@ -4,6 +4,7 @@
                                    [--runtime auto|onnx|opencv] [--runtime-images N] [--shared ../shared/data]
     python benchmarks/detectors.py --detectors short back fallback merged --sets all
     python benchmarks/detectors.py --detectors short merged aligner aligner:w300-1hg-tiny-128 --sets all
+    python benchmarks/detectors.py --detectors short short@area aligner aligner@area --sets all
 
 A face counts as found when one of the detector's boxes holds the landmarks' centre at a plausible
 size: box side (``max(w, h)``) between 0.5x and 3x the landmark extent (``max`` of the landmarks'
@@ -36,8 +37,10 @@ across them) and ``cascade`` (short, then back's boxes of the faces short missed
 ``FaceAligner(MODEL).predict`` returns, whose default detection of still photos runs the cascade's second
 stage only where the first found no face passing the landmark quality check or only small ones
 (:func:`awing.app.api.needs_second_stage`); its ms include the landmark model, and the column ``2nd stage %``
-gives the share of images where the back model ran. ``--runtime`` is what runs every BlazeFace
-detector of the tables (``auto``, the default: ONNX Runtime where installed, else OpenCV's DNN).
+gives the share of images where the back model ran. A BlazeFace name (an aligner's too) may end in ``@RESIZE``
+(``short@area``): how BlazeFace shrinks the photo to its input (``linear``, the default, or ``area``).
+``--runtime`` is what runs every BlazeFace detector of the tables (``auto``, the default: ONNX Runtime where
+installed, else OpenCV's DNN).
 
 Last, a third table (where onnxruntime is installed; ``--runtime-images 0`` leaves it out) times BlazeFace's
 two runtimes side by side: each model's forward pass alone (``BlazeFaceDetector._forward`` on the
@@ -193,10 +196,10 @@ class AlignerDetection:
     cascade the back model ran only where :func:`~awing.app.api.needs_second_stage` said; :attr:`second` counts
     the images where it did. Its time includes the landmark model's pass(es), which the rule needs."""
 
-    def __init__(self, model: str | None, runtime: str = "auto") -> None:
+    def __init__(self, model: str | None, options: dict) -> None:
         from awing import FaceAligner
 
-        detector = BlazeFaceDetector(runtime=runtime, threads=1)
+        detector = BlazeFaceDetector(**options)
         self.aligner = FaceAligner(model, detector=detector, refine="never", threads=1)
         self.second = 0
         run = detector.second_stage
@@ -216,14 +219,20 @@ class AlignerDetection:
 def build_detector(name: str, runtime: str = "auto"):
     """A detector by registry name, one of :data:`BLAZEFACE_VARIANTS` (a :class:`BlazeFaceDetector` model), or
     ``aligner`` / ``aligner:MODEL`` (:class:`AlignerDetection` with the default or that landmark model); a
-    BlazeFace one on ``runtime`` (one thread for ONNX Runtime, as OpenCV is given here)."""
+    BlazeFace one on ``runtime`` (one thread for ONNX Runtime, as OpenCV is given here). A BlazeFace name
+    (aligners included) may end in ``@RESIZE``, one of :data:`awing.detect.blazeface.RESIZES` (``short@area``):
+    how the photo is shrunk to its input."""
+    name, _, resize = name.partition("@")
+    options = dict(runtime=runtime, threads=1, **({"resize": resize} if resize else {}))
     if name == "aligner" or name.startswith("aligner:"):
-        return AlignerDetection(name.partition(":")[2] or None, runtime)
+        return AlignerDetection(name.partition(":")[2] or None, options)
     if name in BLAZEFACE_VARIANTS:
-        return BlazeFaceDetector(name, runtime=runtime, threads=1)
+        return BlazeFaceDetector(name, **options)
     factory = DETECTORS.get(name)
     if getattr(factory, "func", factory) is BlazeFaceDetector:
-        return get_detector(name, runtime=runtime, threads=1)
+        return get_detector(name, **options)
+    if resize:
+        raise SystemExit(f"--detectors {name}@{resize}: only BlazeFace detectors take @RESIZE")
     return get_detector(name)
 
 

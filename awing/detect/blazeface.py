@@ -238,6 +238,11 @@ STRATEGIES = ("auto", "cascade", "fallback", "merged")
 # detect(); FaceAligner runs the second stage only where it is needed: docs/RESULTS.md, "Face detectors")
 STILLS_STRATEGY = "cascade"
 VIDEO_STRATEGY = "fallback"  # model="auto" on video frames: the short-range model, the back one only on a miss
+# How the image is shrunk to the model's input: "linear" (MediaPipe's own resampling, cv2.INTER_LINEAR) or
+# "area" (cv2.INTER_AREA, the default before: the short model's whole detection took 1.5x as long on 300-W's
+# 450-px photos, for the same faces found by FaceAligner; docs/RESULTS.md, "Face detectors"). An image smaller
+# than the input is always enlarged bilinearly.
+RESIZES = {"linear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA}
 
 
 def merge_detections(found, iou: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
@@ -285,6 +290,8 @@ class BlazeFaceDetector:
             sets its landmark model's). None: ``cv2.getNumThreads()`` at construction, the threads
             ``cv2.dnn`` runs the model with (``cv2.setNumThreads`` sets it). The OpenCV runtime uses OpenCV's
             own, process-wide setting and ignores this.
+        resize: how a photo is shrunk to the model's input (:data:`RESIZES`): ``"linear"`` (default, as
+            MediaPipe does) or ``"area"`` (an area average, the default before; slower on large photos).
     Raises:
         FileNotFoundError: the model file is missing. ValueError: an unknown ``runtime``, a bad option.
         MissingExtra (an ImportError): ``runtime="onnx"`` without onnxruntime. RuntimeError: the OpenCV
@@ -305,7 +312,11 @@ class BlazeFaceDetector:
         video: bool = False,
         runtime: str = "auto",
         threads: int | None = None,
+        resize: str = "linear",
     ) -> None:
+        if resize not in RESIZES:
+            raise ValueError(f"resize must be one of {', '.join(RESIZES)}, got {resize!r}")
+        self.resize = resize
         self.strategy = model if isinstance(model, str) and model in STRATEGIES else None
         self.fallback = None  # the back-camera model of a two-model strategy
         model = "short" if self.strategy else model
@@ -343,7 +354,7 @@ class BlazeFaceDetector:
         self.iou, self.enlarge, self.video = float(iou), float(enlarge), bool(video)
         if self.strategy:
             options = dict(score_threshold=score_threshold, min_size=min_size, max_faces=max_faces, iou=iou)
-            options.update(enlarge=enlarge, runtime=self.runtime, threads=self.threads)
+            options.update(enlarge=enlarge, runtime=self.runtime, threads=self.threads, resize=resize)
             self.fallback = BlazeFaceDetector("back", **options)
 
     @property
@@ -371,7 +382,7 @@ class BlazeFaceDetector:
         s = self.spec.size
         k = s / max(h, w)
         nw, nh = max(1, round(w * k)), max(1, round(h * k))
-        small = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR)
+        small = cv2.resize(image, (nw, nh), interpolation=RESIZES[self.resize] if k < 1 else cv2.INTER_LINEAR)
         ox, oy = (s - nw) // 2, (s - nh) // 2
         square = np.zeros((s, s, 3), np.uint8)  # letterbox: black borders (-1 after scaling)
         square[oy : oy + nh, ox : ox + nw] = small
@@ -461,5 +472,5 @@ class BlazeFaceDetector:
         return (
             f"BlazeFaceDetector(model={self.path.name!r}{f' + the back model ({self.mode})' * bool(self.fallback)}, "
             f"runtime={self.runtime!r}{threads}, score_threshold={self.score_threshold}, "
-            f"min_size={self.min_size}, max_faces={self.max_faces}, enlarge={self.enlarge})"
+            f"min_size={self.min_size}, max_faces={self.max_faces}, enlarge={self.enlarge}, resize={self.resize!r})"
         )

@@ -67,7 +67,7 @@ def test_onnx_and_opencv_give_the_same_boxes_and_scores(model):
         a, b = onnx._run(rgb), opencv._run(rgb)  # each model's own boxes, before any selection
         _same(a, b)
         faces += len(a[0])
-    assert faces >= 8  # the comparison saw faces (the crowd alone gives the back model 18)
+    assert faces >= 6  # it saw faces (the short model: the example, 3 FDD, 2 300-W; the back model 18 in the crowd)
     size = BLAZEFACE_MODELS[model].size
     blob = cv2.dnn.blobFromImage(np.random.default_rng(0).integers(0, 256, (size, size, 3), np.uint8), 1 / 127.5)
     for x, y in zip(onnx._forward(blob - 1.0), opencv._forward(blob - 1.0)):  # raw outputs, on noise
