@@ -858,7 +858,10 @@ def main(argv: list[str] | None = None) -> int:
         "forward pass per face on the crop around the first pass's points).",
         "",
         " ".join(
-            ["awing's models were trained on 300-W fit only."]
+            [
+                "awing's models never saw these photos: 300-W val is held out of their training (300-W fit, for "
+                "some also AFLW2000-3D, FG-NET and SCUT-FBP5500 train; each model card says which)."
+            ]
             + [FLATTERS_DLIB] * any(isinstance(p, DlibPipeline) for p in pipelines)
             + [FLATTERS_MEDIAPIPE] * (table_ is not None)
         ),
