@@ -374,6 +374,7 @@ def _fdd_points(name: str) -> np.ndarray:
         ("mtfl5-1hg-tiny", "mtfl5"),
         ("w300-1hg-tiny", "w300"),
         ("w300-1hg-tiny-128", "w300"),
+        ("w300-1hg-96", "w300"),
     ],
 )
 def test_shipped_model_reproduces_its_recorded_validation_nme(name, data, tmp_path):
@@ -391,12 +392,14 @@ def test_shipped_model_reproduces_its_recorded_validation_nme(name, data, tmp_pa
     assert measured == pytest.approx(infos[name]["val_nme"], abs=0.003), (measured, infos[name]["val_nme"])
 
 
-def test_the_fast_68_point_model_is_chosen_by_name_and_is_the_128_px_one():
+@pytest.mark.parametrize("name, size, depth", [("w300-1hg-tiny-128", 128, 4), ("w300-1hg-96", 96, 3)])
+def test_the_fast_68_point_models_are_chosen_by_name(name, size, depth):
     infos = {m["name"]: m for m in awing.pretrained.list_pretrained()}
-    if "w300-1hg-tiny-128" not in infos:
-        pytest.skip("the fast model is not shipped in this install")
-    fast = FaceAligner("w300-1hg-tiny-128", device="cpu", detector="full")
-    assert fast.schema.name == "w300_68" and fast.input_size == 128 and infos["w300-1hg-tiny-128"]["card"]
+    if name not in infos:
+        pytest.skip(f"{name} is not shipped in this install")
+    fast = FaceAligner(name, device="cpu", detector="full")
+    assert fast.schema.name == "w300_68" and fast.input_size == size and infos[name]["card"]
+    assert fast.model.spec.depth == depth and fast.refine == "never"  # one pass: the file says so
     assert awing.pretrained.default_model().stem == "w300-1hg-tiny"  # the accurate model stays the default
 
 

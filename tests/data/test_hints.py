@@ -86,7 +86,13 @@ def test_training_hints_match_the_upgrade_of_the_same_config():
 
 @pytest.mark.parametrize(
     "name, landmark_enlarge",
-    [("fdd14-1hg-tiny", 1.0), ("w300-1hg-tiny", 0.1), ("w300-1hg-tiny-128", 0.1), ("mtfl5-1hg-tiny", None)],
+    [
+        ("fdd14-1hg-tiny", 1.0),
+        ("w300-1hg-tiny", 0.1),
+        ("w300-1hg-tiny-128", 0.1),
+        ("w300-1hg-96", 0.1),
+        ("mtfl5-1hg-tiny", None),
+    ],
 )
 def test_the_shipped_files_read_as_before(name, landmark_enlarge):
     infos = {m["name"]: m for m in awing.pretrained.list_pretrained()}
