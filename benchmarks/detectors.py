@@ -194,7 +194,8 @@ class AlignerDetection:
     """What :class:`~awing.app.api.FaceAligner` finds on a still photo, as a detector: :meth:`detect` gives the
     boxes and scores of the faces ``predict`` returns (one pass, no second pass), so with BlazeFace's default
     cascade the back model ran only where :func:`~awing.app.api.needs_second_stage` said; :attr:`second` counts
-    the images where it did. Its time includes the landmark model's pass(es), which the rule needs."""
+    the images where it did. Its time includes the landmark model's pass(es), which the rule needs. ``options``:
+    the keyword arguments of its :class:`BlazeFaceDetector`."""
 
     def __init__(self, model: str | None, options: dict) -> None:
         from awing import FaceAligner
