@@ -157,37 +157,43 @@ def run_check(args) -> tuple[Result, str]:
     cfg = check_config_for(args)
     info, device = distributed.setup(cfg.train.device)
     try:
-        if device.type == "cpu":
-            set_threads(1 if args.dry_run else cfg.train.threads)
-        seed_everything(cfg.train.seed + info.rank, cfg.train.deterministic)
-        schema, samples, _ = load_training_splits(cfg)
-        amp_dtype = resolve_precision(cfg.train.precision, device)
-        state = TrainState.build(cfg, schema, device, amp_dtype)
-        data = TrainingData.build(cfg, schema, samples, [], state.codec.input_size, info)
-        ctx = StepContext.build(cfg, state, device, amp_dtype, info)
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        losses, seconds, data_seconds = timed_steps(ctx, data, args.steps, args.warmup)
-        peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
-        everyone = distributed.all_gather_objects((losses, peak, rss), info)
-        mean_losses = [sum(rank[0][i] for rank in everyone) / len(everyone) for i in range(len(losses))]
-        peaks = [rank[1] for rank in everyone if rank[1] is not None]
-        result = Result(
-            device=describe_device(device),
-            world_size=info.world_size,
-            steps=args.steps,
-            batch=cfg.optim.batch_size,
-            timed_steps=args.steps - args.warmup,
-            seconds=seconds,
-            data_seconds=data_seconds,
-            peak_bytes=max(peaks) if peaks else None,
-            rss_bytes=max(rank[2] for rank in everyone),
-            losses=mean_losses,
-        )
-        return result, model_line(cfg, state)
-    finally:
-        distributed.cleanup()
+        return _check_on_this_rank(args, cfg, info, device)
+    finally:  # after the check's DDP model is freed (see release_then_cleanup)
+        distributed.release_then_cleanup()
+
+
+def _check_on_this_rank(args, cfg, info, device) -> tuple[Result, str]:
+    """:func:`run_check`'s work, in its own frame so that its DDP model, optimiser and loader are freed when it
+    returns."""
+    if device.type == "cpu":
+        set_threads(1 if args.dry_run else cfg.train.threads)
+    seed_everything(cfg.train.seed + info.rank, cfg.train.deterministic)
+    schema, samples, _ = load_training_splits(cfg)
+    amp_dtype = resolve_precision(cfg.train.precision, device)
+    state = TrainState.build(cfg, schema, device, amp_dtype)
+    data = TrainingData.build(cfg, schema, samples, [], state.codec.input_size, info)
+    ctx = StepContext.build(cfg, state, device, amp_dtype, info)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    losses, seconds, data_seconds = timed_steps(ctx, data, args.steps, args.warmup)
+    peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+    everyone = distributed.all_gather_objects((losses, peak, rss), info)
+    mean_losses = [sum(rank[0][i] for rank in everyone) / len(everyone) for i in range(len(losses))]
+    peaks = [rank[1] for rank in everyone if rank[1] is not None]
+    result = Result(
+        device=describe_device(device),
+        world_size=info.world_size,
+        steps=args.steps,
+        batch=cfg.optim.batch_size,
+        timed_steps=args.steps - args.warmup,
+        seconds=seconds,
+        data_seconds=data_seconds,
+        peak_bytes=max(peaks) if peaks else None,
+        rss_bytes=max(rank[2] for rank in everyone),
+        losses=mean_losses,
+    )
+    return result, model_line(cfg, state)
 
 
 def free_device_memory() -> None:

@@ -651,7 +651,8 @@ def train(cfg: Config, resume: str | None = None) -> dict:
         return final_evaluation(ctx, state, data.val_set is not None, run.path, env)
     finally:  # also on errors and stop signals: the next run may take the folder, the group is left
         run.release()
-        distributed.cleanup()
+        del ctx, state, data  # the DDP model first, then its process group (distributed.release_then_cleanup)
+        distributed.release_then_cleanup()
 
 
 # ------------------------------------------------------------------------------------------------ CLI
