@@ -158,8 +158,8 @@ def run_check(args) -> tuple[Result, str]:
     info, device = distributed.setup(cfg.train.device)
     try:
         return _check_on_this_rank(args, cfg, info, device)
-    finally:  # after the check's DDP model is freed (see release_then_cleanup)
-        distributed.release_then_cleanup()
+    finally:  # after the check's DDP model is freed (see distributed.cleanup)
+        distributed.cleanup()
 
 
 def _check_on_this_rank(args, cfg, info, device) -> tuple[Result, str]:

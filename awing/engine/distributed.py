@@ -51,18 +51,15 @@ def setup(device: str = "auto") -> tuple[DistInfo, torch.device]:
 
 
 def cleanup() -> None:
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
-
-
-def release_then_cleanup() -> None:
-    """:func:`cleanup` once the caller's DDP model, optimiser and loaders are unreachable (collected here).
+    """Leave the process group, once the caller's DDP model, optimiser and loaders are unreachable (collected
+    here first).
 
     A DDP model keeps its process group alive: destroyed at interpreter exit instead, gloo's worker threads
     can abort the process ("terminate called without an active exception", a torchrun rank lost at exit after
     a run that succeeded). So callers drop their references first (return from the frame that holds them)."""
     gc.collect()
-    cleanup()
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def all_gather_objects(obj, info: DistInfo) -> list:

@@ -54,8 +54,7 @@ from awing.engine.runtime import (
 from awing.method.codec import HeatmapCodec, build_codec
 from awing.method.decode import DECODERS
 from awing.method.losses import build_loss
-from awing.method.model import create_model, model_payload, model_spec
-from awing.method.model.hourglass import HourglassSpec
+from awing.method.model import create_model, model_payload, model_spec, spec_of_checkpoint
 from awing.method.weights import WEIGHT_MAPS, build_loss_weights
 from awing.schemas import Schema, lines_as_segments
 
@@ -257,8 +256,8 @@ class TrainState:
             raise CheckpointError(
                 f"{path} is not a training checkpoint (it lacks {', '.join(missing)}); resume from a run's last.pt"
             )
-        try:  # rebuilt as loading does: a field added to the spec after the checkpoint counts as its default
-            stored = HourglassSpec(**ckpt["spec"])
+        try:
+            stored = spec_of_checkpoint(ckpt)
         except (TypeError, ValueError):
             stored = None
         if ckpt["schema"].get("num_points") != self.schema.num_points or stored != self.model.spec:
@@ -651,8 +650,8 @@ def train(cfg: Config, resume: str | None = None) -> dict:
         return final_evaluation(ctx, state, data.val_set is not None, run.path, env)
     finally:  # also on errors and stop signals: the next run may take the folder, the group is left
         run.release()
-        del ctx, state, data  # the DDP model first, then its process group (distributed.release_then_cleanup)
-        distributed.release_then_cleanup()
+        del ctx, state, data  # the DDP model first, then its process group (distributed.cleanup)
+        distributed.cleanup()
 
 
 # ------------------------------------------------------------------------------------------------ CLI

@@ -12,7 +12,7 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 
-from awing.method.model.checkpoint import LoadedModel, model_from_checkpoint, model_payload
+from awing.method.model.checkpoint import LoadedModel, model_from_checkpoint, model_payload, spec_of_checkpoint
 from awing.method.model.hourglass import HourglassSpec, StackedHourglass
 
 # name -> HourglassSpec fields (without num_points)
@@ -98,4 +98,5 @@ __all__ = [
     "LoadedModel",
     "model_payload",
     "model_from_checkpoint",
+    "spec_of_checkpoint",
 ]

@@ -19,7 +19,7 @@ from awing.method.codec import HeatmapCodec, build_codec, codec_from_dict
 from awing.method.model.hourglass import HourglassSpec, StackedHourglass
 from awing.schemas import Schema
 
-__all__ = ["LoadedModel", "model_payload", "model_from_checkpoint", "codec_of_checkpoint"]
+__all__ = ["LoadedModel", "model_payload", "model_from_checkpoint", "codec_of_checkpoint", "spec_of_checkpoint"]
 
 
 class LoadedModel(NamedTuple):
@@ -77,6 +77,19 @@ def _check_spec_types(fields: dict) -> None:
                 raise ValueError(f"spec {name!r} must be at least 1, got {value}")
 
 
+def spec_of_checkpoint(ckpt: dict) -> HourglassSpec:
+    """The architecture a checkpoint stores, as loading rebuilds it: a field added to the spec after the file
+    was written takes its default.
+
+    Raises:
+        TypeError, ValueError: no ``spec`` mapping, or a field of the wrong type or value.
+    """
+    if not isinstance(ckpt.get("spec"), dict):
+        raise TypeError("'spec' must be a mapping")
+    _check_spec_types(ckpt["spec"])
+    return HourglassSpec(**ckpt["spec"])
+
+
 def model_from_checkpoint(ckpt: dict, device: str | torch.device = "cpu") -> LoadedModel:
     """Rebuild the model (in eval mode, fp32), its schema and its codec from a loaded checkpoint.
 
@@ -84,10 +97,9 @@ def model_from_checkpoint(ckpt: dict, device: str | torch.device = "cpu") -> Loa
         CheckpointError: fields of the wrong type or shape, or weights that do not fit the architecture.
     """
     try:
-        if not isinstance(ckpt.get("spec"), dict) or not isinstance(ckpt.get("schema"), dict):
-            raise TypeError("'spec' and 'schema' must be mappings")
-        _check_spec_types(ckpt["spec"])
-        spec = HourglassSpec(**ckpt["spec"])
+        if not isinstance(ckpt.get("schema"), dict):
+            raise TypeError("'schema' must be a mapping")
+        spec = spec_of_checkpoint(ckpt)
         schema = Schema.from_dict(ckpt["schema"], source="checkpoint")
     except (TypeError, ValueError, KeyError, AttributeError) as err:
         raise CheckpointError(f"checkpoint architecture or schema is invalid: {err}") from err
