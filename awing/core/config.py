@@ -92,6 +92,9 @@ class SourceConfig:
     # A split of the source validated at every validation of the run (its faces mapped into the run's
     # layout, scored on the points the source gives): the metrics.csv column val_nme_<format>. None: none.
     val_split: str | None = None
+    # The NME normaliser of that validation (a name in the run's layout, e.g. box for AFLW2000-3D, whose
+    # turned faces shrink the eye-corner distance); None: the run's (eval.normaliser, else its layout's).
+    val_normaliser: str | None = None
 
 
 @dataclasses.dataclass

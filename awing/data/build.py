@@ -154,11 +154,20 @@ def build_source_val_sets(cfg: Config, schema: Schema, input_size: int) -> dict[
     """``{name: dataset}`` (:func:`source_names`) of the validation split of every source that names one
     (``data.sources[i].val_split``): its faces mapped into ``schema`` like its training faces, cropped
     like them (no augmentation), and ``known_points`` saying which points it can give (only those are
-    scored)."""
+    scored).
+
+    Raises:
+        ValueError: a source's ``val_normaliser`` is not one of ``schema``'s normalisers.
+    """
     out = {}
     for i, (name, src) in enumerate(zip(source_names(cfg), cfg.data.sources)):
         if not src.val_split:
             continue
+        if src.val_normaliser and src.val_normaliser not in schema.normalisers:
+            raise ValueError(
+                f"data.sources[{i}].val_normaliser={src.val_normaliser!r} is not a normaliser of {schema.name}; "
+                f"known: {', '.join(schema.normalisers)}"
+            )
         samples, weights = _mapped_source(i, src, src.val_split, schema, None)
         out[name] = LandmarkDataset(
             samples, schema, input_size, crop="box", enlarge=src.enlarge, cache=cfg.data.cache,

@@ -35,6 +35,7 @@ from awing.data.build import (
     build_source_val_sets,
     build_training_set,
     load_training_splits,
+    source_names,
     training_sampler,
 )
 from awing.data.dataset import build_loader, collate_landmarks
@@ -505,10 +506,12 @@ def selection_metric(cfg: Config, row: dict) -> float:
 
 
 def validate_sources(ctx: StepContext, state: TrainState, source_vals: dict[str, Dataset]) -> dict:
-    """``{val_nme_<name>: NME}`` of each source's validation set, on the points that source gives."""
-    settings = EvalSettings.from_config(ctx.cfg)
+    """``{val_nme_<name>: NME}`` of each source's validation set, on the points that source gives, by its
+    ``val_normaliser`` where it names one."""
+    normalisers = dict(zip(source_names(ctx.cfg), (src.val_normaliser for src in ctx.cfg.data.sources)))
     out = {}
     for name, dataset in source_vals.items():
+        settings = EvalSettings.from_config(ctx.cfg, normaliser=normalisers.get(name))
         ev = evaluate_model(
             state.model, state.codec, dataset, state.schema, settings, ctx.device, ctx.info, ctx.amp_dtype
         )

@@ -60,6 +60,22 @@ def test_each_sources_val_split_is_scored_on_the_points_it_gives(make_config, ro
     assert set(results["testsets"]) == {"val", "test"}  # the final evaluation stays the run's own splits
 
 
+def test_a_sources_val_normaliser_scores_its_validation(make_config, root68):
+    cfg = make_config(f"data.sources=[{source(root68, val_split='val')}]", "train.name=own")
+    box = make_config(f"data.sources=[{source(root68, val_split='val', val_normaliser='box')}]", "train.name=box")
+    train(cfg)
+    train(box)
+    (own_row,), (box_row,) = rows_of(cfg), rows_of(box)
+    assert float(own_row["val_nme"]) == pytest.approx(float(box_row["val_nme"]))  # the run's own split: unchanged
+    own, by_box = float(own_row["val_nme_synthetic"]), float(box_row["val_nme_synthetic"])
+    assert math.isfinite(by_box) and by_box < own  # the face box is larger than the eye-corner distance
+
+    wrong = make_config(f"data.sources=[{source(root68, val_split='val', val_normaliser='torso')}]")
+    schema, _, _ = load_training_splits(wrong)
+    with pytest.raises(ValueError, match=r"data.sources\[0\].val_normaliser='torso' is not a normaliser of wflw98"):
+        build_source_val_sets(wrong, schema, 64)
+
+
 def test_select_mean_picks_best_by_the_mean_over_the_run_and_its_sources(make_config, root68):
     cfg = make_config(f"data.sources=[{source(root68, val_split='val')}]", "train.select=mean", "train.name=mean")
     train(cfg)
