@@ -1,10 +1,10 @@
 """``awing export``: a checkpoint as ONNX, or as a small fp16 weights file for ``FaceAligner``.
 
-ONNX: input ``image`` (B, 3, S, S) float32 RGB in [0, 1]; output ``heatmaps`` (B, N, S/4, S/4): the last
-stack's landmark heatmaps (the boundary channel is dropped). The batch axis is dynamic. Decode them
-with the decoder named in the ``awing_codec`` metadata (``quarter``: :func:`awing.method.decode.
+ONNX: input ``image`` (B, 3, S, S) float32 RGB in [0, 1]; output ``heatmaps`` (B, N, S/r, S/r), r the model's
+heatmap stride (4, or 2): the last stack's landmark heatmaps (the boundary channel is dropped). The batch axis
+is dynamic. Decode them with the decoder named in the ``awing_codec`` metadata (``quarter``: :func:`awing.method.decode.
 decode_heatmaps`, argmax and a quarter-pixel shift toward the larger neighbour; ``dark``:
-:func:`awing.method.decode.dark_refine`), then ``c = (h + 0.5) * 4 - 0.5``. The file's metadata also
+:func:`awing.method.decode.dark_refine`), then ``c = (h + 0.5) * r - 0.5``. The file's metadata also
 holds the schema name, point names, input size.
 
 Weights: :func:`awing.core.checkpoint.export_weights` (fp16 model, spec, schema, metrics), plus with
@@ -62,7 +62,7 @@ def check_opset(opset) -> int:
 
 
 class LastStackHeatmaps(torch.nn.Module):
-    """The model reduced to what inference needs: (B, 3, S, S) -> the last stack's (B, N, S/4, S/4)."""
+    """The model reduced to what inference needs: (B, 3, S, S) -> the last stack's (B, N, S/r, S/r)."""
 
     def __init__(self, model: torch.nn.Module, num_points: int) -> None:
         super().__init__()
@@ -107,7 +107,7 @@ def export_onnx(model: torch.nn.Module, schema, path: str | Path, opset: int = 1
         "awing_point_names": json.dumps(list(schema.point_names)),
         "awing_input_size": str(size),
         "awing_input": "image: (B, 3, S, S) float32 RGB in [0, 1]",
-        "awing_output": "heatmaps: (B, N, S/4, S/4) last-stack landmark heatmaps",
+        "awing_output": "heatmaps: (B, N, S/r, S/r) last-stack landmark heatmaps, r = input size / heatmap size",
         "awing_codec": json.dumps((codec or build_codec(model.spec)).to_dict()),
     }
     for key, value in meta.items():

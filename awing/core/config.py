@@ -39,6 +39,7 @@ class ModelConfig:
     input_size: int | None = None  # None: the preset's (awing-1hg: 256, awing-1hg-small: 128)
     depth: int | None = None  # hourglass levels (None: the preset's, 4 except awing-1hg-96's 3)
     stem: str | None = None  # "fan" (the paper's) or "light" (no block at half resolution); None: the preset's
+    heatmap_stride: int | None = None  # input pixels per heatmap pixel: 4 (the paper's) or 2; None: the preset's
     boundary: bool = True  # the extra boundary heatmap channel (Sec. 5)
     coordconv: bool = True  # x, y, r coordinate channels (Sec. 6)
     boundary_coords: bool = True  # B_x, B_y from the previous stack's boundary (Eq. 6)

@@ -96,6 +96,7 @@ def model_kwargs(cfg: Config) -> dict:
         input_size=m.input_size,
         depth=m.depth,
         stem=m.stem,
+        heatmap_stride=m.heatmap_stride,
         boundary=m.boundary,
         coordconv=m.coordconv,
         boundary_coords=m.boundary_coords and m.boundary and m.coordconv,

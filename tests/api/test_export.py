@@ -108,3 +108,22 @@ def test_weights_carry_the_typed_inference_hints(tmp_path):
     assert written == {**stored, "landmark_enlarge": 1.0, "face_quality": 0.4}
     aligner = FaceAligner(out, device="cpu", detector="full")
     assert aligner.landmark_crop_enlarge == 1.0 and aligner.face_quality == 0.4
+
+
+def test_a_stride_2_model_exports_and_its_onnx_points_equal_torchs(tmp_path):
+    torch.manual_seed(1)
+    model = create_model("awing-2hg-tiny", 14, width=32, heatmap_stride=2).eval()
+    path = export_onnx(model, load_schema("fdd14"), tmp_path / "s2.onnx")
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"image": np.random.default_rng(0).random((2, 3, 128, 128), dtype=np.float32)}
+    )[0]
+    assert got.shape == (2, 14, 64, 64) and check_onnx(model, path) <= 1e-4
+
+    ckpt = save_checkpoint(tmp_path / "s2.pt", model_payload(model, load_schema("fdd14")))
+    image = np.random.default_rng(3).integers(0, 256, (150, 170, 3), dtype=np.uint8)
+    boxes = [[10, 5, 120, 130]]
+    by_torch, by_onnx = (
+        FaceAligner(ckpt, device="cpu", detector="full", backend=backend).predict_crops(image, boxes, color="RGB")[0]
+        for backend in ("torch", "onnx")
+    )
+    np.testing.assert_allclose(by_onnx.landmarks, by_torch.landmarks, atol=1e-3)

@@ -153,3 +153,38 @@ def test_stem_and_depth_are_checked():
         model_spec("awing-1hg-tiny", 5, stem="resnet")
     with pytest.raises(ValueError, match="multiple of 32 for depth 3"):
         model_spec("awing-1hg-96", 5, input_size=80)
+
+
+@pytest.mark.parametrize("stacks", [1, 2])
+def test_heatmap_stride_2_gives_heatmaps_at_half_the_input_and_keeps_stride_4_unchanged(stacks):
+    torch.manual_seed(0)
+    model = create_model("awing-1hg-tiny", 5, width=32, stacks=stacks, heatmap_stride=2).eval()
+    assert model.spec.heatmap_size == 64
+    out = model(torch.rand(2, 3, 128, 128))
+    assert [o.shape for o in out] == [(2, 6, 64, 64)] * stacks
+    # the paper's stride adds nothing: the same weights, names and outputs as a model without the option
+    torch.manual_seed(0)
+    four = create_model("awing-1hg-tiny", 5, width=32, stacks=stacks, heatmap_stride=4).eval()
+    torch.manual_seed(0)
+    plain = create_model("awing-1hg-tiny", 5, width=32, stacks=stacks).eval()
+    assert four.state_dict().keys() == plain.state_dict().keys()
+    image = torch.rand(1, 3, 128, 128)
+    assert torch.equal(four(image)[-1], plain(image)[-1])
+
+
+def test_with_stride_2_the_second_stack_sees_the_first_stacks_boundary_pooled_to_its_grid():
+    torch.manual_seed(0)
+    model = create_model("awing-1hg-tiny", 3, stacks=2, width=32, heatmap_stride=2).eval()
+    seen = {}
+    model.coord_convs[1].register_forward_pre_hook(lambda m, args: seen.update(boundary=args[1]))
+    out = model(torch.rand(1, 3, 128, 128))
+    boundary = out[0][:, -1:]
+    expected = (boundary[..., 0::2, 0::2] + boundary[..., 1::2, 0::2] + boundary[..., 0::2, 1::2]
+                + boundary[..., 1::2, 1::2]) / 4
+    assert seen["boundary"].shape == (1, 1, 32, 32)
+    assert torch.allclose(seen["boundary"], expected, atol=1e-6)
+
+
+def test_heatmap_stride_is_checked():
+    with pytest.raises(ValueError, match=r"heatmap_stride must be one of \(4, 2\), got 8"):
+        model_spec("awing-1hg-tiny", 5, heatmap_stride=8)

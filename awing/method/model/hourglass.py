@@ -13,6 +13,7 @@ from awing.method.model.blocks import ConvBlock
 from awing.method.model.coordconv import CoordConv
 
 STEMS = ("fan", "light")
+HEATMAP_STRIDES = (4, 2)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,7 +23,10 @@ class HourglassSpec:
     ``boundary_coords`` (Eq. 6) feeds each stack after the first the boundary map of the stack before
     it, so it changes nothing in a one-stack model. ``stem``: ``"fan"`` (the paper's: a residual block at
     half the input resolution, then two at a quarter) or ``"light"`` (pool to a quarter first, then two
-    blocks: no block runs at half resolution, for fast CPU models).
+    blocks: no block runs at half resolution, for fast CPU models). ``heatmap_stride``: input pixels per
+    heatmap pixel, 4 (the paper's: heatmaps at the hourglass's resolution) or 2 (each stack's head is
+    upsampled x2 by a 1x1 convolution and a pixel shuffle before its output convolution: finer heatmaps
+    for a small input at little cost).
     """
 
     num_points: int
@@ -34,6 +38,7 @@ class HourglassSpec:
     coordconv: bool = True
     boundary_coords: bool = True
     stem: str = "fan"
+    heatmap_stride: int = 4
 
     def __post_init__(self) -> None:
         if not 1 <= self.stacks <= 8:
@@ -44,12 +49,14 @@ class HourglassSpec:
             raise ValueError(f"input_size must be a multiple of {4 * 2**self.depth} for depth {self.depth}")
         if self.stem not in STEMS:
             raise ValueError(f"stem must be one of {', '.join(STEMS)}, got {self.stem!r}")
+        if self.heatmap_stride not in HEATMAP_STRIDES:
+            raise ValueError(f"heatmap_stride must be one of {HEATMAP_STRIDES}, got {self.heatmap_stride!r}")
         if self.boundary_coords and not (self.boundary and self.coordconv):
             raise ValueError("boundary_coords needs both the boundary channel and CoordConv")
 
     @property
     def heatmap_size(self) -> int:
-        return self.input_size // 4
+        return self.input_size // self.heatmap_stride
 
     @property
     def out_channels(self) -> int:
@@ -75,9 +82,9 @@ class Hourglass(nn.Module):
 class StackedHourglass(nn.Module):
     """The AWing network.
 
-    Input: (B, 3, S, S) RGB in [0, 1]. Output: a list with one (B, N + boundary, S/4, S/4) tensor per
-    stack (intermediate supervision); the last one is the prediction. The boundary channel, if any,
-    is the last channel.
+    Input: (B, 3, S, S) RGB in [0, 1]. Output: a list with one (B, N + boundary, S/r, S/r) tensor per
+    stack, r the spec's ``heatmap_stride`` (intermediate supervision); the last one is the prediction. The
+    boundary channel, if any, is the last channel.
     """
 
     def __init__(self, spec: HourglassSpec) -> None:
@@ -105,7 +112,10 @@ class StackedHourglass(nn.Module):
             nn.Sequential(ConvBlock(w, w), nn.Conv2d(w, w, 1), nn.BatchNorm2d(w), nn.ReLU(inplace=True))
             for _ in range(spec.stacks)
         )
-        self.outputs = nn.ModuleList(nn.Conv2d(w, spec.out_channels, 1) for _ in range(spec.stacks))
+        self.upsamplers = nn.ModuleList(_upsampler(w) if spec.heatmap_stride == 2 else nn.Identity()
+                                        for _ in range(spec.stacks))
+        head_width = w // 2 if spec.heatmap_stride == 2 else w
+        self.outputs = nn.ModuleList(nn.Conv2d(head_width, spec.out_channels, 1) for _ in range(spec.stacks))
         self.merge_features = nn.ModuleList(nn.Conv2d(w, w, 1) for _ in range(spec.stacks - 1))
         self.merge_heatmaps = nn.ModuleList(
             nn.Conv2d(spec.out_channels, w, 1) for _ in range(spec.stacks - 1)
@@ -117,13 +127,27 @@ class StackedHourglass(nn.Module):
         outputs: list[torch.Tensor] = []
         for i in range(self.spec.stacks):
             if self.spec.coordconv:
-                boundary = outputs[-1][:, -1:] if (self.spec.boundary_coords and i > 0) else None
+                boundary = self._to_features(outputs[-1][:, -1:]) if (self.spec.boundary_coords and i > 0) else None
                 hg_in = self.coord_convs[i](x, boundary)
             else:
                 hg_in = x
             features = self.heads[i](self.hourglasses[i](hg_in))
-            heatmaps = self.outputs[i](features)
+            heatmaps = self.outputs[i](self.upsamplers[i](features))
             outputs.append(heatmaps)
             if i < self.spec.stacks - 1:
-                x = x + self.merge_features[i](features) + self.merge_heatmaps[i](heatmaps)
+                x = x + self.merge_features[i](features) + self.merge_heatmaps[i](self._to_features(heatmaps))
         return outputs
+
+    def _to_features(self, maps: torch.Tensor) -> torch.Tensor:
+        """Heatmaps (B, C, S/r, S/r) on the features' grid (B, C, S/4, S/4): averaged over 2x2 when r is 2."""
+        return maps if self.spec.heatmap_stride == 4 else F.avg_pool2d(maps, 2, stride=2)
+
+
+def _upsampler(width: int) -> nn.Sequential:
+    """(B, width, H, W) -> (B, width / 2, 2H, 2W): a 1x1 convolution to twice the channels, a pixel shuffle."""
+    return nn.Sequential(
+        nn.Conv2d(width, 2 * width, 1, bias=False),
+        nn.PixelShuffle(2),
+        nn.BatchNorm2d(width // 2),
+        nn.ReLU(inplace=True),
+    )
