@@ -46,6 +46,7 @@ from awing.engine.evaluate import EvalSettings, evaluate_model, evaluate_splits,
 from awing.engine.runtime import (
     MetricsLog,
     RunFolder,
+    RunFolderError,
     StopRequest,
     environment,
     rng_state,
@@ -631,6 +632,10 @@ def train(cfg: Config, resume: str | None = None) -> dict:
     seed_everything(cfg.train.seed + info.rank, cfg.train.deterministic)
     run = RunFolder(Path(cfg.train.out_dir), cfg.train.name or "run", enabled=info.is_main)
     run.check(resume=bool(resume), overwrite=cfg.train.overwrite)  # before any work: a refused run costs nothing
+    resume_from = (run.path / "last.pt" if resume == "auto" else Path(resume)) if resume else None
+    if resume_from is not None and not resume_from.is_file():
+        hint = ": nothing to continue there yet, so start the run without --resume" if resume == "auto" else ""
+        raise RunFolderError(f"--resume: {resume_from} does not exist{hint}")
     env = environment(device)  # the code this process runs, whatever is checked out when it ends
 
     schema, train_samples, val_samples = load_training_splits(cfg)
@@ -638,8 +643,8 @@ def train(cfg: Config, resume: str | None = None) -> dict:
     state = TrainState.build(cfg, schema, device, amp_dtype)
     data = TrainingData.build(cfg, schema, train_samples, val_samples, state.codec.input_size, info)
     ctx = StepContext.build(cfg, state, device, amp_dtype, info)
-    if resume:
-        state.restore(run.path / "last.pt" if resume == "auto" else Path(resume), device)
+    if resume_from is not None:
+        state.restore(resume_from, device)
 
     run.claim(resume=bool(resume), overwrite=cfg.train.overwrite)  # the first write: create and lock the folder
     try:

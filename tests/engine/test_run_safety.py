@@ -77,6 +77,23 @@ def test_resume_after_an_override_is_understood(make_config, capsys):
     assert load_checkpoint(run_dir_of(cfg) / "last.pt")["epoch"] == 2
 
 
+def test_resume_with_nothing_to_resume_fails_at_once_saying_to_start_without_it(make_config, monkeypatch, capsys):
+    def no_data(*args):
+        raise AssertionError("the data was read before the resume was checked")
+
+    monkeypatch.setattr(train_module, "load_training_splits", no_data)
+    cfg = make_config()
+    with pytest.raises(RunFolderError, match=r"last\.pt does not exist: nothing to continue.*without --resume"):
+        train(cfg, resume="auto")
+    with pytest.raises(RunFolderError, match=r"elsewhere\.pt does not exist$"):
+        train(cfg, resume=str(run_dir_of(cfg).parent / "elsewhere.pt"))
+    assert not run_dir_of(cfg).exists()  # nothing written
+    config = run_dir_of(cfg).parent.parent / "c.yaml"
+    save_config(cfg, config)
+    assert main(["train", str(config), "--resume"]) == 2
+    assert "start the run without --resume" in capsys.readouterr().err
+
+
 def test_a_metrics_file_cut_short_does_not_merge_into_the_next_row(tmp_path):
     log = MetricsLog(tmp_path, tensorboard=False)
     log.write({"epoch": 1, "train_loss": 0.5})
