@@ -379,6 +379,9 @@ class MediapipePipeline(Pipeline):
         return reply["ms"], [f[self.table] for f in faces] if self.table is not None else faces
 
 
+FLIP_SUFFIX = "+flip"  # --models NAME+flip: FaceAligner(NAME, flip_test=True), the mirrored crop averaged in
+
+
 def awing_pipelines(args, notes: list[str]) -> list[AwingPipeline]:
     import torch
 
@@ -400,7 +403,8 @@ def awing_pipelines(args, notes: list[str]) -> list[AwingPipeline]:
                 "its row is skipped"
             )
     out = []
-    for name in models:
+    for spec in models:
+        name, flip_test = (spec[: -len(FLIP_SUFFIX)], True) if spec.endswith(FLIP_SUFFIX) else (spec, False)
         try:
             resolve_model(name)
         except FileNotFoundError:
@@ -410,14 +414,14 @@ def awing_pipelines(args, notes: list[str]) -> list[AwingPipeline]:
             if backend == "onnx" and not onnx_available():
                 notes.append(f"{name} onnx: onnxruntime or onnx is not installed (awing[onnx]): row skipped")
                 continue
-            aligner = FaceAligner(name, device="cpu", backend=backend, threads=args.threads)
+            aligner = FaceAligner(name, device="cpu", backend=backend, threads=args.threads, flip_test=flip_test)
             if aligner.schema.name != "w300_68":
                 notes.append(f"model {name}: predicts {aligner.schema.name}, not the 68 points of 300-W: row skipped")
                 break
             precision = "torch fp32" if aligner.dtype is None else "torch bf16 + channels_last"
             precision = "onnxruntime fp32" if aligner.session is not None else precision
-            label = f"awing {Path(name).stem} ({precision})" + (
-                " = FaceAligner()" if name == default and backend == default_backend else ""
+            label = f"awing {Path(name).stem}{', flip test' if flip_test else ''} ({precision})" + (
+                " = FaceAligner()" if name == default and backend == default_backend and not flip_test else ""
             )
             out.append(AwingPipeline(label, aligner))
     return out
@@ -741,7 +745,8 @@ def main(argv: list[str] | None = None) -> int:
         "--models",
         nargs="+",
         default=None,
-        help="awing models, shipped names or checkpoints (default: the shipped 68-point ones)",
+        help="awing models, shipped names or checkpoints, each with +flip for the flip test (the mirrored crop "
+        "averaged in; default: the shipped 68-point ones)",
     )
     p.add_argument(
         "--backends",

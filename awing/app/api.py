@@ -658,10 +658,10 @@ class FaceAligner:
         """
         x = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device).permute(0, 3, 1, 2).float().div_(255)
         if self.session is not None:
-            heatmaps = self._onnx_heatmaps(x)
-            if self.flip_permutation is not None:
-                heatmaps = flip_average(heatmaps, self._onnx_heatmaps(x.flip(-1)), self.flip_permutation)
-            return self._to_image(heatmaps, matrices)
+            if self.flip_permutation is None:
+                return self._to_image(self._onnx_heatmaps(x), matrices)
+            both = self._onnx_heatmaps(torch.cat([x, x.flip(-1)]))  # one call for the crops and their mirrors
+            return self._to_image(flip_average(both[: len(x)], both[len(x):], self.flip_permutation), matrices)
         x = x.contiguous(memory_format=torch.channels_last if self.dtype is not None else torch.contiguous_format)
         return self._to_image(predict_heatmaps(self.model, x, self.dtype, self.flip_permutation), matrices)
 

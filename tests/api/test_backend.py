@@ -82,3 +82,25 @@ def test_threads_must_be_a_positive_whole_number(ckpt, bad):
 def test_unknown_backend_is_refused(ckpt):
     with pytest.raises(ValueError, match="backend must be one of auto, torch, onnx"):
         FaceAligner(ckpt, backend="tensorrt")
+
+
+def test_onnx_flip_test_runs_crops_and_mirrors_in_one_call_and_equals_torchs(ckpt, image, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    torch_aligner = FaceAligner(ckpt, device="cpu", detector="full", backend="torch", flip_test=True)
+    onnx_aligner = FaceAligner(ckpt, device="cpu", detector="full", backend="onnx", threads=1, flip_test=True)
+    plain = FaceAligner(ckpt, device="cpu", detector="full", backend="onnx", threads=1)
+    batches, run = [], onnx_aligner.session.run
+
+    def counted_run(out, feed):
+        batches.append(len(feed["image"]))
+        return run(out, feed)
+
+    monkeypatch.setattr(onnx_aligner.session, "run", counted_run)
+    boxes = [[10, 5, 120, 130], [40, 30, 160, 140]]
+    a = torch_aligner.predict_crops(image, boxes, color="RGB")
+    b = onnx_aligner.predict_crops(image, boxes, color="RGB")
+    assert batches == [4]  # two crops and their two mirrors, one session call
+    for x, y, one_pass in zip(a, b, plain.predict_crops(image, boxes, color="RGB")):
+        np.testing.assert_allclose(y.landmarks, x.landmarks, atol=1e-3)
+        np.testing.assert_allclose(y.confidence, x.confidence, atol=1e-5)
+        assert not np.allclose(one_pass.landmarks, y.landmarks, atol=1e-3)  # the mirrors changed the points

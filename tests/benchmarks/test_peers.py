@@ -258,6 +258,18 @@ def dry_run_args(tmp_path, *extra):
     ]
 
 
+def test_a_models_flip_test_row_beside_its_one_pass_row(tmp_path):
+    need(SHARED / "fixtures" / "lfpw_trainset_samples")
+    args = dry_run_args(tmp_path, "--no-mediapipe", "--video-frames", "0")
+    models = args.index("--models") + 1
+    args[models: models + 1] = ["w300-1hg-96", "w300-1hg-96+flip"]
+    assert main(args) == 0
+    summary = json.loads((tmp_path / "peers.json").read_text())["summary"]
+    assert list(summary) == ["awing w300-1hg-96 (torch fp32)", "awing w300-1hg-96, flip test (torch fp32)"]
+    one, flip = summary.values()
+    assert one["found"] == flip["found"] == 2 and one["nme_common"] != flip["nme_common"]
+
+
 def test_dry_run_on_two_fixture_images(tmp_path, capsys):
     need(SHARED / "fixtures" / "lfpw_trainset_samples")
     assert main(dry_run_args(tmp_path, "--no-mediapipe", "--video-frames", "3")) == 0
