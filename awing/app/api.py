@@ -329,7 +329,8 @@ class FaceAligner:
             Only :meth:`predict` / :meth:`predict_batch` refine; :meth:`predict_crops` is one pass.
         decoder: the sub-pixel decoder, ``"quarter"`` (the paper's argmax + quarter-pixel shift) or
             ``"dark"`` (a Taylor step on the smoothed log heatmap); None: the one stored in the model file.
-        flip_test: also run the mirrored crop and average the heatmaps (twice the model time).
+        flip_test: also run the mirrored crop and average the heatmaps (twice the model time); None
+            (default): what the model file says (``awing export --flip-test``), else no.
         refine_max_shift: a face's second pass is dropped when it moved the points by more than this
             fraction of the box's longer side, mean over points (:func:`refine_shift`); default
             :data:`REFINE_MAX_SHIFT`, ``math.inf``: always keep the second pass.
@@ -371,7 +372,7 @@ class FaceAligner:
         output_schema: str | None = None,
         refine: bool | str = "auto",
         decoder: str | None = None,
-        flip_test: bool = False,
+        flip_test: bool | None = None,
         refine_max_shift: float = REFINE_MAX_SHIFT,
         refine_min_iou: float = REFINE_MIN_IOU,
         threads: int | None = None,
@@ -384,7 +385,6 @@ class FaceAligner:
         self.model, self.schema, self.codec = model_from_checkpoint(ckpt, device=self.device)
         if decoder is not None:  # the codec checks the name (ValueError)
             self.codec = dataclasses.replace(self.codec, decoder=decoder)
-        self.flip_permutation = self.schema.flip_permutation if flip_test else None
         if schema is not None and load_schema(schema).name != self.schema.name:
             raise ValueError(
                 f"{self.model_path} predicts the {self.schema.name!r} layout "
@@ -401,6 +401,8 @@ class FaceAligner:
         same_threads = {"threads": threads} if threads is not None and detector_takes(detector, "threads") else {}
         self.detector = get_detector(detector, **same_threads)  # a named detector runs on the model's threads
         self._use_hints(inference_hints(ckpt), enlarge)
+        self.flip_test: bool = bool(self.hints.flip_test) if flip_test is None else bool(flip_test)
+        self.flip_permutation = self.schema.flip_permutation if self.flip_test else None
         self.dtype = inference_dtype(self.device) if fast and self.backend == "torch" else None
         if self.dtype is not None:
             self.model = self.model.to(memory_format=torch.channels_last)

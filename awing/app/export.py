@@ -194,6 +194,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="weights: record what FaceAligner(refine='auto') does with this model's second pass "
         "(never: a fast model whose second pass does not pay; benchmarks/second_pass.py)",
     )
+    parser.add_argument(
+        "--flip-test",
+        action=argparse.BooleanOptionalAction,
+        help="weights: record whether FaceAligner() runs the mirrored crop too by default (a model small enough "
+        "that the flip test's gain is worth a second forward pass; benchmarks.peers NAME+flip)",
+    )
 
 
 def _write_weights(args: argparse.Namespace, ckpt: dict, codec, out: Path) -> int:
@@ -206,6 +212,8 @@ def _write_weights(args: argparse.Namespace, ckpt: dict, codec, out: Path) -> in
         hints = dataclasses.replace(hints, face_quality=float(args.face_quality))
     if args.refine is not None:
         hints = dataclasses.replace(hints, refine=args.refine)
+    if args.flip_test is not None:
+        hints = dataclasses.replace(hints, flip_test=args.flip_test)
     if args.calibrate:
         log.info("crop enlargement per detector: %s; centre offset: %s", hints.enlarge, hints.offset)
     extra = {"inference": hints.to_dict()}

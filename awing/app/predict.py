@@ -91,8 +91,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--backend", choices=["auto", "torch", "onnx"], default="auto", help=onnx)
     decoder = f"sub-pixel decoder: {describe_decoders()}; default: the model file's"
     add("--decoder", choices=DECODERS, default=None, help=decoder)
-    flip = "also run each face mirrored and average (more accurate, twice the model time)"
-    add("--flip-test", action="store_true", help=flip)
+    flip = "also run each face mirrored and average (more accurate, twice the model time); default: the model file's"
+    add("--flip-test", action=argparse.BooleanOptionalAction, default=None, help=flip)
 
 
 def _video_arguments(parser: argparse.ArgumentParser) -> None:

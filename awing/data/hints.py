@@ -37,6 +37,8 @@ class InferenceHints:
         calibrated_on: what ``enlarge`` and ``offset`` were measured on (text, for people).
         refine: what ``FaceAligner(refine="auto")`` does with this model's second pass: ``"never"`` (a fast
             model whose second pass costs more than it gains) or ``"auto"``; None: ``"auto"``.
+        flip_test: whether ``FaceAligner(flip_test=None)`` runs the mirrored crop too (a model small enough
+            that the flip test's gain is worth its second forward pass); None: no.
     """
 
     crop: dict | None = None
@@ -46,6 +48,7 @@ class InferenceHints:
     face_quality: float | None = None
     calibrated_on: str | None = None
     refine: str | None = None
+    flip_test: bool | None = None
 
     def to_dict(self) -> dict:
         """The checkpoint form (plain values; ``landmark_enlarge`` always present, unset fields left out)."""
@@ -62,6 +65,8 @@ class InferenceHints:
             out["calibrated_on"] = self.calibrated_on
         if self.refine is not None:
             out["refine"] = self.refine
+        if self.flip_test is not None:
+            out["flip_test"] = self.flip_test
         return out
 
     @classmethod
@@ -83,6 +88,7 @@ class InferenceHints:
             face_quality=_number(data.get("face_quality"), "face_quality"),
             calibrated_on=None if data.get("calibrated_on") is None else str(data["calibrated_on"]),
             refine=_refine(data.get("refine")),
+            flip_test=_flag(data.get("flip_test"), "flip_test"),
         )
 
 
@@ -92,6 +98,12 @@ def _number(value, name: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ValueError(f"inference {name!r} must be a finite number, got {value!r}")
     return float(value)
+
+
+def _flag(value, name: str) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise ValueError(f"inference {name!r} must be true or false, got {value!r}")
+    return value
 
 
 # What a model file may say about its second pass (InferenceHints.refine).

@@ -81,6 +81,37 @@ def test_a_model_file_can_turn_auto_refinement_off(tmp_path):
         FaceAligner(str(out), device="cpu", detector="full")
 
 
+def test_a_model_file_can_turn_the_flip_test_on_by_default(tmp_path):
+    """``awing export --flip-test`` records it; FaceAligner() then runs the mirrored crop too, an explicit
+    ``flip_test=False`` does not, and ``awing predict --no-flip-test`` passes that on."""
+    import argparse
+
+    from awing.app.cli import main
+    from awing.app.predict import _aligner, add_arguments
+    from awing.core.checkpoint import load_checkpoint, save_checkpoint
+
+    out = tmp_path / "m.pt"
+    export = ["export", "fdd14-1hg-tiny", "--format", "weights", "--out", str(out)]
+    assert FaceAligner("fdd14-1hg-tiny", device="cpu", detector="full").flip_test is False  # no hint: off
+    assert main([*export, "--flip-test"]) == 0
+    assert load_checkpoint(out)["inference"]["flip_test"] is True
+    on = FaceAligner(str(out), device="cpu", detector="full")
+    assert on.flip_test and on.flip_permutation is not None
+    off = FaceAligner(str(out), device="cpu", detector="full", flip_test=False)
+    assert not off.flip_test and off.flip_permutation is None
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    for flags, expected in (([], True), (["--no-flip-test"], False), (["--flip-test"], True)):
+        args = parser.parse_args(["x.jpg", "--model", str(out), "--device", "cpu", *flags])
+        assert _aligner(args, "full").flip_test is expected
+    assert main([*export, "--no-flip-test"]) == 0
+    assert FaceAligner(str(out), device="cpu", detector="full").flip_test is False
+    bad = load_checkpoint(out)
+    save_checkpoint(out, {**bad, "inference": {**bad["inference"], "flip_test": "yes"}})
+    with pytest.raises(ValueError, match="inference 'flip_test' must be true or false"):
+        FaceAligner(str(out), device="cpu", detector="full")
+
+
 def test_the_fast_model_says_its_second_pass_does_not_pay():
     """benchmarks/second_pass.py on w300-1hg-tiny-128 (docs/RESULTS.md, "Second pass: where it pays")."""
     assert FaceAligner("w300-1hg-tiny-128", device="cpu", detector="full").refine == "never"

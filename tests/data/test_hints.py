@@ -26,6 +26,8 @@ def test_round_trip():
         offset={"opencv": (0.1, -0.2)},
         face_quality=0.4,
         calibrated_on="x",
+        refine="never",
+        flip_test=True,
     )
     assert InferenceHints.from_dict(hints.to_dict()) == hints
     assert InferenceHints().to_dict() == {"landmark_enlarge": None}  # unset fields are left out
@@ -39,6 +41,7 @@ BAD = [
     {"face_quality": True},
     {"landmark_enlarge": float("nan")},
     {"crop": "authors"},
+    {"flip_test": 1},
 ]
 
 
