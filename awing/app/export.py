@@ -13,7 +13,8 @@ model's training crops (``inference.enlarge``, ``inference.offset``), measured o
 images (:func:`awing.detect.calibrate.calibrate_crops`), and with ``--face-quality`` the is_face cut.
 ``--decoder`` stores a sub-pixel decoder in the file's codec (ONNX: in its ``awing_codec`` metadata) and,
 for weights, re-measures the file's validation figures with it (its fp16 weights, the run's val split),
-so that ``awing models`` and the file's ``metrics`` say what the file gives.
+so that ``awing models`` and the file's ``metrics`` say what the file gives. ``--flip-test`` records that
+``FaceAligner`` runs the mirrored crop too by default (its figures then re-measured with the flip test).
 """
 
 from __future__ import annotations
@@ -136,20 +137,21 @@ def check_onnx(model: torch.nn.Module, path: str | Path, batch: int = 3, atol: f
 
 
 def remeasure_validation(path: Path) -> dict:
-    """Score a written weights file (its own fp16 weights and decoder, one pass: no flip test, as
-    ``FaceAligner`` runs it by default) on its run's val split and store those figures as its ``metrics``
-    (``val_nme``, ...; ``val_measured`` says how), with ``eval.flip_test`` off in its config so that
-    ``awing eval FILE`` gives them again. Returns them; {} and a warning, leaving the file's figures as
+    """Score a written weights file (its own fp16 weights and decoder, with the flip test only where the file
+    turns it on, as ``FaceAligner`` runs it by default) on its run's val split and store those figures as its
+    ``metrics`` (``val_nme``, ...; ``val_measured`` says how), with ``eval.flip_test`` set likewise in its
+    config so that ``awing eval FILE`` gives them again. Returns them; {} and a warning, leaving the file's figures as
     they were, when the file has no run config with a val split or the data cannot be read."""
     ckpt = load_checkpoint(path)
     cfg = config_from_dict(ckpt["config"]) if ckpt.get("config") else None
     if cfg is None or not cfg.data.val_split:
         log.warning("%s: no run config with a val split, so its validation figures are the checkpoint's", path)
         return {}
-    cfg.eval.flip_test = False
+    hints = inference_hints(ckpt)
+    cfg.eval.flip_test = bool(hints.flip_test)
     model, schema, codec = model_from_checkpoint(ckpt)
     spec = (cfg.data.format, cfg.data.root, cfg.data.val_split)
-    crop_rule = inference_hints(ckpt).crop
+    crop_rule = hints.crop
     try:
         evaluation = evaluate_splits(model, codec, schema, cfg, [spec], torch.device("cpu"), crop_rule=crop_rule)
     except (OSError, ValueError) as err:
@@ -157,7 +159,8 @@ def remeasure_validation(path: Path) -> dict:
         return {}
     figures = next(iter(evaluation.values())).summary("val_")
     dtype = next(v.dtype for v in ckpt["model"].values() if v.is_floating_point())
-    figures["val_measured"] = f"awing export: {str(dtype).replace('torch.', '')} weights, decoder {codec.decoder}"
+    flip = ", flip test" if cfg.eval.flip_test else ""
+    figures["val_measured"] = f"awing export: {str(dtype).replace('torch.', '')} weights, decoder {codec.decoder}{flip}"
     save_checkpoint(path, {**ckpt, "metrics": {**checkpoint_metrics(ckpt), **figures}, "config": cfg.to_dict()})
     return figures
 
@@ -220,7 +223,7 @@ def _write_weights(args: argparse.Namespace, ckpt: dict, codec, out: Path) -> in
     if args.decoder:
         extra["codec"] = codec.to_dict()
     export_weights(ckpt, out, half=not args.fp32, extra=extra)
-    if args.decoder:
+    if args.decoder or args.flip_test is not None:
         remeasure_validation(out)
     log.info("wrote %s (%.1f MB)", out, out.stat().st_size / 2**20)
     return 0

@@ -55,3 +55,19 @@ def test_a_run_validated_with_the_flip_test_is_recorded_single_pass(trained_run,
     assert main(["eval", str(out), "--out", str(tmp_path / "eval")]) == 0
     measured = json.loads((tmp_path / "eval" / "results.json").read_text())["testsets"]["val"]["nme"]
     assert measured == pytest.approx(exported["metrics"]["val_nme"], abs=1e-9)
+
+
+def test_a_file_that_turns_the_flip_test_on_records_its_flip_test_figures(trained_run, tmp_path):
+    """``--flip-test``: FaceAligner runs the mirrored crop too by default, so the file records (and ``awing eval``
+    repeats) the flip test's figures, which differ from one pass's."""
+    one, flip = tmp_path / "one.pt", tmp_path / "flip.pt"
+    export = ["export", str(trained_run / "best.pt"), "--format", "weights", "--decoder", "dark"]
+    assert main([*export, "--out", str(one)]) == 0
+    assert main([*export, "--flip-test", "--out", str(flip)]) == 0
+    exported = load_checkpoint(flip)
+    assert exported["config"]["eval"]["flip_test"] is True
+    assert exported["metrics"]["val_measured"] == "awing export: float16 weights, decoder dark, flip test"
+    assert exported["metrics"]["val_nme"] != load_checkpoint(one)["metrics"]["val_nme"]
+    assert main(["eval", str(flip), "--out", str(tmp_path / "eval")]) == 0
+    measured = json.loads((tmp_path / "eval" / "results.json").read_text())["testsets"]["val"]["nme"]
+    assert measured == pytest.approx(exported["metrics"]["val_nme"], abs=1e-9)
