@@ -379,7 +379,9 @@ class MediapipePipeline(Pipeline):
         return reply["ms"], [f[self.table] for f in faces] if self.table is not None else faces
 
 
-FLIP_SUFFIX = "+flip"  # --models NAME+flip: FaceAligner(NAME, flip_test=True), the mirrored crop averaged in
+# --models NAME+flip: FaceAligner(NAME, flip_test=True), the mirrored crop averaged in; NAME alone runs the flip test
+# where its file says so (awing export --flip-test), and its row says "flip test" then too
+FLIP_SUFFIX = "+flip"
 
 
 def awing_pipelines(args, notes: list[str]) -> list[AwingPipeline]:
@@ -404,7 +406,8 @@ def awing_pipelines(args, notes: list[str]) -> list[AwingPipeline]:
             )
     out = []
     for spec in models:
-        name, flip_test = (spec[: -len(FLIP_SUFFIX)], True) if spec.endswith(FLIP_SUFFIX) else (spec, False)
+        forced = spec.endswith(FLIP_SUFFIX)
+        name, flip_test = (spec[: -len(FLIP_SUFFIX)], True) if forced else (spec, None)  # None: the file's own
         try:
             resolve_model(name)
         except FileNotFoundError:
@@ -420,8 +423,8 @@ def awing_pipelines(args, notes: list[str]) -> list[AwingPipeline]:
                 break
             precision = "torch fp32" if aligner.dtype is None else "torch bf16 + channels_last"
             precision = "onnxruntime fp32" if aligner.session is not None else precision
-            label = f"awing {Path(name).stem}{', flip test' if flip_test else ''} ({precision})" + (
-                " = FaceAligner()" if name == default and backend == default_backend and not flip_test else ""
+            label = f"awing {Path(name).stem}{', flip test' if aligner.flip_test else ''} ({precision})" + (
+                " = FaceAligner()" if name == default and backend == default_backend and not forced else ""
             )
             out.append(AwingPipeline(label, aligner))
     return out
