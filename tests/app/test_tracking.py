@@ -1,6 +1,6 @@
 """Issue 13: video tracking (awing.app.tracking) -- the One-Euro filter, FaceTracker's detector schedule,
 losses and identities, and ``awing predict clip.mp4`` with and without tracking. Issue 25: tracking a still
-real face (300-VW frames from ../shared/data) with the default model: its own face cut, one track id,
+real face (300-VW frames from ../shared/data) with the 256-px model: its own face cut, one track id,
 smoothing, and no face left over at a scene cut."""
 
 from __future__ import annotations
@@ -245,14 +245,15 @@ def test_two_tracks_on_one_face_merge(ckpt):
 # ------------------------------------------------------------------------- real frames (issue 25)
 @pytest.fixture(scope="module")
 def real_aligner() -> FaceAligner:
-    """The default shipped model (w300-1hg-tiny) and detector, fp32 so the figures do not depend on the CPU."""
-    return FaceAligner(device="cpu", fast=False)
+    """The 256-px shipped model (w300-1hg-tiny, the default until session 14) and the default detector, fp32 so
+    the figures do not depend on the CPU."""
+    return FaceAligner("w300-1hg-tiny", device="cpu", fast=False)
 
 
 @pytest.fixture(scope="module")
 def still_frames() -> list[np.ndarray]:
     """40 BGR frames of one real 300-VW face (clip 401, 512x700), each moved by under a pixel: a still face
-    with a camera's jitter. The default model scores it about 0.44, between its own face cut (0.39) and the
+    with a camera's jitter. w300-1hg-tiny scores it about 0.44, between its own face cut (0.39) and the
     tracker's old fixed default (0.5)."""
     bgr = cv2.imread(str(need(VW300 / "401" / "imgs" / "000731.jpg")))
     rng = np.random.default_rng(0)
