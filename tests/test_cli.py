@@ -38,3 +38,5 @@ def test_models_lists_the_shipped_models_and_marks_the_default(capsys):
     names = [m["name"] for m in list_pretrained()]
     assert names and all(name in out for name in names)
     assert out.count("(default)") == 1
+    flips = {m["name"] for m in list_pretrained() if m["flip_test"]}
+    assert all(("flip test" in line) == (line.split()[0] in flips) for line in out.splitlines()[1:])

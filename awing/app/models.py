@@ -1,4 +1,5 @@
-"""``awing models``: the shipped models, their schema, size and validation NME."""
+"""``awing models``: the shipped models, their schema, size, validation NME and how ``FaceAligner()`` runs them
+(decoder, flip test)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"no shipped models in {pretrained.PRETRAINED_DIR}")
         return 0
     default = default_model().stem
-    rows = [("name", "schema", "points", "arch", "size", "val NME", "card")]
+    rows = [("name", "schema", "points", "arch", "size", "val NME", "runs", "card")]
     for m in models:
         nme = "-" if m["val_nme"] is None else f"{100 * m['val_nme']:.2f}%"
         arch = f"{m['stacks']}hg w{m['width']} {m['input_size']}px"
@@ -36,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
                 arch,
                 f"{m['size_mb']:.1f} MB",
                 nme,
+                ", ".join(filter(None, [m["decoder"], "flip test" if m["flip_test"] else ""])) or "-",
                 Path(m["card"]).name if m["card"] else "-",
             )
         )
