@@ -445,6 +445,7 @@ class FaceAligner:
     def __repr__(self) -> str:
         precision = "fp32" if self.dtype is None else str(self.dtype).replace("torch.", "")
         precision += ", onnxruntime" if self.session is not None else ""
+        precision += ", flip test" if self.flip_test else ""
         return (
             f"FaceAligner(model={str(self.model_path)!r}, schema={self.schema.name!r}, device={self.device}, "
             f"{precision}, detector={type(self.detector).__name__}, enlarge={self.enlarge})"

@@ -96,7 +96,7 @@ def test_a_model_file_can_turn_the_flip_test_on_by_default(tmp_path):
     assert main([*export, "--flip-test"]) == 0
     assert load_checkpoint(out)["inference"]["flip_test"] is True
     on = FaceAligner(str(out), device="cpu", detector="full")
-    assert on.flip_test and on.flip_permutation is not None
+    assert on.flip_test and on.flip_permutation is not None and ", flip test" in repr(on)
     off = FaceAligner(str(out), device="cpu", detector="full", flip_test=False)
     assert not off.flip_test and off.flip_permutation is None
     parser = argparse.ArgumentParser()
