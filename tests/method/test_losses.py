@@ -214,6 +214,31 @@ def test_awing_fast_path_equals_autograd_through_the_equation(dtype):
     assert moving.grad is not None and torch.isfinite(moving.grad).all()
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_awing_on_heatmaps_that_are_zero_almost_everywhere_equals_the_equation(channels_last):
+    """Real targets: Gaussians in a few 7x7 windows, exact zeros elsewhere (the fast path computes the zeros
+    with one exponent and the rest per element), predictions in the model's channels_last layout or not."""
+    from awing.method.losses import adaptive_wing_reference
+    from awing.method.targets import landmark_heatmaps
+
+    gen = torch.Generator().manual_seed(1)
+    points = torch.rand(2, 5, 2, generator=gen) * 28 + 2
+    target, _ = landmark_heatmaps(points, (32, 32))
+    assert 0.9 < float((target == 0).float().mean()) < 1.0
+    pred = target + 0.3 * torch.randn(target.shape, generator=gen)
+    pred[:, :, :4] = 2.0  # errors above theta on the background too
+    if channels_last:
+        pred = pred.contiguous(memory_format=torch.channels_last)
+    weight = weighted_loss_map(target)
+    fast_pred, ref_pred = pred.clone().requires_grad_(), pred.clone().requires_grad_()
+    fast = adaptive_wing_loss(fast_pred, target, weight, reduction="none")
+    ref = adaptive_wing_reference(ref_pred, target, ALPHA, OMEGA, EPS, THETA) * weight
+    assert torch.allclose(fast, ref, rtol=1e-5, atol=1e-6)
+    fast.sum().backward()
+    ref.sum().backward()
+    assert torch.allclose(fast_pred.grad, ref_pred.grad, rtol=1e-5, atol=1e-6)
+
+
 def test_grey_dilation_equals_max_pooling():
     from awing.method.weights import grey_dilation_3x3
 
