@@ -8,6 +8,9 @@ import json
 from pathlib import Path
 
 from awing import pretrained
+from awing.core.checkpoint import load_checkpoint
+from awing.data.hints import inference_hints
+from awing.method.model.checkpoint import codec_of_checkpoint, spec_of_checkpoint
 from awing.pretrained import default_model, list_pretrained
 
 
@@ -15,8 +18,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the list as JSON")
 
 
-def run(args: argparse.Namespace) -> int:
+def shipped_models() -> list[dict]:
+    """:func:`awing.pretrained.list_pretrained` plus how ``FaceAligner(name)`` runs each model, read the way it
+    reads them: ``decoder`` (the file's codec) and ``flip_test`` (its inference hints)."""
     models = list_pretrained()
+    for m in models:
+        ckpt = load_checkpoint(m["path"])
+        m["decoder"] = codec_of_checkpoint(ckpt, spec_of_checkpoint(ckpt)).decoder
+        m["flip_test"] = bool(inference_hints(ckpt).flip_test)
+    return models
+
+
+def run(args: argparse.Namespace) -> int:
+    models = shipped_models()
     if args.json:
         print(json.dumps(models, indent=2))
         return 0

@@ -32,8 +32,8 @@ def validation_nme(ckpt: dict) -> float | None:
 
 
 def model_info(path: str | Path) -> dict:
-    """Name, schema, point count, architecture, file size, validation NME and how ``FaceAligner()`` runs it
-    (``decoder``, ``flip_test``) of one model file."""
+    """Name, schema, point count, architecture, file size and validation NME of one model file (how
+    ``FaceAligner()`` runs it is :func:`awing.app.models.shipped_models`'s to say)."""
     path = Path(path)
     ckpt = load_checkpoint(path)
     spec = ckpt["spec"]
@@ -48,8 +48,6 @@ def model_info(path: str | Path) -> dict:
         "input_size": int(spec.get("input_size", 0)),
         "size_mb": path.stat().st_size / 2**20,
         "val_nme": validation_nme(ckpt),
-        "decoder": (ckpt.get("codec") or {}).get("decoder"),
-        "flip_test": bool((ckpt.get("inference") or {}).get("flip_test")),
         "card": str(card) if card.is_file() else None,
     }
 
