@@ -121,34 +121,24 @@ def adaptive_wing_reference(
 
 
 def _awing_with_slope(
-    delta: torch.Tensor, power: torch.Tensor | float, omega: float, epsilon: float, theta: float
+    delta: torch.Tensor, power: torch.Tensor, omega: float, epsilon: float, theta: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Eq. 3 per element and ``|d AWing / d y_hat|``, for errors ``delta = |y - y_hat|`` and exponents
-    ``power = alpha - y`` (a tensor of delta's shape, or one number where every target is the same)."""
+    ``power = alpha - y``: a tensor of delta's shape, or a 0-dim one where every target is the same."""
     # A and C depend on the target only: A = omega / (1 + r^p) * p * r^p / theta with r = theta / epsilon
     # (r^(p - 1) / epsilon is r^p / theta), C = theta * A - omega * ln(1 + r^p)
-    if isinstance(power, torch.Tensor):
-        ratio_p = power.mul(math.log(theta / epsilon)).exp_()
-        a = ratio_p.add(1).reciprocal_().mul_(ratio_p).mul_(power).mul_(omega / theta)
-        c = torch.log1p(ratio_p).mul_(-omega).add_(a, alpha=theta)
-    else:
-        ratio_p = (theta / epsilon) ** power
-        a = omega / (1 + ratio_p) * ratio_p * power / theta
-        c = theta * a - omega * math.log1p(ratio_p)
-    # u ** (p - 1): 0 at u = 0 (p - 1 > 1), so no NaN anywhere
+    ratio_p = power.mul(math.log(theta / epsilon)).exp_()
+    a = ratio_p.add(1).reciprocal_().mul_(ratio_p).mul_(power).mul_(omega / theta)
+    c = torch.log1p(ratio_p).mul_(-omega).add_(a, alpha=theta)
     u = delta.clamp(max=theta).div_(epsilon)
-    if isinstance(power, torch.Tensor):
-        u_p1 = power.sub(1).mul_(u.log()).exp_()
-    else:
-        u_p1 = u.pow(power - 1)
+    u_p1 = u.pow(power - 1)  # 0 at u = 0 (p - 1 > 1), so no NaN anywhere
     u_p = u_p1.mul(u)
     # selections by lerp with a 0/1 weight (exact: lerp returns its end point at weight 1), several times
     # faster than torch.where on a CPU
     large = (delta >= theta).to(delta.dtype)
     loss = torch.lerp(torch.log1p(u_p).mul_(omega), delta.mul(a).sub_(c), large)
     slope = u_p1.mul_(power).mul_(omega / epsilon).div_(u_p.add_(1))
-    a_full = a if isinstance(a, torch.Tensor) else torch.full_like(slope, a)
-    return loss, torch.lerp(slope, a_full, large)
+    return loss, torch.lerp(slope, a.expand_as(slope), large)
 
 
 class _AdaptiveWing(torch.autograd.Function):
@@ -170,7 +160,7 @@ class _AdaptiveWing(torch.autograd.Function):
     def forward(ctx, pred, target, alpha, omega, epsilon, theta):  # noqa: D102
         diff = pred - target
         delta = diff.abs()
-        loss, slope = _awing_with_slope(delta, float(alpha), omega, epsilon, theta)  # as if every y were 0
+        loss, slope = _awing_with_slope(delta, delta.new_tensor(alpha), omega, epsilon, theta)  # as if every y were 0
         where = target.nonzero(as_tuple=True)  # the elements whose target is not 0, any memory layout
         if where[0].numel():
             power = target[where].neg_().add_(alpha)
