@@ -50,14 +50,33 @@ def time_once(loss_fn, pred, targets, weights) -> float:
     return time.perf_counter() - t0
 
 
-def main() -> None:
+def check_same_loss(pred, targets, weights) -> float:
+    """The closed form's loss and gradient against the autograd Eq. 3's; returns the largest gradient gap.
+
+    Raises:
+        AssertionError: if they differ beyond float rounding (then the timing would compare different things).
+    """
+    grads = []
+    for fn in (build_loss("awing"), reference_awing):
+        pred.grad = None
+        value = fn(pred, targets, weights)
+        value.backward()
+        grads.append((value.detach(), pred.grad.float().clone()))
+    (closed, g_closed), (eq3, g_eq3) = grads
+    torch.testing.assert_close(closed, eq3, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(g_closed, g_eq3, rtol=1e-2, atol=1e-6)  # bf16 gradients: about 3 digits
+    return (g_closed - g_eq3).abs().max().item()
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    """Print the table; return the median seconds per loss."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="w300", choices=sorted(CONFIGS))
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. model.input_size=128")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     cfg = load_config(REPO / CONFIGS[args.data], [f"optim.batch_size={args.batch}", *args.overrides])
     schema, train_samples, _ = load_training_splits(cfg)
@@ -75,6 +94,7 @@ def main() -> None:
         "wing": build_loss("wing"),
         "mse": build_loss("mse"),
     }
+    gap = check_same_loss(pred, targets, weights)
     times: dict[str, list[float]] = {name: [] for name in losses}
     for fn in losses.values():  # warm-up
         time_once(fn, pred, targets, weights)
@@ -87,10 +107,12 @@ def main() -> None:
         f"data={args.data} targets={tuple(targets.shape)} zero targets={100 * zero:.1f} % "
         f"threads={torch.get_num_threads()} rounds={args.rounds} (median ms, forward + backward)"
     )
+    print(f"closed form = autograd Eq. 3 (loss; largest gradient gap {gap:.2g})")
     base = statistics.median(times["awing (Eq. 3 by autograd)"])
     for name, runs in times.items():
         ms = statistics.median(runs)
         print(f"{name:<28}{1000 * ms:8.1f} ms   {base / ms:5.2f}x the autograd AWing")
+    return {name: statistics.median(runs) for name, runs in times.items()}
 
 
 if __name__ == "__main__":
