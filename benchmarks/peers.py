@@ -929,7 +929,7 @@ def main(argv: list[str] | None = None) -> int:
                 "training (300-W fit, for some also AFLW2000-3D, FG-NET and SCUT-FBP5500 train; each model card "
                 "says which)."
             ]
-            + [FLATTERS_DLIB] * any(isinstance(p, DlibPipeline) for p in pipelines)
+            + [FLATTERS_DLIB] * (any(isinstance(p, DlibPipeline) for p in pipelines) and bool({*args.sets} & {*SETS}))
             + [FLATTERS_MEDIAPIPE] * (table_ is not None)
         ),
         "",
