@@ -15,7 +15,8 @@ thin (issue 24): ``aflw2000-val`` (AFLW2000-3D: large poses; NME by the box size
 set is usually scored, since the eye-corner distance collapses on turned heads), ``fgnet-val`` (FG-NET: children and
 adults, people not in its train split) and ``scut-val`` (SCUT-FBP5500: Asian and Caucasian frontal faces). FG-NET's
 and SCUT's own layouts are carried into 300-W's 68 on the 22 / 15 points they give one for one (the schemas'
-declared correspondences), the rest left out of the NME; both are scored by the outer eye corners::
+declared correspondences), the rest left out of the NME; both are scored by the outer eye corners. The per-set table
+also scores AFLW2000-3D's faces turned 30° or more and FG-NET's people under 18 apart::
 
     python -m benchmarks.peers --sets aflw2000-val fgnet-val scut-val --limit 60 --video-frames 0
 
@@ -89,11 +90,12 @@ VIDEO_SIZE = (640, 480)
 VIDEO_FPS = 30.0
 SETS = ("w300-val", "fixtures")  # the default --sets: 300-W val (or fit, for the table) and the 68-point fixtures
 # --sets that also may be chosen: each source's fixed val split, none of which a shipped model trained on (issue 24's
-# turned heads and children): set -> (data set of benchmarks/_common.DATASETS, its label, the NME normaliser)
+# turned heads and children): set -> (data set of benchmarks/_common.DATASETS, its label, the NME normaliser,
+# the sample attribute (1 or 0) that picks a group also scored on its own, and that group's label)
 SOURCE_SETS = {
-    "aflw2000-val": ("aflw2000", "AFLW2000-3D val", "box"),
-    "fgnet-val": ("fgnet", "FG-NET val", "inter_ocular"),
-    "scut-val": ("scut", "SCUT val", "inter_ocular"),
+    "aflw2000-val": ("aflw2000", "AFLW2000-3D val", "box", "large_pose", "AFLW2000-3D val, yaw >= 30°"),
+    "fgnet-val": ("fgnet", "FG-NET val", "inter_ocular", "child", "FG-NET val, under 18"),
+    "scut-val": ("scut", "SCUT val", "inter_ocular", None, None),
 }
 FLATTERS_MEDIAPIPE = (
     "The 478 -> 68 table was fitted on 300-W fit faces (the same annotators' convention as the val faces scored "
@@ -109,12 +111,13 @@ FLATTERS_DLIB = (
 class Photo:
     """One annotated face on its photo: ``image`` (an absolute path), ``gt`` (68, 2) in 300-W's layout (NaN
     for a point the set's own layout has none of), its set's name and the NME's denominator ``norm`` in pixels
-    (None: the inter-ocular distance of ``gt``)."""
+    (None: the inter-ocular distance of ``gt``), and the groups of its set it also belongs to (scored apart too)."""
 
     image: str
     gt: np.ndarray
     set: str
     norm: float | None = None
+    groups: tuple[str, ...] = ()
 
 
 def source_photos(name: str, data: Path, limit: int | None) -> list[Photo]:
@@ -122,7 +125,7 @@ def source_photos(name: str, data: Path, limit: int | None) -> list[Photo]:
     layout gives one for one: FG-NET 22, SCUT 15) and normalised as the set's usual protocol says."""
     from awing.schemas import load_schema, map_points, normaliser_distance, transfer_mapping
 
-    dataset, label, normaliser = SOURCE_SETS[name]
+    dataset, label, normaliser, attribute, group = SOURCE_SETS[name]
     if not (data / DATASETS[dataset].folder).is_dir():
         return []
     w300 = load_schema("w300_68")
@@ -131,7 +134,8 @@ def source_photos(name: str, data: Path, limit: int | None) -> list[Photo]:
     for sample in read_samples(dataset, "val", data, limit):
         gt = map_points(np.asarray(sample.landmarks, np.float64), weights)
         norm = normaliser_distance(w300, gt, landmark_box(gt), normaliser)
-        photos.append(Photo(str(Path(sample.image).resolve()), gt, label, float(norm)))
+        groups = (group,) if attribute and sample.attributes.get(attribute) == 1 else ()
+        photos.append(Photo(str(Path(sample.image).resolve()), gt, label, float(norm), groups))
     return photos
 
 
@@ -890,8 +894,8 @@ def main(argv: list[str] | None = None) -> int:
             times = np.asarray(ms[name])
             summary[name].update(ms_median=float(np.median(times)), ms_mean=float(times.mean()))
         per_set = {}
-        for s in dict.fromkeys(ph.set for ph in photos):
-            idx = np.array([ph.set == s for ph in photos])
+        for s in dict.fromkeys(label for ph in photos for label in (ph.set, *ph.groups)):
+            idx = np.array([s in (ph.set, *ph.groups) for ph in photos])
             per_set[s] = score({k: v[idx] for k, v in preds.items()}, gt[idx], norms[idx])
         video_rows, video = {}, out.with_name("peers_video.mp4")
         if args.video_frames:

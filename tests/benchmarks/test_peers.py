@@ -114,6 +114,9 @@ def test_source_sets_carry_their_points_into_300w_and_their_normaliser():
         assert ph.norm == pytest.approx(np.sqrt((x1 - x0) * (y1 - y0)))
     for ph in by_set["FG-NET val"] + by_set["SCUT val"]:  # by the outer eye corners, which both layouts give
         assert ph.norm == pytest.approx(np.linalg.norm(ph.gt[36] - ph.gt[45])) and ph.norm > 20
+    assert {g for ph in by_set["SCUT val"] for g in ph.groups} == set()
+    ages = {int(Path(ph.image).stem[4:6]): ph.groups for ph in by_set["FG-NET val"]}  # NNNAxx: xx the age
+    assert all(groups == (("FG-NET val, under 18",) if age < 18 else ()) for age, groups in ages.items())
 
 
 def test_score_counts_found_and_common_faces():
