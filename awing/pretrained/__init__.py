@@ -17,7 +17,8 @@ PRETRAINED_DIR = Path(__file__).parent
 
 # The default model is the first of these that is shipped, else the first shipped model by name.
 # w300-1hg-tiny-128 (128 px, flip test on) became the default in session 14: within 2x MediaPipe FaceMesh's time
-# per photo at <= 4.0 % NME on 300-W (GitHub issue 23); w300-1hg-tiny (256 px) is the accurate one for frontal faces.
+# per photo at <= 4.0 % NME on 300-W (GitHub issue 23). w300-1hg-tiny (256 px, four sources since session 15) is
+# the most accurate, about 3x the time; w300-1hg-tiny-300w is the same network trained on 300-W alone.
 DEFAULT_PREFERENCE = ("w300-1hg-tiny-128", "w300-1hg-tiny", "fdd14-1hg-tiny", "mtfl5-1hg-tiny")
 
 

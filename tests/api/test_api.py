@@ -373,6 +373,7 @@ def _fdd_points(name: str) -> np.ndarray:
         ("fdd14-1hg-tiny", "fdd14"),
         ("mtfl5-1hg-tiny", "mtfl5"),
         ("w300-1hg-tiny", "w300"),
+        ("w300-1hg-tiny-300w", "w300"),
         ("w300-1hg-tiny-128", "w300"),
         ("w300-1hg-96", "w300"),
     ],
@@ -412,7 +413,8 @@ def test_the_default_model_is_the_128_px_one_with_the_flip_test():
     assert awing.pretrained.default_model().stem == "w300-1hg-tiny-128"
     default = FaceAligner(device="cpu", detector="full")
     assert default.flip_test and default.input_size == 128
-    assert not FaceAligner("w300-1hg-tiny", device="cpu", detector="full").flip_test  # the 256-px one: one pass
+    accurate = FaceAligner("w300-1hg-tiny", device="cpu", detector="full")  # the 256-px one, chosen by name
+    assert accurate.flip_test and accurate.input_size == 256
 
 
 def test_output_schema_maps_the_models_points_to_another_layout(tmp_path):

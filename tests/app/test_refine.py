@@ -50,7 +50,6 @@ def _landmark_box(points: np.ndarray) -> np.ndarray:
 def test_refine_auto_is_on_for_landmark_box_models_only():
     # fdd14 was trained on FDD landmark boxes x2, w300 on landmark boxes + 10 %
     assert FaceAligner("fdd14-1hg-tiny", device="cpu", detector="full").refine == "auto"
-    assert FaceAligner("w300-1hg-tiny", device="cpu", detector="full").refine == "auto"
     assert FaceAligner("mtfl5-1hg-tiny", device="cpu", detector="full").refine == "never"  # whole 80 px images
     assert FaceAligner("mtfl5-1hg-tiny", device="cpu", detector="full", refine="always").refine == "always"
     for bad in ("sometimes", 1, None):
@@ -112,10 +111,12 @@ def test_a_model_file_can_turn_the_flip_test_on_by_default(tmp_path):
         FaceAligner(str(out), device="cpu", detector="full")
 
 
-def test_the_fast_model_says_its_second_pass_does_not_pay():
-    """benchmarks/second_pass.py on w300-1hg-tiny-128 (docs/RESULTS.md, "Second pass: where it pays")."""
-    assert FaceAligner("w300-1hg-tiny-128", device="cpu", detector="full").refine == "never"
-    assert FaceAligner("w300-1hg-tiny", device="cpu", detector="full").refine == "auto"
+@pytest.mark.parametrize("name", ["w300-1hg-tiny-128", "w300-1hg-96", "w300-1hg-tiny"])
+def test_the_68_point_models_say_their_second_pass_does_not_pay(name):
+    """benchmarks/second_pass.py on each (docs/RESULTS.md, "Second pass: where it pays"; their cards): the files
+    say ``refine: never``, over the crop rule's ``auto``; ``refine="always"`` still refines."""
+    assert FaceAligner(name, device="cpu", detector="full").refine == "never"
+    assert FaceAligner(name, device="cpu", detector="full", refine="always").refine == "always"
 
 
 @pytest.mark.parametrize("given, mode", [(True, "always"), ("always", "always"), (False, "never"), ("never", "never")])
