@@ -178,19 +178,20 @@ def nme_per_face(pred: np.ndarray, gt: np.ndarray, norm: np.ndarray | None = Non
     the ground truth has (not NaN) divided by ``norm`` (B,) in pixels, default the ground truth's inter-ocular
     distance (outer eye corners, 36 and 45); NaN where a prediction is NaN."""
     pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
-    if norm is None:
-        norm = np.linalg.norm(gt[:, OUTER_EYES[0]] - gt[:, OUTER_EYES[1]], axis=-1)
+    norm = inter_ocular(gt) if norm is None else norm
     annotated = np.isfinite(gt).all(axis=-1)  # (B, 68)
     distance = np.where(annotated, np.linalg.norm(pred - np.nan_to_num(gt), axis=-1), 0.0)
     return distance.sum(axis=-1) / annotated.sum(axis=-1) / np.asarray(norm, np.float64)
 
 
+def inter_ocular(gt: np.ndarray) -> np.ndarray:
+    """(...,) the distance of the outer eye corners (36 and 45) of (..., 68, 2) ground truth, in pixels."""
+    return np.linalg.norm(gt[..., OUTER_EYES[0], :] - gt[..., OUTER_EYES[1], :], axis=-1)
+
+
 def photo_norms(photos: list[Photo]) -> np.ndarray:
     """(B,) the photos' NME denominators in pixels (:attr:`Photo.norm`, else the inter-ocular distance)."""
-    if not photos:
-        return np.zeros(0)
-    inter_ocular = [np.linalg.norm(ph.gt[OUTER_EYES[0]] - ph.gt[OUTER_EYES[1]]) for ph in photos]
-    return np.array([ph.norm if ph.norm is not None else iod for ph, iod in zip(photos, inter_ocular)])
+    return np.array([inter_ocular(ph.gt) if ph.norm is None else ph.norm for ph in photos], np.float64)
 
 
 def score(preds: dict[str, np.ndarray], gt: np.ndarray, norm: np.ndarray | None = None) -> dict[str, dict]:
@@ -265,7 +266,7 @@ def fit_table(meshes: np.ndarray, gts: np.ndarray) -> tuple[np.ndarray, np.ndarr
     from scipy.optimize import linear_sum_assignment
 
     gts = np.asarray(gts, np.float64)
-    iod = np.linalg.norm(gts[:, OUTER_EYES[0]] - gts[:, OUTER_EYES[1]], axis=-1)
+    iod = inter_ocular(gts)
     cost = np.zeros((NUM_POINTS, meshes.shape[1]))
     for mesh, gt, d in zip(np.asarray(meshes, np.float64), gts, iod):
         cost += np.linalg.norm(gt[:, None, :] - mesh[None, :, :], axis=-1) / d

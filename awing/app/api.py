@@ -324,8 +324,8 @@ class FaceAligner:
             ``"always"`` (or True): every face; ``"never"`` (or False): one pass; ``"auto"`` (default): for
             models trained on landmark-box crops, only the faces whose second crop overlaps their first
             less than ``refine_min_iou`` (:func:`second_pass_pays`), for other models never, nor for a
-            model whose file says ``refine: never`` (``awing export --refine never``: the 128-px and 96-px
-            68-point models, whose second pass costs 60-80 % more time for about 0.1 point of NME).
+            model whose file says ``refine: never`` (``awing export --refine never``: the shipped 68-point
+            models, whose second pass costs 60-90 % more time for about 0.1 point of NME or less).
             Only :meth:`predict` / :meth:`predict_batch` refine; :meth:`predict_crops` is one pass.
         decoder: the sub-pixel decoder, ``"quarter"`` (the paper's argmax + quarter-pixel shift) or
             ``"dark"`` (a Taylor step on the smoothed log heatmap); None: the one stored in the model file.

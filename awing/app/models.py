@@ -11,7 +11,7 @@ from awing import pretrained
 from awing.core.checkpoint import load_checkpoint
 from awing.data.hints import inference_hints
 from awing.method.model.checkpoint import codec_of_checkpoint, spec_of_checkpoint
-from awing.pretrained import default_model, list_pretrained
+from awing.pretrained import default_model, model_info, shipped_files
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,12 +20,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def shipped_models() -> list[dict]:
     """:func:`awing.pretrained.list_pretrained` plus how ``FaceAligner(name)`` runs each model, read the way it
-    reads them: ``decoder`` (the file's codec) and ``flip_test`` (its inference hints)."""
-    models = list_pretrained()
-    for m in models:
-        ckpt = load_checkpoint(m["path"])
-        m["decoder"] = codec_of_checkpoint(ckpt, spec_of_checkpoint(ckpt)).decoder
-        m["flip_test"] = bool(inference_hints(ckpt).flip_test)
+    reads them: ``decoder`` (the file's codec) and ``flip_test`` (its inference hints). Each file is read once."""
+    models = []
+    for path in shipped_files().values():
+        ckpt = load_checkpoint(path)
+        decoder = codec_of_checkpoint(ckpt, spec_of_checkpoint(ckpt)).decoder
+        flip_test = bool(inference_hints(ckpt).flip_test)
+        models.append({**model_info(path, ckpt), "decoder": decoder, "flip_test": flip_test})
     return models
 
 

@@ -22,7 +22,8 @@ PRETRAINED_DIR = Path(__file__).parent
 DEFAULT_PREFERENCE = ("w300-1hg-tiny-128", "w300-1hg-tiny", "fdd14-1hg-tiny", "mtfl5-1hg-tiny")
 
 
-def _shipped_files() -> dict[str, Path]:
+def shipped_files() -> dict[str, Path]:
+    """Shipped model name -> its file, sorted by name."""
     return {p.stem: p for p in sorted(PRETRAINED_DIR.glob("*.pt"))}
 
 
@@ -32,11 +33,12 @@ def validation_nme(ckpt: dict) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
-def model_info(path: str | Path) -> dict:
+def model_info(path: str | Path, ckpt: dict | None = None) -> dict:
     """Name, schema, point count, architecture, file size and validation NME of one model file (how
-    ``FaceAligner()`` runs it is :func:`awing.app.models.shipped_models`'s to say)."""
+    ``FaceAligner()`` runs it is :func:`awing.app.models.shipped_models`'s to say); ``ckpt``: the file already
+    loaded, else it is read."""
     path = Path(path)
-    ckpt = load_checkpoint(path)
+    ckpt = load_checkpoint(path) if ckpt is None else ckpt
     spec = ckpt["spec"]
     card = path.with_suffix(".md")
     return {
@@ -55,7 +57,7 @@ def model_info(path: str | Path) -> dict:
 
 def list_pretrained() -> list[dict]:
     """One :func:`model_info` dict per shipped model, sorted by name (empty if none is shipped)."""
-    return [model_info(p) for p in _shipped_files().values()]
+    return [model_info(p) for p in shipped_files().values()]
 
 
 def default_model() -> Path:
@@ -64,7 +66,7 @@ def default_model() -> Path:
     Raises:
         FileNotFoundError: if no model is shipped in this install.
     """
-    files = _shipped_files()
+    files = shipped_files()
     for name in (*DEFAULT_PREFERENCE, *files):
         if name in files:
             return files[name]
@@ -85,7 +87,7 @@ def resolve_model(name_or_path: str | Path | None) -> Path:
     path = Path(name_or_path).expanduser()
     if path.is_file():
         return path
-    files = _shipped_files()
+    files = shipped_files()
     if str(name_or_path) in files:
         return files[str(name_or_path)]
     shipped = ", ".join(files) or "none in this install"

@@ -48,7 +48,7 @@ def _landmark_box(points: np.ndarray) -> np.ndarray:
 
 
 def test_refine_auto_is_on_for_landmark_box_models_only():
-    # fdd14 was trained on FDD landmark boxes x2, w300 on landmark boxes + 10 %
+    # fdd14 was trained on FDD landmark boxes x2 (the 68-point models too, but their files say never: below)
     assert FaceAligner("fdd14-1hg-tiny", device="cpu", detector="full").refine == "auto"
     assert FaceAligner("mtfl5-1hg-tiny", device="cpu", detector="full").refine == "never"  # whole 80 px images
     assert FaceAligner("mtfl5-1hg-tiny", device="cpu", detector="full", refine="always").refine == "always"
